@@ -1,0 +1,149 @@
+# sensorwire - build, test, demo, bench, install.
+#
+#   make                  build sensor-bridge and sensor-publisher into $(BUILD)/
+#   make test             install missing Debian packages, then run every test
+#                         (unit + integration) under AddressSanitizer and UBSan
+#   make demo             the whole pipeline on loopback (Ctrl-C stops it)
+#   make bench            throughput / footprint figures
+#   make install PREFIX=/usr/local
+#
+# BUILD selects the build directory (several trees can coexist), SAN=1 turns
+# on ASan+UBSan, V=1 shows the commands. User CFLAGS stay apart from ours.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BUILD      ?= build
+SAN        ?= 0
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+V          ?= 0
+
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
+
+WARN := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wold-style-definition \
+	-Wwrite-strings -Wpointer-arith -Wvla -Wformat-security -Wformat=2 -fno-common
+ifneq ($(WERROR),0)
+WARN += -Werror
+endif
+SANFLAGS :=
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+
+PKGS := libcurl libcjson libprotobuf-c zlib libgpiod
+ALL_CFLAGS := -std=gnu11 $(WARN) $(SANFLAGS) -D_GNU_SOURCE -I. -I$(BUILD)/gen \
+	-DSW_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+LIBS := -lpaho-mqtt3as $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsnappy \
+	-lmicrohttpd -lpthread -lm
+
+# --- sources: every .c under a component dir belongs to it; main.c is the program
+COMMON_SRC    := $(wildcard common/*.c)
+BRIDGE_SRC    := $(filter-out bridge/main.c,$(wildcard bridge/*.c bridge/sinks/*.c))
+PUBLISHER_SRC := $(filter-out publisher/main.c,$(wildcard publisher/*.c publisher/drivers/*.c))
+PROTO_SRC     := $(BUILD)/gen/proto/remote.pb-c.c
+PROTO_HDR     := $(BUILD)/gen/proto/remote.pb-c.h
+
+COMMON_OBJ    := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+BRIDGE_OBJ    := $(BRIDGE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/proto/remote.pb-c.o
+PUBLISHER_OBJ := $(PUBLISHER_SRC:%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+TOOL_SRC   := $(wildcard tests/tools/*.c bench/*.c)
+TOOL_BIN   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
+
+BINS := $(BUILD)/sensor-bridge $(BUILD)/sensor-publisher
+
+.PHONY: all test unit integration demo bench install deps clean tools check-hw
+.DEFAULT_GOAL := all
+
+all: $(BINS)
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	$(Q)ar rcs $@ $^
+$(BUILD)/libbridge.a: $(BRIDGE_OBJ)
+	$(Q)ar rcs $@ $^
+$(BUILD)/libpublisher.a: $(PUBLISHER_OBJ)
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# protoc-c generates the remote-write messages at build time
+$(PROTO_SRC) $(PROTO_HDR): proto/remote.proto
+	@mkdir -p $(BUILD)/gen/proto
+	@echo "  PROTOC  $<"
+	$(Q)protoc-c --c_out=$(BUILD)/gen -I. $<
+
+$(BUILD)/obj/gen/proto/%.o: $(BUILD)/gen/proto/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c | $(PROTO_HDR)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# unit tests: tests/unit/<component>/test_x.c links that component's library
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libbridge.a $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+
+# test and bench tools: one file each
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/tools/%: $(BUILD)/obj/bench/%.o $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+tools: $(TOOL_BIN)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- the README's commands -------------------------------------------------
+deps:
+	$(Q)scripts/deps.sh
+
+# make test: sanitizer build in its own tree, then unit + integration
+test: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/san SAN=1 run-tests
+
+run-tests: all $(UNIT_BIN) $(TOOL_BIN)
+	$(Q)BUILD=$(BUILD) tests/run.sh
+
+unit: $(UNIT_BIN)
+	$(Q)BUILD=$(BUILD) tests/run.sh unit
+
+integration: all $(TOOL_BIN)
+	$(Q)BUILD=$(BUILD) tests/run.sh integration
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) scripts/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/bench CFLAGS='-O2 -g' all tools
+	$(Q)BUILD=build/bench bench/run.sh
+
+# opt-in hardware test on a Raspberry Pi (or gpio-sim): see README
+check-hw: all
+	$(Q)BUILD=$(BUILD) tests/hw/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	@if [ -d systemd ]; then install -d $(DESTDIR)$(PREFIX)/lib/systemd/system && \
+		install -m 0644 systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/; fi
+
+clean:
+	rm -rf build build-*

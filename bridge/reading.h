@@ -1,0 +1,74 @@
+/*
+ * reading.h - one sensor reading as the bridge sees it, parsed from an MQTT
+ * topic and JSON payload (DESIGN.md "MQTT topics and payload").
+ *
+ * reading_parse() is pure: no I/O, no globals. All strings point into the
+ * reading's own arena (r->arena), so a reading is freed with one
+ * reading_release(). Tags are sorted by key (byte order) and never contain
+ * "node" or "sensor"; fields are sorted by name.
+ */
+#ifndef SW_READING_H
+#define SW_READING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define READING_MAX_TAGS 16
+#define READING_MAX_FIELDS 32
+#define READING_MAX_PAYLOAD 16384
+
+struct reading_tag {
+	const char *key;
+	const char *value;
+};
+
+struct reading_field {
+	const char *name;
+	double value;
+};
+
+struct reading {
+	int64_t ts_ms;              /* payload "ts", or arrival time when absent */
+	bool ts_from_payload;
+	const char *node;           /* from the topic, always */
+	const char *sensor;         /* from the topic, always */
+	bool has_seq;
+	uint64_t seq;
+	bool has_boot;
+	char boot[17];              /* 16 lowercase hex digits + NUL */
+	size_t n_tags;
+	struct reading_tag tags[READING_MAX_TAGS];
+	size_t n_fields;
+	struct reading_field fields[READING_MAX_FIELDS];
+	/* what was skipped while parsing (counted by the caller) */
+	unsigned ignored_keys;      /* non-numeric keys, bad field names */
+	unsigned dropped_tags;      /* tags named node/sensor, non-string tags */
+	char *arena;                /* owns every string above */
+};
+
+enum topic_kind {
+	TOPIC_READING,              /* <prefix>/<node>/<sensor> */
+	TOPIC_STATUS,               /* <prefix>/<node>/status */
+	TOPIC_INVALID,
+};
+
+/*
+ * Splits a topic into node (second-last level) and sensor (last level).
+ * Writes at most len-1 bytes into node/sensor. Returns the kind.
+ */
+enum topic_kind reading_topic_split(const char *topic, char *node, size_t node_len,
+				    char *sensor, size_t sensor_len);
+
+/*
+ * Parses payload (len bytes, need not be NUL-terminated) received on topic.
+ * arrival_ms is used when the payload has no "ts". Returns 0, or -1 with a
+ * short reason in err (e.g. "payload is not a JSON object", "no numeric
+ * field"). On error nothing needs releasing.
+ */
+int reading_parse(struct reading *r, const char *topic, const void *payload, size_t len,
+		  int64_t arrival_ms, char *err, size_t errlen);
+
+void reading_release(struct reading *r);
+
+#endif

@@ -1,0 +1,456 @@
+/*
+ * mqtt.c - Paho MQTTAsync wrapper (see mqtt.h): TLS, persistent sessions,
+ * Last Will, and our own reconnect loop so that every connect goes through
+ * MQTTAsync_connect's onSuccess, which reports sessionPresent (Paho's
+ * automaticReconnect does not tell it to the connected callback).
+ */
+#include "common/mqtt.h"
+#include "common/backoff.h"
+#include "common/log.h"
+
+#include <MQTTAsync.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum conn_state { ST_IDLE, ST_CONNECTING, ST_CONNECTED, ST_WAITING, ST_STOPPING, ST_STOPPED };
+
+struct mqtt {
+	MQTTAsync client;
+	struct mqtt_opts o;
+	char *url;
+	struct mqtt_handlers h;
+	void *ctx;
+	const char *comp;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool thread_started;
+	enum conn_state state;
+	bool want_connect;       /* the reconnect thread should (re)connect */
+	bool failing;            /* a failure was already logged for this series */
+	bool disconnected_ok;
+	struct backoff backoff;
+};
+
+char *mqtt_normalise_url(const char *url)
+{
+	const char *rest;
+	const char *scheme;
+	if (!url)
+		return NULL;
+	if (strncmp(url, "mqtt://", 7) == 0) {
+		scheme = "tcp://";
+		rest = url + 7;
+	} else if (strncmp(url, "mqtts://", 8) == 0) {
+		scheme = "ssl://";
+		rest = url + 8;
+	} else if (strncmp(url, "tcp://", 6) == 0 || strncmp(url, "ssl://", 6) == 0) {
+		return strdup(url);
+	} else {
+		return NULL;
+	}
+	size_t n = strlen(scheme) + strlen(rest) + 1;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "%s%s", scheme, rest);
+	return s;
+}
+
+static void on_connection_lost(void *ctx, char *cause)
+{
+	struct mqtt *m = ctx;
+	pthread_mutex_lock(&m->lock);
+	if (m->state == ST_STOPPING || m->state == ST_STOPPED) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	m->state = ST_WAITING;
+	m->want_connect = true;
+	m->failing = false;
+	backoff_reset(&m->backoff);
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	log_warn(m->comp, "connection to %s lost%s%s; reconnecting", m->url,
+		 cause ? ": " : "", cause ? cause : "");
+	if (m->h.on_lost)
+		m->h.on_lost(m->ctx);
+}
+
+static int on_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+	struct mqtt *m = ctx;
+	char *t = topic;
+	char buf[512];
+	/* topic_len is 0 when the topic is NUL-terminated */
+	if (topic_len > 0) {
+		if ((size_t)topic_len < sizeof(buf)) {
+			memcpy(buf, topic, topic_len);
+			buf[topic_len] = '\0';
+			t = buf;
+		} else {
+			t = NULL;
+		}
+	}
+	if (t && m->h.on_message)
+		m->h.on_message(m->ctx, t, msg->payload, (size_t)msg->payloadlen, msg->retained);
+	else if (!t)
+		log_warn(m->comp, "dropped a message with a %d-byte topic", topic_len);
+	MQTTAsync_freeMessage(&msg);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void on_delivery_complete(void *ctx, MQTTAsync_token token)
+{
+	struct mqtt *m = ctx;
+	if (m->h.on_delivered)
+		m->h.on_delivered(m->ctx, token);
+}
+
+static void on_connect_success(void *ctx, MQTTAsync_successData *resp)
+{
+	struct mqtt *m = ctx;
+	bool present = resp ? resp->alt.connect.sessionPresent != 0 : false;
+	pthread_mutex_lock(&m->lock);
+	if (m->state == ST_STOPPING || m->state == ST_STOPPED) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	m->state = ST_CONNECTED;
+	m->failing = false;
+	backoff_reset(&m->backoff);
+	pthread_mutex_unlock(&m->lock);
+	log_info(m->comp, "connected to %s as '%s' (session %s)", m->url, m->o.client_id,
+		 present ? "resumed" : "new");
+	if (m->h.on_connect)
+		m->h.on_connect(m->ctx, present);
+}
+
+static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct mqtt *m = ctx;
+	pthread_mutex_lock(&m->lock);
+	if (m->state == ST_STOPPING || m->state == ST_STOPPED) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	bool first = !m->failing;
+	m->failing = true;
+	m->state = ST_WAITING;
+	m->want_connect = true;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	if (first)
+		log_warn(m->comp, "cannot connect to %s: %s (code %d); retrying with backoff",
+			 m->url, resp && resp->message ? resp->message : "connection refused",
+			 resp ? resp->code : -1);
+	else
+		log_debug(m->comp, "connect to %s failed again (code %d)", m->url,
+			  resp ? resp->code : -1);
+}
+
+static int do_connect(struct mqtt *m)
+{
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_willOptions wo = MQTTAsync_willOptions_initializer;
+	MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
+
+	co.keepAliveInterval = m->o.keepalive_s > 0 ? m->o.keepalive_s : 30;
+	co.cleansession = m->o.clean_session ? 1 : 0;
+	co.connectTimeout = 10;
+	co.onSuccess = on_connect_success;
+	co.onFailure = on_connect_failure;
+	co.context = m;
+	co.MQTTVersion = MQTTVERSION_3_1_1;
+	if (m->o.max_inflight > 0)
+		co.maxInflight = m->o.max_inflight;
+	if (m->o.username && *m->o.username)
+		co.username = m->o.username;
+	if (m->o.password && *m->o.password)
+		co.password = m->o.password;
+	if (m->o.will_topic) {
+		wo.topicName = m->o.will_topic;
+		wo.message = m->o.will_payload ? m->o.will_payload : "";
+		wo.retained = m->o.will_retained;
+		wo.qos = m->o.will_qos;
+		co.will = &wo;
+	}
+	if (strncmp(m->url, "ssl://", 6) == 0) {
+		so.enableServerCertAuth = 1;
+		so.verify = 1; /* hostname check: Paho's default is off (PROTOCOLS.md G11) */
+		if (m->o.ca_file && *m->o.ca_file)
+			so.trustStore = m->o.ca_file;
+		if (m->o.cert_file && *m->o.cert_file)
+			so.keyStore = m->o.cert_file;
+		if (m->o.key_file && *m->o.key_file)
+			so.privateKey = m->o.key_file;
+		co.ssl = &so;
+	}
+	return MQTTAsync_connect(m->client, &co);
+}
+
+static void *reconnect_thread(void *arg)
+{
+	struct mqtt *m = arg;
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		while (!m->want_connect && m->state != ST_STOPPING)
+			pthread_cond_wait(&m->cond, &m->lock);
+		if (m->state == ST_STOPPING)
+			break;
+		m->want_connect = false;
+		if (m->failing) {
+			uint32_t delay = backoff_next(&m->backoff);
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += delay / 1000;
+			until.tv_nsec += (long)(delay % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			while (m->state != ST_STOPPING &&
+			       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
+				;
+			if (m->state == ST_STOPPING)
+				break;
+		}
+		m->state = ST_CONNECTING;
+		pthread_mutex_unlock(&m->lock);
+		int rc = do_connect(m);
+		pthread_mutex_lock(&m->lock);
+		if (rc != MQTTASYNC_SUCCESS && m->state != ST_STOPPING) {
+			if (!m->failing)
+				log_warn(m->comp, "cannot start connecting to %s: %s", m->url,
+					 MQTTAsync_strerror(rc));
+			m->failing = true;
+			m->state = ST_WAITING;
+			m->want_connect = true;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, void *ctx,
+		      char *err, size_t errlen)
+{
+	struct mqtt *m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->o = *o;
+	m->h = *h;
+	m->ctx = ctx;
+	m->comp = o->component ? o->component : "mqtt";
+	m->url = mqtt_normalise_url(o->url);
+	if (!m->url) {
+		snprintf(err, errlen, "MQTT_URL '%s' must start with tcp://, ssl://, mqtt:// or mqtts://",
+			 o->url ? o->url : "");
+		goto err_free;
+	}
+	if (!o->client_id || !*o->client_id) {
+		snprintf(err, errlen, "MQTT_CLIENT_ID must not be empty");
+		goto err_url;
+	}
+	if (strncmp(m->url, "ssl://", 6) != 0 &&
+	    ((o->cert_file && *o->cert_file) || (o->key_file && *o->key_file))) {
+		snprintf(err, errlen, "MQTT_CERT_FILE/MQTT_KEY_FILE need an ssl:// or mqtts:// MQTT_URL");
+		goto err_url;
+	}
+	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
+	cro.MQTTVersion = MQTTVERSION_3_1_1;
+	cro.sendWhileDisconnected = 0;
+	int ptype = o->persist_dir ? MQTTCLIENT_PERSISTENCE_DEFAULT : MQTTCLIENT_PERSISTENCE_NONE;
+	int rc = MQTTAsync_createWithOptions(&m->client, m->url, o->client_id, ptype,
+					     (void *)o->persist_dir, &cro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "cannot create MQTT client for '%s': %s", m->url,
+			 MQTTAsync_strerror(rc));
+		goto err_url;
+	}
+	rc = MQTTAsync_setCallbacks(m->client, m, on_connection_lost, on_message_arrived,
+				    on_delivery_complete);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(rc));
+		goto err_client;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	backoff_init(&m->backoff, 500, 30000);
+	m->state = ST_IDLE;
+	return m;
+err_client:
+	MQTTAsync_destroy(&m->client);
+err_url:
+	free(m->url);
+err_free:
+	free(m);
+	return NULL;
+}
+
+int mqtt_start(struct mqtt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->want_connect = true;
+	m->state = ST_WAITING;
+	pthread_mutex_unlock(&m->lock);
+	if (pthread_create(&m->thread, NULL, reconnect_thread, m) != 0)
+		return -errno;
+	m->thread_started = true;
+	log_info(m->comp, "connecting to %s as '%s'", m->url, m->o.client_id);
+	return 0;
+}
+
+static void on_subscribe_success(void *ctx, MQTTAsync_successData *resp)
+{
+	struct mqtt *m = ctx;
+	(void)resp;
+	log_debug(m->comp, "subscriptions confirmed");
+}
+
+static void on_subscribe_failure(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct mqtt *m = ctx;
+	log_error(m->comp, "subscribe failed: %s (code %d)",
+		  resp && resp->message ? resp->message : "refused", resp ? resp->code : -1);
+}
+
+int mqtt_subscribe(struct mqtt *m, char *const *filters, size_t n, int qos)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int qoss[64];
+	if (n == 0 || n > 64)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		qoss[i] = qos;
+	ro.onSuccess = on_subscribe_success;
+	ro.onFailure = on_subscribe_failure;
+	ro.context = m;
+	int rc = MQTTAsync_subscribeMany(m->client, (int)n, (char *const *)filters, qoss, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_error(m->comp, "cannot subscribe: %s", MQTTAsync_strerror(rc));
+		return -EIO;
+	}
+	for (size_t i = 0; i < n; i++)
+		log_info(m->comp, "subscribed to '%s' (qos %d)", filters[i], qos);
+	return 0;
+}
+
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len,
+		 int qos, bool retained, int *token)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	msg.payload = (void *)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = qos;
+	msg.retained = retained;
+	if (!MQTTAsync_isConnected(m->client))
+		return -ENOTCONN;
+	int rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+	if (rc == MQTTASYNC_DISCONNECTED)
+		return -ENOTCONN;
+	if (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES)
+		return -EAGAIN;
+	if (rc != MQTTASYNC_SUCCESS)
+		return -EIO;
+	if (token)
+		*token = ro.token;
+	return 0;
+}
+
+bool mqtt_is_connected(struct mqtt *m)
+{
+	return MQTTAsync_isConnected(m->client);
+}
+
+int mqtt_wait_idle(struct mqtt *m, int timeout_ms)
+{
+	MQTTAsync_token *tokens = NULL;
+	for (int waited = 0; waited <= timeout_ms; waited += 20) {
+		if (MQTTAsync_getPendingTokens(m->client, &tokens) != MQTTASYNC_SUCCESS)
+			return -EIO;
+		bool idle = !tokens || tokens[0] == -1;
+		MQTTAsync_free(tokens);
+		tokens = NULL;
+		if (idle)
+			return 0;
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+static void on_disconnect_done(void *ctx, MQTTAsync_successData *resp)
+{
+	struct mqtt *m = ctx;
+	(void)resp;
+	pthread_mutex_lock(&m->lock);
+	m->disconnected_ok = true;
+	m->state = ST_STOPPED;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void on_disconnect_failed(void *ctx, MQTTAsync_failureData *resp)
+{
+	(void)resp;
+	on_disconnect_done(ctx, NULL);
+}
+
+int mqtt_stop(struct mqtt *m, int timeout_ms)
+{
+	pthread_mutex_lock(&m->lock);
+	bool was_connected = m->state == ST_CONNECTED;
+	m->state = ST_STOPPING;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	if (m->thread_started) {
+		pthread_join(m->thread, NULL);
+		m->thread_started = false;
+	}
+	if (!MQTTAsync_isConnected(m->client) && !was_connected)
+		return 0;
+	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
+	dopts.timeout = timeout_ms;
+	dopts.onSuccess = on_disconnect_done;
+	dopts.onFailure = on_disconnect_failed;
+	dopts.context = m;
+	if (MQTTAsync_disconnect(m->client, &dopts) != MQTTASYNC_SUCCESS)
+		return -EIO;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000 + 1;
+	pthread_mutex_lock(&m->lock);
+	while (!m->disconnected_ok)
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &until) == ETIMEDOUT)
+			break;
+	bool ok = m->disconnected_ok;
+	pthread_mutex_unlock(&m->lock);
+	log_info(m->comp, "disconnected from %s", m->url);
+	return ok ? 0 : -ETIMEDOUT;
+}
+
+void mqtt_free(struct mqtt *m)
+{
+	if (!m)
+		return;
+	if (m->thread_started) {
+		pthread_mutex_lock(&m->lock);
+		m->state = ST_STOPPING;
+		pthread_cond_broadcast(&m->cond);
+		pthread_mutex_unlock(&m->lock);
+		pthread_join(m->thread, NULL);
+	}
+	MQTTAsync_destroy(&m->client);
+	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->cond);
+	free(m->url);
+	free(m);
+}

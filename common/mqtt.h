@@ -1,0 +1,79 @@
+/*
+ * mqtt.h - the project's MQTT client: a thin layer over Paho MQTTAsync, and
+ * the only header that knows Paho exists (common/mqtt.c includes it).
+ *
+ * The client connects in the background and reconnects forever with
+ * jittered backoff; it never gives up because the broker is away. Each state
+ * change (connected, lost, first failure of a series) is logged once, not
+ * every try. Callbacks run on Paho's thread: keep them short, never block.
+ */
+#ifndef SW_MQTT_H
+#define SW_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct mqtt_opts {
+	const char *url;          /* tcp://h:1883, ssl://h:8883; mqtt:// and mqtts:// accepted */
+	const char *client_id;
+	const char *username;     /* NULL or "" = none */
+	const char *password;
+	const char *ca_file;      /* TLS trust store (PEM) */
+	const char *cert_file;    /* client certificate (PEM) */
+	const char *key_file;     /* client key (PEM) */
+	int keepalive_s;
+	bool clean_session;
+	const char *will_topic;   /* NULL = no Last Will */
+	const char *will_payload;
+	bool will_retained;
+	int will_qos;
+	const char *persist_dir;  /* Paho file persistence here; NULL = in memory */
+	int max_inflight;         /* 0 = Paho default */
+	const char *component;    /* log prefix; NULL = "mqtt" */
+};
+
+struct mqtt_handlers {
+	/* After every successful (re)connect; subscribe / announce here. */
+	void (*on_connect)(void *ctx, bool session_present);
+	/* The connection dropped (not called after mqtt_stop). */
+	void (*on_lost)(void *ctx);
+	/*
+	 * One incoming message. The payload is not NUL-terminated. Must not
+	 * block; the return value is ignored (the message is always taken,
+	 * see PROTOCOLS.md G8).
+	 */
+	void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
+			   bool retained);
+	/* A QoS>0 publish identified by token was acknowledged by the broker. */
+	void (*on_delivered)(void *ctx, int token);
+};
+
+struct mqtt;
+
+/*
+ * Creates a client (not yet connecting). Returns NULL with a message in err
+ * (e.g. a bad URL). Free with mqtt_free().
+ */
+struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, void *ctx,
+		      char *err, size_t errlen);
+/* Starts connecting in the background. */
+int mqtt_start(struct mqtt *m);
+/* Subscribes to n filters at qos; safe to call from on_connect. */
+int mqtt_subscribe(struct mqtt *m, char *const *filters, size_t n, int qos);
+/*
+ * Queues a publish. Returns 0 and sets *token (may be NULL), -ENOTCONN when
+ * not connected, or another negative errno when Paho refuses it.
+ */
+int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len,
+		 int qos, bool retained, int *token);
+bool mqtt_is_connected(struct mqtt *m);
+/* Waits up to timeout_ms for outstanding publishes to be acknowledged. */
+int mqtt_wait_idle(struct mqtt *m, int timeout_ms);
+/* Clean disconnect (the Will is not sent), waiting up to timeout_ms. */
+int mqtt_stop(struct mqtt *m, int timeout_ms);
+void mqtt_free(struct mqtt *m);
+
+/* Normalises mqtt:// and mqtts:// to Paho's tcp:// and ssl://. Caller frees. */
+char *mqtt_normalise_url(const char *url);
+
+#endif
