@@ -94,7 +94,13 @@ $(BUILD)/obj/%.o: %.c | $(PROTO_HDR)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 # unit tests: tests/unit/<component>/test_x.c links that component's library
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libbridge.a $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
+$(BUILD)/tests/unit/bridge/%: $(BUILD)/obj/tests/unit/bridge/%.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+$(BUILD)/tests/unit/publisher/%: $(BUILD)/obj/tests/unit/publisher/%.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+$(BUILD)/tests/unit/common/%: $(BUILD)/obj/tests/unit/common/%.o $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
 
