@@ -46,8 +46,11 @@ void http_client_free(struct http_client *h);
 
 /*
  * POSTs body to url with extra headers ("Name: value", NULL-terminated list).
- * Returns 0 when an HTTP answer (any status) came back, -1 on a transport
- * error (resp->status == 0, resp->error says why).
+ * These are the sink's own headers (Content-Type, Content-Encoding, ...) and
+ * are sent as given; user-configured headers go through
+ * http_client_add_header(), which refuses the reserved names.
+ * Returns 0 when an HTTP answer (any status) came back, a negative errno on a
+ * transport error (resp->status == 0, resp->error says why).
  */
 int http_post(struct http_client *h, const char *url, const char *const *headers,
 	      const void *body, size_t len, struct http_response *resp);
@@ -57,7 +60,30 @@ enum http_verdict http_classify(long status);
 /* Parses a Retry-After value (delta seconds or HTTP-date) relative to now. -1 if invalid. */
 int http_parse_retry_after(const char *value, time_t now);
 
-/* gzip-compresses in into a malloc'd buffer. Returns 0 or -1. Caller frees *out. */
+/*
+ * gzip-compresses in into a malloc'd buffer (gzip wrapper, RFC 1952).
+ * Returns 0 or a negative errno. Caller frees *out.
+ */
 int http_gzip(const void *in, size_t len, void **out, size_t *out_len);
+
+/*
+ * True for the header names a user may not set (case-insensitive):
+ * Content-Encoding, Content-Type, X-Prometheus-Remote-Write-Version,
+ * User-Agent, and the framing headers Content-Length, Transfer-Encoding, Host.
+ */
+bool http_header_is_reserved(const char *name, size_t len);
+
+/*
+ * Adds a user header "Name: value" sent with every request of this client
+ * (e.g. X-Scope-OrgID). Returns 0, -EINVAL for a malformed or reserved
+ * header (the client is unchanged), -ENOMEM.
+ */
+int http_client_add_header(struct http_client *h, const char *header);
+
+/*
+ * Percent-encodes s for a URL query value (RFC 3986 unreserved stay as they
+ * are). Returns a malloc'd string the caller frees, or NULL.
+ */
+char *http_url_escape(const char *s);
 
 #endif
