@@ -1,0 +1,792 @@
+/*
+ * wal.c - segmented append-only log with per-output cursors (see wal.h).
+ *
+ * On disk: STATE_DIR/wal/<first-lsn as 16 hex digits>.seg, records framed as
+ *   u32 body length | u32 crc32(body) | body
+ *   body = i64 arrival_ms | u16 topic length | topic | payload
+ * (little endian), and STATE_DIR/wal/<name>.cursor holding the next LSN to
+ * read. In memory the same frames live in malloc'd segment buffers.
+ */
+#include "bridge/wal.h"
+#include "common/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define HDR 8
+#define BODY_FIXED 10
+#define MAX_BODY (1u << 20)
+#define MAX_READERS 8
+
+struct seg {
+	uint64_t first_lsn;
+	uint64_t count;
+	uint64_t bytes;
+	int64_t newest_ms;
+	int fd;               /* disk */
+	char *mem;            /* memory */
+	uint64_t mem_cap;
+	struct seg *next;
+};
+
+struct wal_reader {
+	struct wal *w;
+	char name[64];
+	uint64_t lsn;         /* next record to read */
+	uint64_t committed;   /* next record after the last commit */
+	uint64_t dropped;     /* lost to bounds, not yet reported */
+	/* cache: where lsn is inside its segment */
+	const struct seg *cseg;
+	uint64_t coff;
+	uint64_t clsn;
+};
+
+struct wal {
+	struct wal_opts o;
+	char *dir;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct seg *head, *tail;
+	uint64_t next_lsn;
+	uint64_t bytes;
+	struct wal_stats st;
+	struct wal_reader *readers[MAX_READERS];
+	int n_readers;
+	bool woken;
+	bool dirty;
+	pthread_t syncer;
+	bool syncer_running;
+	bool stopping;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void seg_path(const struct wal *w, uint64_t first, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%016llx.seg", w->dir, (unsigned long long)first);
+}
+
+/* Reads n bytes at off from a segment. 0 or -1. */
+static int seg_pread(const struct seg *s, uint64_t off, void *buf, size_t n)
+{
+	if (off + n > s->bytes)
+		return -1;
+	if (s->mem) {
+		memcpy(buf, s->mem + off, n);
+		return 0;
+	}
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = pread(s->fd, (char *)buf + done, n - done, (off_t)(off + done));
+		if (r <= 0)
+			return -1;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+static void seg_free(struct wal *w, struct seg *s, bool unlink_file)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	if (unlink_file && w->dir) {
+		char path[512];
+		seg_path(w, s->first_lsn, path, sizeof(path));
+		unlink(path);
+	}
+	free(s->mem);
+	free(s);
+}
+
+static struct seg *seg_new(struct wal *w, uint64_t first)
+{
+	struct seg *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->first_lsn = first;
+	s->fd = -1;
+	if (w->dir) {
+		char path[512];
+		seg_path(w, first, path, sizeof(path));
+		s->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (s->fd < 0) {
+			free(s);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+static void seg_link(struct wal *w, struct seg *s)
+{
+	if (w->tail)
+		w->tail->next = s;
+	else
+		w->head = s;
+	w->tail = s;
+	w->st.segments++;
+}
+
+/*
+ * Scans a segment file, counting good records; cuts it at the first bad
+ * frame. Returns bytes cut.
+ */
+static uint64_t seg_recover(struct seg *s, const char *path)
+{
+	struct stat sb;
+	if (fstat(s->fd, &sb) < 0)
+		return 0;
+	uint64_t size = (uint64_t)sb.st_size, off = 0;
+	s->bytes = size;
+	unsigned char hdr[HDR];
+	char *body = malloc(MAX_BODY);
+	if (!body)
+		return 0;
+	while (off + HDR <= size) {
+		if (seg_pread(s, off, hdr, HDR) < 0)
+			break;
+		uint32_t len = get32(hdr), crc = get32(hdr + 4);
+		if (len < BODY_FIXED || len > MAX_BODY || off + HDR + len > size)
+			break;
+		if (seg_pread(s, off + HDR, body, len) < 0)
+			break;
+		if ((uint32_t)crc32(0, (const unsigned char *)body, len) != crc)
+			break;
+		int64_t ts = (int64_t)get64((unsigned char *)body);
+		if (ts > s->newest_ms)
+			s->newest_ms = ts;
+		s->count++;
+		off += HDR + len;
+	}
+	free(body);
+	uint64_t cut = size - off;
+	if (cut) {
+		log_warn("wal", "'%s': torn or corrupt record at offset %llu; cut %llu bytes, "
+			 "kept %llu records", path, (unsigned long long)off,
+			 (unsigned long long)cut, (unsigned long long)s->count);
+		if (ftruncate(s->fd, (off_t)off) < 0)
+			log_error("wal", "'%s': cannot truncate: %s", path, strerror(errno));
+		s->bytes = off;
+	}
+	return cut;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int load_segments(struct wal *w, char *err, size_t errlen)
+{
+	DIR *d = opendir(w->dir);
+	if (!d) {
+		snprintf(err, errlen, "cannot open '%s': %s", w->dir, strerror(errno));
+		return -1;
+	}
+	uint64_t *firsts = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		unsigned long long first;
+		char tail[8];
+		if (strlen(e->d_name) != 20 || sscanf(e->d_name, "%16llx.%3s", &first, tail) != 2 ||
+		    strcmp(tail, "seg") != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			uint64_t *nf = realloc(firsts, cap * sizeof(*nf));
+			if (!nf) {
+				closedir(d);
+				free(firsts);
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			firsts = nf;
+		}
+		firsts[n++] = first;
+	}
+	closedir(d);
+	if (n)
+		qsort(firsts, n, sizeof(*firsts), cmp_u64);
+	w->next_lsn = 1;
+	for (size_t i = 0; i < n; i++) {
+		struct seg *s = seg_new(w, firsts[i]);
+		char path[512];
+		seg_path(w, firsts[i], path, sizeof(path));
+		if (!s) {
+			snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+			free(firsts);
+			return -1;
+		}
+		w->st.repaired_bytes += seg_recover(s, path);
+		if (s->count == 0 && i + 1 < n) {
+			seg_free(w, s, true);
+			continue;
+		}
+		seg_link(w, s);
+		w->bytes += s->bytes;
+		w->next_lsn = s->first_lsn + s->count;
+	}
+	free(firsts);
+	if (w->head)
+		log_info("wal", "'%s': %llu records in %llu segments (lsn %llu..%llu)", w->dir,
+			 (unsigned long long)(w->next_lsn - w->head->first_lsn),
+			 (unsigned long long)w->st.segments, (unsigned long long)w->head->first_lsn,
+			 (unsigned long long)w->next_lsn - 1);
+	return 0;
+}
+
+static void *syncer_main(void *arg)
+{
+	struct wal *w = arg;
+	pthread_mutex_lock(&w->lock);
+	while (!w->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += w->o.sync_ms / 1000;
+		until.tv_nsec += (long)(w->o.sync_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cond, &w->lock, &until);
+		if (w->dirty && w->tail && w->tail->fd >= 0) {
+			int fd = w->tail->fd;
+			w->dirty = false;
+			pthread_mutex_unlock(&w->lock);
+			fdatasync(fd);
+			pthread_mutex_lock(&w->lock);
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+struct wal *wal_open(const struct wal_opts *o, char *err, size_t errlen)
+{
+	struct wal *w = calloc(1, sizeof(*w));
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	w->o = *o;
+	if (!w->o.segment_bytes)
+		w->o.segment_bytes = 4u << 20;
+	if (!w->o.max_records)
+		w->o.max_records = 100000;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->next_lsn = 1;
+	if (o->dir) {
+		size_t n = strlen(o->dir) + 5;
+		w->dir = malloc(n);
+		if (!w->dir) {
+			snprintf(err, errlen, "out of memory");
+			goto err_free;
+		}
+		snprintf(w->dir, n, "%s/wal", o->dir);
+		if ((mkdir(o->dir, 0700) < 0 && errno != EEXIST) ||
+		    (mkdir(w->dir, 0700) < 0 && errno != EEXIST)) {
+			snprintf(err, errlen, "cannot create '%s': %s", w->dir, strerror(errno));
+			goto err_free;
+		}
+		if (load_segments(w, err, errlen) < 0)
+			goto err_free;
+		if (o->sync_ms > 0) {
+			if (pthread_create(&w->syncer, NULL, syncer_main, w) == 0)
+				w->syncer_running = true;
+		}
+	}
+	return w;
+err_free:
+	wal_close(w);
+	return NULL;
+}
+
+bool wal_durable(const struct wal *w)
+{
+	return w->dir != NULL;
+}
+
+void wal_close(struct wal *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	if (w->syncer_running)
+		pthread_join(w->syncer, NULL);
+	if (w->tail && w->tail->fd >= 0 && w->o.sync_ms != WAL_SYNC_NEVER)
+		fdatasync(w->tail->fd);
+	for (int i = 0; i < w->n_readers; i++)
+		free(w->readers[i]);
+	while (w->head) {
+		struct seg *s = w->head;
+		w->head = s->next;
+		seg_free(w, s, false);
+	}
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w->dir);
+	free(w);
+}
+
+/* Drops the oldest segment; readers inside it skip ahead and count the loss. */
+static void drop_head(struct wal *w, const char *why)
+{
+	struct seg *s = w->head;
+	uint64_t end = s->first_lsn + s->count;
+	uint64_t lost_max = 0;
+	for (int i = 0; i < w->n_readers; i++) {
+		struct wal_reader *r = w->readers[i];
+		if (r->committed < end) {
+			uint64_t lost = end - (r->committed > s->first_lsn ? r->committed : s->first_lsn);
+			r->dropped += lost;
+			w->st.dropped += lost;
+			if (lost > lost_max)
+				lost_max = lost;
+			r->committed = end;
+		}
+		if (r->lsn < end)
+			r->lsn = end;
+		if (r->cseg == s)
+			r->cseg = NULL;
+	}
+	if (lost_max)
+		log_error("wal", "log is over its %s bound: dropped %llu unsent readings "
+			  "(lsn %llu..%llu)", why, (unsigned long long)lost_max,
+			  (unsigned long long)s->first_lsn, (unsigned long long)end - 1);
+	w->head = s->next;
+	if (!w->head)
+		w->tail = NULL;
+	w->bytes -= s->bytes;
+	w->st.segments--;
+	seg_free(w, s, true);
+}
+
+/* Deletes segments every cursor has passed, and enforces the bounds. */
+static void trim(struct wal *w)
+{
+	uint64_t min = w->next_lsn;
+	for (int i = 0; i < w->n_readers; i++)
+		if (w->readers[i]->committed < min)
+			min = w->readers[i]->committed;
+	while (w->head && w->head != w->tail && w->head->first_lsn + w->head->count <= min)
+		drop_head(w, "");
+	if (w->dir) {
+		while (w->o.max_bytes && w->head && w->head != w->tail && w->bytes > w->o.max_bytes)
+			drop_head(w, "WAL_MAX_BYTES");
+	} else {
+		while (w->head && w->head != w->tail &&
+		       w->next_lsn - w->head->first_lsn > w->o.max_records)
+			drop_head(w, "QUEUE_MAX_SAMPLES");
+	}
+	if (w->o.max_age_ms > 0) {
+		int64_t limit = now_ms() - w->o.max_age_ms;
+		while (w->head && w->head != w->tail && w->head->newest_ms < limit)
+			drop_head(w, "WAL_MAX_AGE");
+	}
+}
+
+static int roll(struct wal *w)
+{
+	struct seg *s = seg_new(w, w->next_lsn);
+	if (!s)
+		return -errno;
+	if (w->tail && w->tail->fd >= 0 && w->o.sync_ms != WAL_SYNC_NEVER)
+		fdatasync(w->tail->fd);
+	seg_link(w, s);
+	return 0;
+}
+
+int wal_append(struct wal *w, int64_t arrival_ms, const char *topic, const void *payload,
+	       size_t len)
+{
+	size_t tl = strlen(topic);
+	size_t body = BODY_FIXED + tl + len;
+	if (tl > 65535 || body > MAX_BODY)
+		return -EMSGSIZE;
+	unsigned char stackbuf[2048];
+	unsigned char *f = HDR + body <= sizeof(stackbuf) ? stackbuf : malloc(HDR + body);
+	if (!f)
+		return -ENOMEM;
+	put64(f + HDR, (uint64_t)arrival_ms);
+	f[HDR + 8] = (unsigned char)(tl & 0xff);
+	f[HDR + 9] = (unsigned char)(tl >> 8);
+	memcpy(f + HDR + BODY_FIXED, topic, tl);
+	memcpy(f + HDR + BODY_FIXED + tl, payload, len);
+	put32(f, (uint32_t)body);
+	put32(f + 4, (uint32_t)crc32(0, f + HDR, (uInt)body));
+	size_t flen = HDR + body;
+
+	int rc = 0;
+	pthread_mutex_lock(&w->lock);
+	/* memory segments hold 1/16 of the record bound, so a drop is at most that */
+	bool full = w->dir ? w->tail && w->tail->bytes + flen > w->o.segment_bytes :
+			     w->tail && w->tail->count >= w->o.max_records / 16 + 1;
+	if (!w->tail || full) {
+		if (w->tail && w->tail->count == 0) {
+			/* an empty segment takes any record */
+		} else if ((rc = roll(w)) < 0) {
+			goto out;
+		}
+	}
+	struct seg *s = w->tail;
+	if (w->dir) {
+		ssize_t n = write(s->fd, f, flen);
+		if (n != (ssize_t)flen) {
+			rc = n < 0 ? -errno : -EIO;
+			/* a partial frame would be cut at the next open; cut it now */
+			if (n > 0 && ftruncate(s->fd, (off_t)s->bytes) < 0)
+				rc = -errno;
+			goto out;
+		}
+		if (w->o.sync_ms == WAL_SYNC_ALWAYS)
+			fdatasync(s->fd);
+		else
+			w->dirty = true;
+	} else {
+		if (s->bytes + flen > s->mem_cap) {
+			uint64_t cap = s->mem_cap ? s->mem_cap * 2 : 4096;
+			while (cap < s->bytes + flen)
+				cap *= 2;
+			char *m = realloc(s->mem, cap);
+			if (!m) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			s->mem = m;
+			s->mem_cap = cap;
+		}
+		memcpy(s->mem + s->bytes, f, flen);
+	}
+	s->bytes += flen;
+	s->count++;
+	if (arrival_ms > s->newest_ms)
+		s->newest_ms = arrival_ms;
+	w->bytes += flen;
+	w->next_lsn++;
+	w->st.appended++;
+	trim(w);
+	pthread_cond_broadcast(&w->cond);
+out:
+	pthread_mutex_unlock(&w->lock);
+	if (f != stackbuf)
+		free(f);
+	return rc;
+}
+
+int wal_sync(struct wal *w)
+{
+	int rc = 0;
+	pthread_mutex_lock(&w->lock);
+	if (w->tail && w->tail->fd >= 0 && fdatasync(w->tail->fd) < 0)
+		rc = -errno;
+	w->dirty = false;
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+static int load_cursor(struct wal *w, const char *name, uint64_t *lsn)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s.cursor", w->dir, name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	unsigned long long v;
+	int ok = fscanf(f, "%llu", &v) == 1;
+	fclose(f);
+	if (!ok)
+		return -1;
+	*lsn = v;
+	return 0;
+}
+
+static int save_cursor(struct wal_reader *r, uint64_t lsn)
+{
+	struct wal *w = r->w;
+	char path[600], tmp[620];
+	snprintf(path, sizeof(path), "%s/%s.cursor", w->dir, r->name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)lsn);
+	if (write(fd, buf, (size_t)n) != n || (w->o.sync_ms != WAL_SYNC_NEVER && fsync(fd) < 0)) {
+		int e = errno ? errno : EIO;
+		close(fd);
+		unlink(tmp);
+		return -e;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0)
+		return -errno;
+	return 0;
+}
+
+struct wal_reader *wal_reader_open(struct wal *w, const char *name, char *err, size_t errlen)
+{
+	struct wal_reader *r = calloc(1, sizeof(*r));
+	if (!r || w->n_readers == MAX_READERS) {
+		free(r);
+		snprintf(err, errlen, "too many outputs");
+		return NULL;
+	}
+	r->w = w;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	pthread_mutex_lock(&w->lock);
+	uint64_t start = w->head ? w->head->first_lsn : w->next_lsn;
+	uint64_t saved;
+	if (w->dir && load_cursor(w, name, &saved) == 0) {
+		if (saved < start) {
+			log_error("wal", "output '%s': %llu readings before its cursor are gone "
+				  "(log trimmed by a bound)", name,
+				  (unsigned long long)(start - saved));
+			saved = start;
+		}
+		if (saved > w->next_lsn)
+			saved = w->next_lsn;
+		start = saved;
+	}
+	r->lsn = r->committed = start;
+	w->readers[w->n_readers++] = r;
+	if (w->next_lsn > start)
+		log_info("wal", "output '%s': resuming with %llu readings to send", name,
+			 (unsigned long long)(w->next_lsn - start));
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+/* Finds lsn's byte offset; uses the reader's cache when it can. Lock held. */
+static const struct seg *locate(struct wal_reader *r, uint64_t lsn, uint64_t *off)
+{
+	struct wal *w = r->w;
+	if (r->cseg && r->clsn == lsn) {
+		*off = r->coff;
+		return r->cseg;
+	}
+	for (const struct seg *s = w->head; s; s = s->next) {
+		if (lsn < s->first_lsn || lsn >= s->first_lsn + s->count)
+			continue;
+		uint64_t o = 0;
+		unsigned char hdr[HDR];
+		for (uint64_t l = s->first_lsn; l < lsn; l++) {
+			if (seg_pread(s, o, hdr, HDR) < 0)
+				return NULL;
+			o += HDR + get32(hdr);
+		}
+		*off = o;
+		return s;
+	}
+	return NULL;
+}
+
+static int batch_reserve(struct wal_batch *b, size_t nrec, size_t bytes)
+{
+	if (nrec > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < nrec)
+			cap *= 2;
+		struct wal_record *nr = realloc(b->recs, cap * sizeof(*nr));
+		if (!nr)
+			return -1;
+		b->recs = nr;
+		b->cap = cap;
+	}
+	if (bytes > b->buf_cap) {
+		size_t cap = b->buf_cap ? b->buf_cap : 65536;
+		while (cap < bytes)
+			cap *= 2;
+		char *nb = realloc(b->buf, cap);
+		if (!nb)
+			return -1;
+		b->buf = nb;
+		b->buf_cap = cap;
+	}
+	return 0;
+}
+
+size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, int wait_ms)
+{
+	struct wal *w = r->w;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	b->n = 0;
+	b->buf_len = 0;
+	pthread_mutex_lock(&w->lock);
+	while (r->lsn >= w->next_lsn && !w->woken && !w->stopping) {
+		if (wait_ms <= 0 ||
+		    pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	/* a reader behind the oldest kept record starts there */
+	if (w->head && r->lsn < w->head->first_lsn)
+		r->lsn = w->head->first_lsn;
+	size_t want = w->next_lsn > r->lsn ? (size_t)(w->next_lsn - r->lsn) : 0;
+	if (want > max)
+		want = max;
+	uint64_t off = 0;
+	const struct seg *s = want ? locate(r, r->lsn, &off) : NULL;
+	/* offsets of each record in b->buf; pointers fixed up at the end */
+	size_t *offs = want ? malloc(want * sizeof(size_t) * 2) : NULL;
+	while (s && b->n < want && offs) {
+		if (r->lsn >= s->first_lsn + s->count) {
+			s = s->next;
+			off = 0;
+			if (!s)
+				break;
+			if (r->lsn < s->first_lsn)
+				r->lsn = s->first_lsn;
+			continue;
+		}
+		unsigned char hdr[HDR];
+		if (seg_pread(s, off, hdr, HDR) < 0)
+			break;
+		uint32_t len = get32(hdr);
+		if (batch_reserve(b, b->n + 1, b->buf_len + len + 1) < 0)
+			break;
+		char *body = b->buf + b->buf_len;
+		if (seg_pread(s, off + HDR, body, len) < 0)
+			break;
+		size_t tl = (size_t)((unsigned char)body[8] | (unsigned char)body[9] << 8);
+		/* NUL-terminate the topic in place: shift it one byte left over the length */
+		memmove(body + 9, body + BODY_FIXED, tl);
+		body[9 + tl] = '\0';
+		body[len] = '\0'; /* payload too, for convenience */
+		struct wal_record *rec = &b->recs[b->n];
+		rec->lsn = r->lsn;
+		rec->arrival_ms = (int64_t)get64((unsigned char *)body);
+		rec->len = len - BODY_FIXED - tl;
+		offs[2 * b->n] = b->buf_len + 9;
+		offs[2 * b->n + 1] = b->buf_len + BODY_FIXED + tl;
+		b->buf_len += len + 1;
+		b->n++;
+		r->lsn++;
+		off += HDR + len;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		b->recs[i].topic = b->buf + offs[2 * i];
+		b->recs[i].payload = b->buf + offs[2 * i + 1];
+	}
+	free(offs);
+	if (s) {
+		r->cseg = s;
+		r->coff = off;
+		r->clsn = r->lsn;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return b->n;
+}
+
+void wal_rewind(struct wal_reader *r)
+{
+	pthread_mutex_lock(&r->w->lock);
+	r->lsn = r->committed;
+	r->cseg = NULL;
+	pthread_mutex_unlock(&r->w->lock);
+}
+
+int wal_commit(struct wal_reader *r, uint64_t lsn)
+{
+	struct wal *w = r->w;
+	int rc = 0;
+	pthread_mutex_lock(&w->lock);
+	if (lsn + 1 > r->committed) {
+		r->committed = lsn + 1;
+		if (w->dir)
+			rc = save_cursor(r, r->committed);
+		trim(w);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+uint64_t wal_reader_lag(struct wal_reader *r)
+{
+	pthread_mutex_lock(&r->w->lock);
+	uint64_t lag = r->w->next_lsn - r->committed;
+	pthread_mutex_unlock(&r->w->lock);
+	return lag;
+}
+
+uint64_t wal_reader_take_dropped(struct wal_reader *r)
+{
+	pthread_mutex_lock(&r->w->lock);
+	uint64_t d = r->dropped;
+	r->dropped = 0;
+	pthread_mutex_unlock(&r->w->lock);
+	return d;
+}
+
+void wal_wake(struct wal *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->woken = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void wal_get_stats(struct wal *w, struct wal_stats *s)
+{
+	pthread_mutex_lock(&w->lock);
+	*s = w->st;
+	s->bytes = w->bytes;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void wal_batch_release(struct wal_batch *b)
+{
+	free(b->recs);
+	free(b->buf);
+	memset(b, 0, sizeof(*b));
+}

@@ -1,0 +1,104 @@
+/*
+ * wal.h - the bridge's hand-off between MQTT and the outputs: an
+ * append-only, segmented log with one read cursor per output.
+ *
+ * messageArrived appends each accepted message (arrival time, topic,
+ * payload) before it returns, so the PUBACK leaves only after the append
+ * (PROTOCOLS.md G8). Each output's sender thread reads through its own
+ * cursor and commits it after a successful send; a slow output never holds
+ * back another. Segments are deleted once every cursor has passed them.
+ *
+ * With a directory the log is on disk: records framed with length + CRC32,
+ * cursors saved atomically (write, fsync, rename), a torn tail cut off at
+ * the last good record on open. Without one it lives in memory, bounded by
+ * a record count. Either way the log is bounded (bytes, age, records); past
+ * a bound the oldest records are dropped, counted and logged - the only way
+ * the bridge loses data, and never silently.
+ *
+ * Thread-safe: one appender and any number of readers.
+ */
+#ifndef SW_WAL_H
+#define SW_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WAL_SYNC_ALWAYS 0
+#define WAL_SYNC_NEVER (-1)
+
+struct wal_opts {
+	const char *dir;          /* NULL = in memory */
+	uint64_t max_bytes;       /* 0 = unbounded (disk) */
+	int64_t max_age_ms;       /* 0 = unbounded */
+	int sync_ms;              /* WAL_SYNC_ALWAYS, WAL_SYNC_NEVER or a period in ms */
+	uint64_t max_records;     /* memory mode bound (QUEUE_MAX_SAMPLES); 0 = 100000 */
+	uint64_t segment_bytes;   /* 0 = 4 MiB */
+};
+
+struct wal_record {
+	uint64_t lsn;             /* position in the log, +1 per record */
+	int64_t arrival_ms;
+	const char *topic;        /* NUL-terminated */
+	const void *payload;
+	size_t len;
+};
+
+/* A reader's batch: records point into buf, valid until the next wal_read. */
+struct wal_batch {
+	struct wal_record *recs;
+	size_t n, cap;
+	char *buf;
+	size_t buf_len, buf_cap;
+};
+
+struct wal_stats {
+	uint64_t appended;
+	uint64_t dropped;         /* records dropped by a bound, summed over cursors */
+	uint64_t repaired_bytes;  /* cut from a torn or corrupt tail at open */
+	uint64_t bytes;           /* current size */
+	uint64_t segments;
+};
+
+struct wal;
+struct wal_reader;
+
+/* Opens (and repairs) the log. NULL + err on failure. Free with wal_close(). */
+struct wal *wal_open(const struct wal_opts *o, char *err, size_t errlen);
+void wal_close(struct wal *w);
+bool wal_durable(const struct wal *w);
+
+/* Appends one record. 0, or -errno (the record is lost; caller logs). */
+int wal_append(struct wal *w, int64_t arrival_ms, const char *topic, const void *payload,
+	       size_t len);
+/* Flushes to stable storage now (for shutdown). */
+int wal_sync(struct wal *w);
+
+/*
+ * A cursor named name (an output). On disk it resumes from the saved
+ * position; a new cursor starts at the oldest record kept.
+ */
+struct wal_reader *wal_reader_open(struct wal *w, const char *name, char *err, size_t errlen);
+
+/*
+ * Reads up to max records after the reader's position into b (replacing
+ * its contents), waiting up to wait_ms for the first one. Returns the number
+ * read (0 on timeout or after wal_wake). Does not move the saved cursor.
+ */
+size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, int wait_ms);
+/* Moves the reader back to its last committed position (retry from the log). */
+void wal_rewind(struct wal_reader *r);
+/* Everything up to and including lsn is done: saves the cursor. 0 or -errno. */
+int wal_commit(struct wal_reader *r, uint64_t lsn);
+/* Records between the committed position and the newest record. */
+uint64_t wal_reader_lag(struct wal_reader *r);
+/* Records this reader lost to a bound (and resets the count). */
+uint64_t wal_reader_take_dropped(struct wal_reader *r);
+
+/* Wakes every reader waiting in wal_read (shutdown). */
+void wal_wake(struct wal *w);
+void wal_get_stats(struct wal *w, struct wal_stats *s);
+
+void wal_batch_release(struct wal_batch *b);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * test_wal.c - the bridge's log: order, cursors that survive a reopen,
+ * independent readers, torn-tail repair, and counted drops at the bounds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bridge/wal.h"
+#include "common/log.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	log_set_level(LOG_LVL_ERROR);
+	snprintf(dir, sizeof(dir), "/tmp/sw-wal-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static struct wal *open_disk(uint64_t seg_bytes, uint64_t max_bytes)
+{
+	struct wal_opts o = { .dir = dir, .sync_ms = WAL_SYNC_NEVER,
+			      .segment_bytes = seg_bytes, .max_bytes = max_bytes };
+	char err[256];
+	struct wal *w = wal_open(&o, err, sizeof(err));
+	if (!w)
+		fail_msg("wal_open: %s", err);
+	return w;
+}
+
+static void append_n(struct wal *w, int from, int to)
+{
+	char topic[64], payload[64];
+	for (int i = from; i < to; i++) {
+		snprintf(topic, sizeof(topic), "sensors/n/s%d", i % 3);
+		snprintf(payload, sizeof(payload), "{\"seq\":%d}", i);
+		assert_int_equal(wal_append(w, 1700000000000LL + i, topic, payload,
+					    strlen(payload)), 0);
+	}
+}
+
+/* Reads everything available; checks seq continuity from `from`. Returns count. */
+static int read_all(struct wal_reader *r, int from, bool commit)
+{
+	struct wal_batch b = { 0 };
+	int expect = from, total = 0;
+	size_t n;
+	while ((n = wal_read(r, &b, 7, 0)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			char want[64], topic[64];
+			snprintf(want, sizeof(want), "{\"seq\":%d}", expect);
+			snprintf(topic, sizeof(topic), "sensors/n/s%d", expect % 3);
+			assert_int_equal(b.recs[i].len, strlen(want));
+			assert_memory_equal(b.recs[i].payload, want, strlen(want));
+			assert_string_equal(b.recs[i].topic, topic);
+			assert_int_equal(b.recs[i].arrival_ms, 1700000000000LL + expect);
+			expect++;
+		}
+		total += (int)n;
+		if (commit)
+			assert_int_equal(wal_commit(r, b.recs[n - 1].lsn), 0);
+	}
+	wal_batch_release(&b);
+	return total;
+}
+
+static void test_disk_resume_and_independent_readers(void **state)
+{
+	(void)state;
+	char err[256];
+	struct wal *w = open_disk(1024, 0);
+	struct wal_reader *a = wal_reader_open(w, "influx", err, sizeof(err));
+	struct wal_reader *b = wal_reader_open(w, "remote_write", err, sizeof(err));
+	append_n(w, 0, 100);
+	assert_int_equal(read_all(a, 0, true), 100);
+	/* b reads 40 and commits only those */
+	struct wal_batch bt = { 0 };
+	assert_int_equal(wal_read(b, &bt, 40, 0), 40);
+	assert_int_equal(wal_commit(b, bt.recs[39].lsn), 0);
+	/* read more without committing: lost on "crash" */
+	assert_int_equal(wal_read(b, &bt, 10, 0), 10);
+	wal_batch_release(&bt);
+	assert_int_equal(wal_reader_lag(b), 60);
+	wal_close(w);
+
+	w = open_disk(1024, 0);
+	a = wal_reader_open(w, "influx", err, sizeof(err));
+	b = wal_reader_open(w, "remote_write", err, sizeof(err));
+	assert_int_equal(read_all(a, 100, true), 0);
+	assert_int_equal(read_all(b, 40, true), 60);
+	append_n(w, 100, 110);
+	assert_int_equal(read_all(a, 100, true), 10);
+	assert_int_equal(read_all(b, 100, false), 10);
+	wal_rewind(b);
+	assert_int_equal(read_all(b, 100, true), 10);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	/* every cursor passed the old segments: only the active one is left */
+	assert_int_equal(st.segments, 1);
+	assert_int_equal(st.dropped, 0);
+	wal_close(w);
+}
+
+static void test_torn_tail_is_cut(void **state)
+{
+	(void)state;
+	char err[256], path[128];
+	struct wal *w = open_disk(1 << 20, 0);
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	(void)r;
+	append_n(w, 0, 20);
+	wal_close(w);
+	snprintf(path, sizeof(path), "%s/wal/%016x.seg", dir, 1);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(truncate(path, sb.st_size - 3), 0);
+
+	w = open_disk(1 << 20, 0);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	assert_true(st.repaired_bytes > 0);
+	r = wal_reader_open(w, "out", err, sizeof(err));
+	assert_int_equal(read_all(r, 0, true), 19);
+	/* appends continue after the cut */
+	append_n(w, 19, 25);
+	assert_int_equal(read_all(r, 19, true), 6);
+	wal_close(w);
+
+	/* a flipped byte inside the last record is caught by the CRC */
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(pwrite(fd, "X", 1, sb.st_size - 2), 1);
+	close(fd);
+	w = open_disk(1 << 20, 0);
+	r = wal_reader_open(w, "fresh", err, sizeof(err));
+	assert_int_equal(read_all(r, 0, false), 24);
+	wal_close(w);
+}
+
+static void test_bytes_bound_drops_oldest_counted(void **state)
+{
+	(void)state;
+	char err[256];
+	struct wal *w = open_disk(512, 2048);
+	struct wal_reader *r = wal_reader_open(w, "slow", err, sizeof(err));
+	append_n(w, 0, 200);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	assert_true(st.bytes <= 2048 + 512);
+	uint64_t dropped = wal_reader_take_dropped(r);
+	assert_true(dropped > 0);
+	assert_int_equal(st.dropped, dropped);
+	/* what is left is the newest, contiguous, ending at 199 */
+	assert_int_equal(read_all(r, 200 - (int)(200 - dropped), true), 200 - (int)dropped);
+	wal_close(w);
+}
+
+static void test_memory_bound(void **state)
+{
+	(void)state;
+	char err[256];
+	struct wal_opts o = { .dir = NULL, .max_records = 160 };
+	struct wal *w = wal_open(&o, err, sizeof(err));
+	assert_non_null(w);
+	assert_false(wal_durable(w));
+	struct wal_reader *r = wal_reader_open(w, "stdout", err, sizeof(err));
+	append_n(w, 0, 1000);
+	uint64_t dropped = wal_reader_take_dropped(r);
+	/* keeps at most 160, and loses at most one 1/16 segment more than needed */
+	assert_true(dropped >= 1000 - 160);
+	assert_true(dropped <= 1000 - 160 + 11);
+	assert_int_equal(read_all(r, (int)dropped, true), 1000 - (int)dropped);
+	wal_close(w);
+}
+
+static void test_read_waits_and_wakes(void **state)
+{
+	(void)state;
+	char err[256];
+	struct wal_opts o = { 0 };
+	struct wal *w = wal_open(&o, err, sizeof(err));
+	struct wal_reader *r = wal_reader_open(w, "x", err, sizeof(err));
+	struct wal_batch b = { 0 };
+	assert_int_equal(wal_read(r, &b, 10, 50), 0);
+	wal_wake(w);
+	assert_int_equal(wal_read(r, &b, 10, 5000), 0);
+	wal_batch_release(&b);
+	wal_close(w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_disk_resume_and_independent_readers, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bytes_bound_drops_oldest_counted, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_memory_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_waits_and_wakes, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
