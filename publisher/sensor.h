@@ -10,6 +10,7 @@
 #ifndef SW_SENSOR_H
 #define SW_SENSOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,21 @@ struct sensor_env {
 
 struct sensor;
 
+/*
+ * Why a read failed, so the caller can count each kind on its own (a DHT
+ * with a flaky wire shows timing errors, a bad model choice shows
+ * implausible values). A driver's read() sets s->last_fail on failure.
+ */
+enum sensor_fail {
+	SENSOR_FAIL_NONE = 0,
+	SENSOR_FAIL_IO,             /* device missing, permission, I/O error */
+	SENSOR_FAIL_NO_RESPONSE,    /* DHT: too few edges; IIO: ETIMEDOUT */
+	SENSOR_FAIL_TIMING,         /* DHT: a pulse outside every window */
+	SENSOR_FAIL_CHECKSUM,       /* DHT checksum, 1-Wire CRC, IIO EIO */
+	SENSOR_FAIL_IMPLAUSIBLE,    /* out of range, DS18B20 85 °C power-on */
+	SENSOR_FAIL_KINDS
+};
+
 struct sensor_driver {
 	const char *name;           /* as in SENSORS: dht22, iio, ds18b20, sim ... */
 	const char *help;           /* options it takes, for --help and errors */
@@ -55,6 +71,14 @@ struct sensor_driver {
 	/* One reading into out. 0, -EAGAIN (transient) or another -errno. */
 	int (*read)(struct sensor *s, struct sensor_reading *out, char *err, size_t errlen);
 	void (*close)(struct sensor *s);
+	/*
+	 * Optional. Validates the option values without touching hardware;
+	 * sensor_list_parse() calls it so --check-config catches a missing
+	 * line=. Message as for open(), e.g. "option 'line' is required".
+	 */
+	int (*check)(const struct sensor *s, char *err, size_t errlen);
+	/* NULL-terminated option keys the driver accepts; others are refused. */
+	const char *const *opt_keys;
 };
 
 struct sensor {
@@ -67,6 +91,10 @@ struct sensor {
 	uint64_t reads_ok;
 	uint64_t reads_failed;
 	uint64_t reads_transient;
+	/* set by read() when it fails; fails[] counted by sensor_read() */
+	enum sensor_fail last_fail;
+	uint64_t fails[SENSOR_FAIL_KINDS];
+	bool is_open;                 /* open() succeeded; close() is due */
 };
 
 /* Registry (sensor.c). */
@@ -75,6 +103,24 @@ const char *sensor_driver_names(void);   /* "dht11, dht22, am2302, iio, ds18b20,
 
 /* Value of option key, or NULL. */
 const char *sensor_opt(const struct sensor *s, const char *key);
+
+/*
+ * Typed option helpers for drivers: *out = def when the option is absent.
+ * Return 0, or -EINVAL with "option 'key' must be ..." in err.
+ */
+int sensor_opt_double(const struct sensor *s, const char *key, double def, double min,
+		      double max, double *out, char *err, size_t errlen);
+int sensor_opt_uint(const struct sensor *s, const char *key, unsigned def, unsigned max,
+		    bool required, unsigned *out, char *err, size_t errlen);
+
+/* "io", "no_response", "timing", "checksum", "implausible" (metric-friendly). */
+const char *sensor_fail_name(enum sensor_fail kind);
+
+/*
+ * Calls the driver's read() and keeps the counters: reads_ok, reads_failed,
+ * reads_transient (-EAGAIN) and fails[last_fail]. Same return as read().
+ */
+int sensor_read(struct sensor *s, struct sensor_reading *out, char *err, size_t errlen);
 
 /*
  * Parses a SENSORS value ("desk=dht22,chip=gpiochip0,line=19 demo=sim") into
