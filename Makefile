@@ -61,6 +61,7 @@ BINS := $(BUILD)/sensor-bridge $(BUILD)/sensor-publisher
 
 .PHONY: all test unit integration demo bench install deps clean tools check-hw
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: $(BINS)
 

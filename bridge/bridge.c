@@ -1,0 +1,717 @@
+/*
+ * bridge.c - MQTT in, log in the middle, one sender thread per output.
+ *
+ * on_message runs on Paho's receive thread (PROTOCOLS.md G8/G9): it only
+ * parses (to refuse malformed payloads with a log line and a count) and
+ * appends to the log, then returns; the PUBACK follows. It never blocks on
+ * HTTP. Each output's thread reads the log through its own cursor, batches
+ * by BATCH_MAX_SAMPLES or BATCH_MAX_DELAY_MS, sends, and commits the cursor
+ * only after the sink says ok (or drop); on retry it waits with jittered
+ * backoff (honouring Retry-After) and resends the same batch, for as long
+ * as it takes.
+ */
+#include "bridge/bridge.h"
+#include "bridge/reading.h"
+#include "bridge/seqtrack.h"
+#include "bridge/sink.h"
+#include "bridge/wal.h"
+#include "common/backoff.h"
+#include "common/log.h"
+#include "common/mqtt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_OUTPUTS 4
+#define MAX_TOPICS 32
+
+struct output {
+	struct bridge *b;
+	const struct sink_ops *ops;
+	void *sink;
+	struct wal_reader *reader;
+	pthread_t thread;
+	bool started;
+	struct backoff backoff;
+	/* counters, read by the metrics endpoint */
+	_Atomic uint64_t sent;
+	_Atomic uint64_t dropped;
+	_Atomic uint64_t retries;
+	_Atomic uint64_t lost_to_bounds;
+	_Atomic int healthy;
+};
+
+struct bridge {
+	const struct cfg *cfg;
+	bool dry_run;
+	struct wal *wal;
+	struct mqtt *mqtt;
+	char *topics[MAX_TOPICS];
+	size_t n_topics;
+	int qos;
+	struct output out[MAX_OUTPUTS];
+	size_t n_out;
+	struct seqtrack *seq;     /* only touched on the MQTT thread */
+	size_t batch_max;
+	int batch_delay_ms;
+	long replay_rate;
+
+	_Atomic uint64_t received, accepted, malformed, status, lost;
+	_Atomic uint64_t ignored_keys, dropped_tags, seq_gaps, seq_duplicates;
+
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopping;
+	struct timespec stop_deadline;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool stopping(struct bridge *b)
+{
+	pthread_mutex_lock(&b->stop_lock);
+	bool s = b->stopping;
+	pthread_mutex_unlock(&b->stop_lock);
+	return s;
+}
+
+static bool past_deadline(struct bridge *b)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&b->stop_lock);
+	bool past = b->stopping && (now.tv_sec > b->stop_deadline.tv_sec ||
+				    (now.tv_sec == b->stop_deadline.tv_sec &&
+				     now.tv_nsec >= b->stop_deadline.tv_nsec));
+	pthread_mutex_unlock(&b->stop_lock);
+	return past;
+}
+
+/* Sleeps ms, or less when the bridge is asked to stop. Returns true if stopping. */
+static bool sleep_unless_stopping(struct bridge *b, uint32_t ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&b->stop_lock);
+	while (!b->stopping)
+		if (pthread_cond_timedwait(&b->stop_cond, &b->stop_lock, &until) == ETIMEDOUT)
+			break;
+	bool s = b->stopping;
+	pthread_mutex_unlock(&b->stop_lock);
+	return s;
+}
+
+/* Printable, truncated copy of a payload for log lines. */
+static void excerpt(const void *p, size_t len, char *out, size_t outlen)
+{
+	const unsigned char *s = p;
+	size_t j = 0;
+	for (size_t i = 0; i < len && j + 5 < outlen; i++)
+		out[j++] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
+	if (len && j + 5 >= outlen) {
+		memcpy(out + j, "...", 3);
+		j += 3;
+	}
+	out[j] = '\0';
+}
+
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
+		       bool retained)
+{
+	struct bridge *b = ctx;
+	char node[256], sensor[256], err[160];
+	int64_t arrival = now_ms();
+	(void)retained; /* a retained reading keeps its ts, so a redelivery lands on the same point */
+	b->received++;
+	enum topic_kind kind = reading_topic_split(topic, node, sizeof(node), sensor,
+						   sizeof(sensor));
+	if (kind == TOPIC_STATUS) {
+		b->status++;
+		if (len == 7 && memcmp(payload, "offline", 7) == 0)
+			log_info("bridge", "node '%s' went offline", node);
+	} else {
+		struct reading r;
+		if (reading_parse(&r, topic, payload, len, arrival, err, sizeof(err)) < 0) {
+			char ex[72];
+			excerpt(payload, len, ex, sizeof(ex));
+			b->malformed++;
+			log_warn("bridge", "malformed payload on '%s': %s: '%s'", topic, err, ex);
+			return;
+		}
+		b->ignored_keys += r.ignored_keys;
+		b->dropped_tags += r.dropped_tags;
+		if (r.has_seq && r.has_boot && b->seq) {
+			uint64_t missing;
+			enum seq_event ev = seqtrack_see(b->seq, topic, r.boot, r.seq, &missing);
+			if (ev == SEQ_GAP) {
+				b->seq_gaps += missing;
+				log_warn("bridge", "'%s': %llu readings never arrived (seq jumped to %llu)",
+					 topic, (unsigned long long)missing,
+					 (unsigned long long)r.seq);
+			} else if (ev == SEQ_DUPLICATE) {
+				b->seq_duplicates++;
+				log_debug("bridge", "'%s': duplicate seq %llu", topic,
+					  (unsigned long long)r.seq);
+			}
+		}
+		reading_release(&r);
+	}
+	int rc = wal_append(b->wal, arrival, topic, payload, len);
+	if (rc < 0) {
+		b->lost++;
+		log_error("bridge", "cannot store a reading from '%s': %s (lost)", topic,
+			  strerror(-rc));
+		return;
+	}
+	if (kind != TOPIC_STATUS)
+		b->accepted++;
+}
+
+static void on_connect(void *ctx, bool session_present)
+{
+	struct bridge *b = ctx;
+	/* with a resumed session the broker still has our subscriptions; a new
+	 * one (first start, or the broker lost its state) needs them again */
+	if (!session_present)
+		mqtt_subscribe(b->mqtt, b->topics, b->n_topics, b->qos);
+}
+
+/*
+ * Sends one batch until the sink says ok or drop, or the bridge is past its
+ * shutdown deadline. Returns true when the batch is done (commit it).
+ */
+static bool deliver(struct output *o, const struct reading *const *rs, size_t n)
+{
+	struct bridge *b = o->b;
+	bool announced = false;
+	for (;;) {
+		struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
+		o->ops->send(o->sink, rs, n, &res);
+		if (res.verdict == SINK_OK || res.verdict == SINK_DROP) {
+			size_t bad = res.verdict == SINK_DROP ? n : res.dropped;
+			o->sent += n - (bad > n ? n : bad);
+			o->dropped += bad;
+			if (announced)
+				log_info(o->ops->name, "delivering again");
+			backoff_reset(&o->backoff);
+			o->healthy = 1;
+			return true;
+		}
+		o->retries++;
+		o->healthy = 0;
+		if (past_deadline(b))
+			return false;
+		uint32_t delay = res.retry_after_ms >= 0 ?
+				 backoff_override(&o->backoff, (uint32_t)res.retry_after_ms) :
+				 backoff_next(&o->backoff);
+		if (!announced)
+			log_warn(o->ops->name, "send failed; retrying with backoff (next in %u ms)",
+				 delay);
+		else
+			log_debug(o->ops->name, "retrying in %u ms", delay);
+		announced = true;
+		if (sleep_unless_stopping(b, delay) && past_deadline(b))
+			return false;
+	}
+}
+
+/* The batch being built by one sender thread. */
+struct pending {
+	struct reading *r;
+	const struct reading **ptr;
+	size_t n, cap, samples;
+	uint64_t last_lsn;
+	bool any;
+};
+
+static void pending_clear(struct pending *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		reading_release(&p->r[i]);
+	p->n = 0;
+	p->samples = 0;
+	p->any = false;
+}
+
+/* Sends and commits what is pending. Returns false if it could not be delivered. */
+static bool flush(struct output *o, struct pending *p)
+{
+	if (!p->any)
+		return true;
+	for (size_t i = 0; i < p->n; i++)
+		p->ptr[i] = &p->r[i];
+	bool done = p->n == 0 || deliver(o, p->ptr, p->n);
+	if (done) {
+		int rc = wal_commit(o->reader, p->last_lsn);
+		if (rc < 0)
+			log_error(o->ops->name, "cannot save the output's cursor: %s", strerror(-rc));
+		uint64_t lost = wal_reader_take_dropped(o->reader);
+		o->lost_to_bounds += lost;
+	}
+	pending_clear(p);
+	return done;
+}
+
+/* Adds one log record to the batch; status records act at once, in order. */
+static bool take_record(struct output *o, struct pending *p, const struct wal_record *rec)
+{
+	char node[256], sensor[256], err[160];
+	enum topic_kind kind = reading_topic_split(rec->topic, node, sizeof(node), sensor,
+						   sizeof(sensor));
+	if (kind == TOPIC_STATUS) {
+		if (rec->len == 7 && memcmp(rec->payload, "offline", 7) == 0 &&
+		    o->ops->node_offline) {
+			if (!flush(o, p))
+				return false;
+			o->ops->node_offline(o->sink, node, rec->arrival_ms);
+		}
+		p->any = true;
+		p->last_lsn = rec->lsn;
+		return true;
+	}
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+		struct reading *nr = realloc(p->r, cap * sizeof(*nr));
+		if (!nr)
+			return false;
+		p->r = nr;
+		const struct reading **np = realloc(p->ptr, cap * sizeof(*np));
+		if (!np)
+			return false;
+		p->ptr = np;
+		p->cap = cap;
+	}
+	p->any = true;
+	p->last_lsn = rec->lsn;
+	if (reading_parse(&p->r[p->n], rec->topic, rec->payload, rec->len, rec->arrival_ms, err,
+			  sizeof(err)) == 0) {
+		p->samples += p->r[p->n].n_fields;
+		p->n++;
+	}
+	return true;
+}
+
+static void *sender_main(void *arg)
+{
+	struct output *o = arg;
+	struct bridge *b = o->b;
+	struct wal_batch wb = { 0 };
+	struct pending p = { 0 };
+	int64_t first_ms = 0;
+	int64_t window_start = now_ms();
+	uint64_t window_samples = 0;
+
+	for (;;) {
+		bool stop = stopping(b);
+		int wait = stop ? 0 : p.any ? (int)(first_ms + b->batch_delay_ms - now_ms()) : 1000;
+		size_t want = b->batch_max > p.samples ? b->batch_max - p.samples : 1;
+		size_t n = wal_read(o->reader, &wb, want, wait > 0 ? wait : 0);
+		for (size_t i = 0; i < n; i++) {
+			if (!p.any)
+				first_ms = now_ms();
+			if (!take_record(o, &p, &wb.recs[i]))
+				goto rewind;
+		}
+		if (!p.any) {
+			if (stop)
+				break;
+			continue;
+		}
+		if (p.samples < b->batch_max && now_ms() - first_ms < b->batch_delay_ms && !stop)
+			continue;
+		size_t sent = p.samples;
+		if (!flush(o, &p))
+			goto rewind;
+		/* catching up after an outage: pace the replay */
+		if (b->replay_rate > 0 && wal_reader_lag(o->reader) > b->batch_max) {
+			window_samples += sent;
+			int64_t elapsed = now_ms() - window_start;
+			int64_t need = (int64_t)(window_samples * 1000 / (uint64_t)b->replay_rate);
+			if (need > elapsed)
+				sleep_unless_stopping(b, (uint32_t)(need - elapsed));
+		} else {
+			window_start = now_ms();
+			window_samples = 0;
+		}
+		continue;
+rewind:
+		/* not delivered (shutdown deadline): it stays in the log */
+		pending_clear(&p);
+		wal_rewind(o->reader);
+		if (stopping(b))
+			break;
+	}
+	pending_clear(&p);
+	free(p.r);
+	free(p.ptr);
+	wal_batch_release(&wb);
+	return NULL;
+}
+
+static int split_topics(struct bridge *b, const char *list)
+{
+	char *copy = strdup(list ? list : "");
+	if (!copy)
+		return -1;
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		size_t l = strlen(t);
+		while (l && t[l - 1] == ' ')
+			t[--l] = '\0';
+		if (!l)
+			continue;
+		if (b->n_topics == MAX_TOPICS) {
+			log_error("config", "MQTT_TOPICS: more than %d filters", MAX_TOPICS);
+			free(copy);
+			return -1;
+		}
+		b->topics[b->n_topics++] = strdup(t);
+	}
+	free(copy);
+	if (!b->n_topics) {
+		log_error("config", "MQTT_TOPICS: no topic filter given");
+		return -1;
+	}
+	return 0;
+}
+
+/* WAL_SYNC: "always", "never", or a period in ms. */
+static int parse_sync(const char *s, int *out)
+{
+	long long v;
+	if (!s || !*s || strcmp(s, "always") == 0) {
+		*out = WAL_SYNC_ALWAYS;
+		return 0;
+	}
+	if (strcmp(s, "never") == 0) {
+		*out = WAL_SYNC_NEVER;
+		return 0;
+	}
+	if (cfg_parse_int(s, &v) == 0 && v >= 0 && v <= 3600000) {
+		*out = v == 0 ? WAL_SYNC_ALWAYS : (int)v;
+		return 0;
+	}
+	return -1;
+}
+
+/* WAL_MAX_AGE: seconds, or a number with s, m, h or d. */
+static int parse_duration_ms(const char *s, int64_t *out)
+{
+	char *end;
+	if (!s || !*s) {
+		*out = 0;
+		return 0;
+	}
+	double v = strtod(s, &end);
+	if (end == s || v < 0)
+		return -1;
+	double mul = 1000;
+	if (*end == 's')
+		end++;
+	else if (*end == 'm')
+		mul = 60e3, end++;
+	else if (*end == 'h')
+		mul = 3600e3, end++;
+	else if (*end == 'd')
+		mul = 86400e3, end++;
+	if (*end)
+		return -1;
+	*out = (int64_t)(v * mul);
+	return 0;
+}
+
+struct bridge *bridge_new(const struct cfg *c, bool dry_run)
+{
+	char err[512];
+	struct bridge *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->cfg = c;
+	b->dry_run = dry_run;
+	pthread_mutex_init(&b->stop_lock, NULL);
+	pthread_cond_init(&b->stop_cond, NULL);
+	b->qos = (int)cfg_int(c, "MQTT_QOS");
+	b->batch_max = (size_t)cfg_int(c, "BATCH_MAX_SAMPLES");
+	b->batch_delay_ms = (int)cfg_int(c, "BATCH_MAX_DELAY_MS");
+	b->replay_rate = (long)cfg_int(c, "REPLAY_MAX_SAMPLES_PER_S");
+	b->seq = seqtrack_new(4096);
+	if (split_topics(b, cfg_str(c, "MQTT_TOPICS")) < 0)
+		goto err;
+
+	struct wal_opts wo = { 0 };
+	wo.dir = cfg_is_set(c, "STATE_DIR") ? cfg_str(c, "STATE_DIR") : NULL;
+	wo.max_bytes = (uint64_t)cfg_int(c, "WAL_MAX_BYTES");
+	wo.max_records = (uint64_t)cfg_int(c, "QUEUE_MAX_SAMPLES");
+	if (parse_sync(cfg_str(c, "WAL_SYNC"), &wo.sync_ms) < 0) {
+		log_error("config", "WAL_SYNC: '%s' is not always, never or a period in ms",
+			  cfg_str(c, "WAL_SYNC"));
+		goto err;
+	}
+	if (parse_duration_ms(cfg_str(c, "WAL_MAX_AGE"), &wo.max_age_ms) < 0) {
+		log_error("config", "WAL_MAX_AGE: '%s' is not a duration such as 3600, 90m, 72h or 7d",
+			  cfg_str(c, "WAL_MAX_AGE"));
+		goto err;
+	}
+
+	/* outputs */
+	const char *outputs = cfg_is_set(c, "OUTPUTS") ? cfg_str(c, "OUTPUTS") : "stdout";
+	char *list = strdup(outputs), *save = NULL;
+	if (!list)
+		goto err;
+	for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
+		const struct sink_ops *ops = sink_find(name);
+		if (!ops) {
+			log_error("config", "OUTPUTS: unknown output '%s' (known: %s)", name,
+				  sink_names());
+			free(list);
+			goto err;
+		}
+		for (size_t i = 0; i < b->n_out; i++) {
+			if (b->out[i].ops == ops) {
+				log_error("config", "OUTPUTS: '%s' is listed twice", name);
+				free(list);
+				goto err;
+			}
+		}
+		if (b->n_out == MAX_OUTPUTS) {
+			log_error("config", "OUTPUTS: too many outputs");
+			free(list);
+			goto err;
+		}
+		struct output *o = &b->out[b->n_out];
+		o->b = b;
+		o->ops = ops;
+		o->sink = ops->create(c, dry_run, err, sizeof(err));
+		if (!o->sink) {
+			log_error("config", "output '%s': %s", name, err);
+			free(list);
+			goto err;
+		}
+		o->healthy = 1;
+		backoff_init(&o->backoff, 100, 30000);
+		b->n_out++;
+	}
+	free(list);
+
+	b->wal = wal_open(&wo, err, sizeof(err));
+	if (!b->wal) {
+		log_error("bridge", "STATE_DIR: %s", err);
+		goto err;
+	}
+	if (!wal_durable(b->wal))
+		log_warn("bridge", "no STATE_DIR: readings wait in memory (at most %lld) and are "
+			 "lost if the bridge stops before sending them; set STATE_DIR for a "
+			 "durable log", cfg_int(c, "QUEUE_MAX_SAMPLES"));
+	for (size_t i = 0; i < b->n_out; i++) {
+		b->out[i].reader = wal_reader_open(b->wal, b->out[i].ops->name, err, sizeof(err));
+		if (!b->out[i].reader) {
+			log_error("bridge", "%s", err);
+			goto err;
+		}
+	}
+
+	struct mqtt_opts mo = {
+		.url = cfg_str(c, "MQTT_URL"),
+		.client_id = cfg_str(c, "MQTT_CLIENT_ID"),
+		.username = cfg_str(c, "MQTT_USERNAME"),
+		.password = cfg_str(c, "MQTT_PASSWORD"),
+		.ca_file = cfg_str(c, "MQTT_CA_FILE"),
+		.cert_file = cfg_str(c, "MQTT_CERT_FILE"),
+		.key_file = cfg_str(c, "MQTT_KEY_FILE"),
+		.keepalive_s = (int)cfg_int(c, "MQTT_KEEPALIVE_S"),
+		.clean_session = false,
+		.component = "mqtt",
+	};
+	char paho_dir[4096];
+	if (wo.dir) {
+		/* Paho keeps messages it queued internally here (PROTOCOLS.md G8) */
+		snprintf(paho_dir, sizeof(paho_dir), "%s/paho", wo.dir);
+		mo.persist_dir = paho_dir;
+	}
+	struct mqtt_handlers h = { .on_connect = on_connect, .on_message = on_message };
+	b->mqtt = mqtt_new(&mo, &h, b, err, sizeof(err));
+	if (!b->mqtt) {
+		log_error("config", "%s", err);
+		goto err;
+	}
+	return b;
+err:
+	bridge_free(b);
+	return NULL;
+}
+
+int bridge_start(struct bridge *b)
+{
+	for (size_t i = 0; i < b->n_out; i++) {
+		struct output *o = &b->out[i];
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		int rc = pthread_create(&o->thread, &attr, sender_main, o);
+		pthread_attr_destroy(&attr);
+		if (rc != 0) {
+			log_error("bridge", "cannot start the '%s' sender: %s", o->ops->name,
+				  strerror(rc));
+			return -rc;
+		}
+		o->started = true;
+	}
+	return mqtt_start(b->mqtt);
+}
+
+void bridge_stop(struct bridge *b, int timeout_ms)
+{
+	/* 1. no new messages: disconnect (Paho delivers nothing after this) */
+	if (b->mqtt)
+		mqtt_stop(b->mqtt, 2000);
+	/* 2. outputs flush what is in the log, bounded by the deadline */
+	pthread_mutex_lock(&b->stop_lock);
+	b->stopping = true;
+	clock_gettime(CLOCK_REALTIME, &b->stop_deadline);
+	b->stop_deadline.tv_sec += timeout_ms / 1000;
+	b->stop_deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (b->stop_deadline.tv_nsec >= 1000000000L) {
+		b->stop_deadline.tv_sec++;
+		b->stop_deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_broadcast(&b->stop_cond);
+	pthread_mutex_unlock(&b->stop_lock);
+	if (b->wal)
+		wal_wake(b->wal);
+	for (size_t i = 0; i < b->n_out; i++) {
+		if (b->out[i].started)
+			pthread_join(b->out[i].thread, NULL);
+		b->out[i].started = false;
+		uint64_t left = wal_reader_lag(b->out[i].reader);
+		if (left)
+			log_warn(b->out[i].ops->name, "%llu readings not sent at shutdown%s",
+				 (unsigned long long)left,
+				 wal_durable(b->wal) ? "; they stay in the log for the next start" :
+						       " (lost: no STATE_DIR)");
+	}
+	if (b->wal)
+		wal_sync(b->wal);
+	bridge_log_stats(b);
+}
+
+void bridge_free(struct bridge *b)
+{
+	if (!b)
+		return;
+	mqtt_free(b->mqtt);
+	for (size_t i = 0; i < b->n_out; i++)
+		if (b->out[i].sink)
+			b->out[i].ops->destroy(b->out[i].sink);
+	wal_close(b->wal);
+	for (size_t i = 0; i < b->n_topics; i++)
+		free(b->topics[i]);
+	seqtrack_free(b->seq);
+	pthread_mutex_destroy(&b->stop_lock);
+	pthread_cond_destroy(&b->stop_cond);
+	free(b);
+}
+
+bool bridge_connected(struct bridge *b)
+{
+	return b->mqtt && mqtt_is_connected(b->mqtt);
+}
+
+void bridge_get_counters(struct bridge *b, struct bridge_counters *c)
+{
+	c->received = b->received;
+	c->accepted = b->accepted;
+	c->malformed = b->malformed;
+	c->status = b->status;
+	c->lost = b->lost;
+	c->ignored_keys = b->ignored_keys;
+	c->dropped_tags = b->dropped_tags;
+	c->seq_gaps = b->seq_gaps;
+	c->seq_duplicates = b->seq_duplicates;
+}
+
+size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
+{
+	size_t n = 0;
+#define EMIT(...)                                                              \
+	do {                                                                   \
+		int m_ = snprintf(buf + n, len > n ? len - n : 0, __VA_ARGS__);  \
+		if (m_ > 0)                                                    \
+			n += (size_t)m_;                                       \
+	} while (0)
+	EMIT("# TYPE sensorwire_bridge_messages_total counter\n");
+	EMIT("sensorwire_bridge_messages_total{result=\"accepted\"} %llu\n",
+	     (unsigned long long)b->accepted);
+	EMIT("sensorwire_bridge_messages_total{result=\"malformed\"} %llu\n",
+	     (unsigned long long)b->malformed);
+	EMIT("sensorwire_bridge_messages_total{result=\"status\"} %llu\n",
+	     (unsigned long long)b->status);
+	EMIT("sensorwire_bridge_messages_total{result=\"lost\"} %llu\n",
+	     (unsigned long long)b->lost);
+	EMIT("# TYPE sensorwire_bridge_seq_gaps_total counter\n");
+	EMIT("sensorwire_bridge_seq_gaps_total %llu\n", (unsigned long long)b->seq_gaps);
+	EMIT("# TYPE sensorwire_bridge_seq_duplicates_total counter\n");
+	EMIT("sensorwire_bridge_seq_duplicates_total %llu\n",
+	     (unsigned long long)b->seq_duplicates);
+	EMIT("# TYPE sensorwire_bridge_output_samples_total counter\n");
+	for (size_t i = 0; i < b->n_out; i++) {
+		struct output *o = &b->out[i];
+		EMIT("sensorwire_bridge_output_samples_total{output=\"%s\",result=\"sent\"} %llu\n",
+		     o->ops->name, (unsigned long long)o->sent);
+		EMIT("sensorwire_bridge_output_samples_total{output=\"%s\",result=\"dropped\"} %llu\n",
+		     o->ops->name, (unsigned long long)o->dropped);
+		EMIT("sensorwire_bridge_output_samples_total{output=\"%s\",result=\"lost_to_bounds\"} %llu\n",
+		     o->ops->name, (unsigned long long)o->lost_to_bounds);
+	}
+	EMIT("# TYPE sensorwire_bridge_output_retries_total counter\n");
+	for (size_t i = 0; i < b->n_out; i++)
+		EMIT("sensorwire_bridge_output_retries_total{output=\"%s\"} %llu\n",
+		     b->out[i].ops->name, (unsigned long long)b->out[i].retries);
+	EMIT("# TYPE sensorwire_bridge_output_backlog gauge\n");
+	for (size_t i = 0; i < b->n_out; i++)
+		EMIT("sensorwire_bridge_output_backlog{output=\"%s\"} %llu\n",
+		     b->out[i].ops->name,
+		     (unsigned long long)(b->out[i].reader ? wal_reader_lag(b->out[i].reader) : 0));
+	EMIT("# TYPE sensorwire_bridge_mqtt_connected gauge\n");
+	EMIT("sensorwire_bridge_mqtt_connected %d\n", bridge_connected(b) ? 1 : 0);
+#undef EMIT
+	return n < len ? n : (len ? len - 1 : 0);
+}
+
+void bridge_log_stats(struct bridge *b)
+{
+	char outs[512];
+	size_t n = 0;
+	outs[0] = '\0';
+	for (size_t i = 0; i < b->n_out && n < sizeof(outs); i++) {
+		struct output *o = &b->out[i];
+		int m = snprintf(outs + n, sizeof(outs) - n, " %s: sent=%llu dropped=%llu lost=%llu "
+				 "backlog=%llu;", o->ops->name, (unsigned long long)o->sent,
+				 (unsigned long long)o->dropped, (unsigned long long)o->lost_to_bounds,
+				 (unsigned long long)(o->reader ? wal_reader_lag(o->reader) : 0));
+		if (m > 0)
+			n += (size_t)m;
+	}
+	log_info("bridge", "received=%llu accepted=%llu malformed=%llu status=%llu lost=%llu "
+		 "gaps=%llu duplicates=%llu;%s", (unsigned long long)b->received,
+		 (unsigned long long)b->accepted, (unsigned long long)b->malformed,
+		 (unsigned long long)b->status, (unsigned long long)b->lost,
+		 (unsigned long long)b->seq_gaps, (unsigned long long)b->seq_duplicates, outs);
+}

@@ -1,0 +1,42 @@
+/*
+ * bridge.h - the bridge's run loop: MQTT in (common/mqtt.h), the log
+ * (wal.h), and one sender thread per configured output (sink.h).
+ */
+#ifndef SW_BRIDGE_H
+#define SW_BRIDGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+
+struct bridge;
+
+struct bridge_counters {
+	uint64_t received;        /* MQTT messages taken */
+	uint64_t accepted;        /* readings appended to the log */
+	uint64_t malformed;       /* payloads refused by the parser */
+	uint64_t status;          /* availability messages */
+	uint64_t lost;            /* could not be appended (disk full ...) */
+	uint64_t ignored_keys;
+	uint64_t dropped_tags;
+	uint64_t seq_gaps;        /* readings that never arrived */
+	uint64_t seq_duplicates;
+};
+
+/* Builds everything from the configuration (no connection yet). NULL on error (logged). */
+struct bridge *bridge_new(const struct cfg *c, bool dry_run);
+/* Starts the sender threads and the MQTT client. */
+int bridge_start(struct bridge *b);
+/* Stops taking messages, flushes outputs (bounded by timeout_ms), joins threads. */
+void bridge_stop(struct bridge *b, int timeout_ms);
+void bridge_free(struct bridge *b);
+
+bool bridge_connected(struct bridge *b);
+void bridge_get_counters(struct bridge *b, struct bridge_counters *out);
+/* Writes Prometheus text-format metrics into buf. Returns length. */
+size_t bridge_metrics(struct bridge *b, char *buf, size_t len);
+/* Logs one summary line of the counters (periodic). */
+void bridge_log_stats(struct bridge *b);
+
+#endif

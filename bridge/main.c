@@ -1,0 +1,155 @@
+/*
+ * main.c - sensor-bridge: MQTT readings to InfluxDB line protocol and
+ * Prometheus remote-write. This file holds the configuration table (every
+ * setting, its type, default and help), the flags, and the signal loop.
+ */
+#include "bridge/bridge.h"
+#include "bridge/health.h"
+#include "bridge/sink.h"
+#include "common/config.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define I64 9223372036854775807LL
+
+static const struct cfg_key bridge_keys[] = {
+	/* MQTT client, shared names with the publisher */
+	{ "MQTT_URL", CFG_STR, "tcp://localhost:1883", 0, 0,
+	  "broker URL: tcp://host:1883, ssl://host:8883 (mqtt:// and mqtts:// accepted)" },
+	{ "MQTT_CLIENT_ID", CFG_STR, "sensor-bridge", 0, 0,
+	  "client id; stable, so the broker keeps the session (and queues) while the bridge is away" },
+	{ "MQTT_USERNAME", CFG_STR, NULL, 0, 0, "broker user name" },
+	{ "MQTT_PASSWORD", CFG_SECRET, NULL, 0, 0, "broker password" },
+	{ "MQTT_CA_FILE", CFG_STR, NULL, 0, 0, "CA certificate (PEM) to verify the broker; host name is checked" },
+	{ "MQTT_CERT_FILE", CFG_STR, NULL, 0, 0, "client certificate (PEM) for mutual TLS" },
+	{ "MQTT_KEY_FILE", CFG_STR, NULL, 0, 0, "client private key (PEM) for mutual TLS" },
+	{ "MQTT_QOS", CFG_INT, "1", 0, 2, "subscription QoS (1 = at least once)" },
+	{ "MQTT_KEEPALIVE_S", CFG_INT, "30", 5, 3600, "MQTT keepalive in seconds" },
+	{ "MQTT_TOPICS", CFG_STR, "sensors/+/+", 0, 0,
+	  "comma-separated topic filters; the last two levels are node and sensor" },
+	{ "LOG_LEVEL", CFG_STR, "info", 0, 0, "error, warn, info or debug" },
+	/* the pipeline */
+	{ "OUTPUTS", CFG_STR, "stdout", 0, 0, "comma list of influx, remote_write, stdout" },
+	{ "STATE_DIR", CFG_STR, NULL, 0, 0,
+	  "directory of the durable log, output cursors and MQTT session; unset = memory only" },
+	{ "WAL_SYNC", CFG_STR, "1000", 0, 0,
+	  "when the log is fsynced: always, never, or every N ms" },
+	{ "WAL_MAX_BYTES", CFG_INT, "268435456", 1048576, I64,
+	  "size bound of the log; beyond it the oldest readings are dropped (counted, logged)" },
+	{ "WAL_MAX_AGE", CFG_STR, "7d", 0, 0,
+	  "age bound of the log (seconds, or with s/m/h/d); 0 = none" },
+	{ "QUEUE_MAX_SAMPLES", CFG_INT, "100000", 100, 100000000,
+	  "without STATE_DIR: readings held in memory; beyond it the oldest are dropped" },
+	{ "BATCH_MAX_SAMPLES", CFG_INT, "1000", 1, 1000000, "send when a batch holds this many samples" },
+	{ "BATCH_MAX_DELAY_MS", CFG_INT, "1000", 0, 600000, "... or when its oldest reading waited this long" },
+	{ "REPLAY_MAX_SAMPLES_PER_S", CFG_INT, "20000", 0, 100000000,
+	  "rate limit while catching up on a backlog (0 = none)" },
+	{ "HTTP_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, "timeout of one HTTP request" },
+	{ "TLS_CA_FILE", CFG_STR, NULL, 0, 0, "CA bundle for HTTPS outputs (default: system store)" },
+	{ "HEALTH_PORT", CFG_INT, "0", 0, 65535,
+	  "serve /healthz, /readyz, /metrics on this port (0 = off)" },
+	{ "HEALTH_ADDR", CFG_STR, "0.0.0.0", 0, 0, "address of the health endpoint" },
+	/* InfluxDB */
+	{ "INFLUX_URL", CFG_STR, NULL, 0, 0, "InfluxDB base URL, e.g. http://influxdb:8086" },
+	{ "INFLUX_DB", CFG_STR, NULL, 0, 0, "v1 API: database (POST /write)" },
+	{ "INFLUX_RP", CFG_STR, NULL, 0, 0, "v1 API: retention policy" },
+	{ "INFLUX_USERNAME", CFG_STR, NULL, 0, 0, "v1 API: user" },
+	{ "INFLUX_PASSWORD", CFG_SECRET, NULL, 0, 0, "v1 API: password" },
+	{ "INFLUX_ORG", CFG_STR, NULL, 0, 0, "v2 API: organisation (POST /api/v2/write)" },
+	{ "INFLUX_BUCKET", CFG_STR, NULL, 0, 0, "v2 API: bucket" },
+	{ "INFLUX_TOKEN", CFG_SECRET, NULL, 0, 0, "v2 API: token (Authorization: Token)" },
+	{ "INFLUX_MEASUREMENT", CFG_STR, "sensor", 0, 0, "measurement name" },
+	{ "INFLUX_GZIP", CFG_BOOL, "true", 0, 0, "gzip request bodies" },
+	/* Prometheus remote-write */
+	{ "REMOTE_WRITE_URL", CFG_STR, NULL, 0, 0,
+	  "receiver URL, e.g. http://prometheus:9090/api/v1/write" },
+	{ "REMOTE_WRITE_BEARER_TOKEN", CFG_SECRET, NULL, 0, 0, "bearer token" },
+	{ "REMOTE_WRITE_USERNAME", CFG_STR, NULL, 0, 0, "basic auth user" },
+	{ "REMOTE_WRITE_PASSWORD", CFG_SECRET, NULL, 0, 0, "basic auth password" },
+	{ "REMOTE_WRITE_HEADERS", CFG_STR, NULL, 0, 0,
+	  "extra headers 'Name: value', separated by ';' (e.g. X-Scope-OrgID: team1)" },
+	{ "METRIC_PREFIX", CFG_STR, "sensor_", 0, 0, "prefix of every metric name" },
+	{ NULL, 0, NULL, 0, 0, NULL },
+};
+
+enum { FLAG_DRY_RUN, FLAG_COUNT };
+static const struct cfg_flag bridge_flags[] = {
+	{ "--dry-run", "print what would be sent instead of sending" },
+	{ NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	struct cfg c;
+	bool flags[FLAG_COUNT] = { false };
+	bool check = false;
+	struct cfg_cli cli = {
+		.prog = "sensor-bridge",
+		.summary = "Forwards sensor readings from MQTT to InfluxDB and Prometheus remote-write.",
+		.flags = bridge_flags,
+	};
+	if (cfg_init(&c, bridge_keys) < 0) {
+		log_error("bridge", "out of memory");
+		return 1;
+	}
+	int rc = cfg_from_cli(&c, &cli, SW_VERSION, argc, argv, flags, &check);
+	if (rc != 0) {
+		cfg_release(&c);
+		return rc > 0 ? 0 : 1;
+	}
+
+	/* block the stop signals in every thread; main waits for them below */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct bridge *b = bridge_new(&c, flags[FLAG_DRY_RUN] || check);
+	if (check) {
+		cfg_print(&c, stdout);
+		if (b)
+			printf("# configuration ok\n");
+		bridge_free(b);
+		cfg_release(&c);
+		return b ? 0 : 1;
+	}
+	if (!b) {
+		cfg_release(&c);
+		return 1;
+	}
+	log_info("bridge", "sensor-bridge %s starting: outputs %s", SW_VERSION, cfg_str(&c, "OUTPUTS"));
+	if (bridge_start(b) < 0) {
+		bridge_free(b);
+		cfg_release(&c);
+		return 1;
+	}
+	struct health *h = NULL;
+	if (cfg_int(&c, "HEALTH_PORT") > 0)
+		h = health_start(b, cfg_str(&c, "HEALTH_ADDR"), (int)cfg_int(&c, "HEALTH_PORT"));
+
+	/* wait for a stop signal; log counters every 5 minutes */
+	for (;;) {
+		struct timespec ts = { 300, 0 };
+		int sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("bridge", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+		if (sig < 0 && errno == EAGAIN)
+			bridge_log_stats(b);
+	}
+	bridge_stop(b, 10000);
+	health_stop(h);
+	bridge_free(b);
+	cfg_release(&c);
+	return 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * seqtrack.h - per publisher sensor (topic), follows "boot" and "seq" to
+ * count readings that never arrived (gaps) and ones that arrived twice
+ * (duplicates, e.g. QoS1 redelivery). Pure bookkeeping, no I/O.
+ */
+#ifndef SW_SEQTRACK_H
+#define SW_SEQTRACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct seqtrack;
+
+enum seq_event {
+	SEQ_FIRST,      /* first reading seen for this topic or boot */
+	SEQ_NEXT,       /* seq == last + 1 */
+	SEQ_GAP,        /* seq > last + 1: *missing readings never arrived */
+	SEQ_DUPLICATE,  /* seq <= last in the same boot */
+};
+
+/* max_topics bounds memory; beyond it the least recently added topic is forgotten. */
+struct seqtrack *seqtrack_new(size_t max_topics);
+void seqtrack_free(struct seqtrack *t);
+enum seq_event seqtrack_see(struct seqtrack *t, const char *topic, const char *boot,
+			    uint64_t seq, uint64_t *missing);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * test_seqtrack.c - gaps and duplicates per topic and boot.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+
+#include "bridge/seqtrack.h"
+
+static void test_sequence(void **state)
+{
+	(void)state;
+	struct seqtrack *t = seqtrack_new(16);
+	uint64_t miss;
+	const char *A = "aaaaaaaaaaaaaaaa", *B = "bbbbbbbbbbbbbbbb";
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 1, &miss), SEQ_FIRST);
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 2, &miss), SEQ_NEXT);
+	assert_int_equal(seqtrack_see(t, "s/n/y", A, 7, &miss), SEQ_FIRST);
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 5, &miss), SEQ_GAP);
+	assert_int_equal(miss, 2);
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 5, &miss), SEQ_DUPLICATE);
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 3, &miss), SEQ_DUPLICATE);
+	assert_int_equal(seqtrack_see(t, "s/n/x", B, 1, &miss), SEQ_FIRST); /* restart */
+	assert_int_equal(seqtrack_see(t, "s/n/x", B, 2, &miss), SEQ_NEXT);
+	assert_int_equal(seqtrack_see(t, "s/n/y", A, 8, &miss), SEQ_NEXT);
+	seqtrack_free(t);
+}
+
+static void test_many_topics_bounded(void **state)
+{
+	(void)state;
+	struct seqtrack *t = seqtrack_new(8);
+	uint64_t miss;
+	char topic[32];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(topic, sizeof(topic), "s/n%d/x", i);
+		assert_int_equal(seqtrack_see(t, topic, "aaaaaaaaaaaaaaaa", 1, &miss), SEQ_FIRST);
+	}
+	seqtrack_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sequence),
+		cmocka_unit_test(test_many_topics_bounded),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
