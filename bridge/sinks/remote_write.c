@@ -1,0 +1,520 @@
+/*
+ * remote_write.c - the Prometheus remote-write 1.0 output (PROTOCOLS.md A):
+ * POST REMOTE_WRITE_URL with a snappy-compressed protobuf WriteRequest and
+ * the four reserved headers (A2), bearer or basic auth, and any extra headers
+ * from REMOTE_WRITE_HEADERS.
+ *
+ * REMOTE_WRITE_HEADERS holds "Name: value" entries separated by ';' or a
+ * newline (so a value cannot contain ';'), e.g.
+ *   REMOTE_WRITE_HEADERS="X-Scope-OrgID: team1; X-Extra: 1"
+ * The reserved names (Content-Encoding, Content-Type,
+ * X-Prometheus-Remote-Write-Version, User-Agent, and Content-Length,
+ * Transfer-Encoding, Host) are refused at start-up.
+ *
+ * Ordering (A9): one out-of-order sample makes Prometheus reject the whole
+ * request, so the sink remembers, per series, the timestamp it last
+ * delivered. A sample not newer than that (or than an earlier sample of the
+ * same series in the same batch) is skipped and counted as out of order.
+ * The remembered timestamp moves only after a 2xx. The table holds at most
+ * REMOTE_WRITE_MAX_SERIES series; the least recently written one is
+ * forgotten first (it then accepts any timestamp again).
+ *
+ * node_offline() sends a staleness marker (A10) for every remembered series
+ * of that node, at the offline time (or 1 ms after the last sample if that
+ * is later), once per offline event. It runs on the same thread as send().
+ *
+ * Answers (http_classify()): 2xx done; 5xx/429/408 and network errors retry
+ * (Retry-After honoured); 401/403/404 are logged as a configuration error and
+ * retried slowly; 413 and other 4xx drop the batch with the body logged.
+ * With dry_run nothing is sent: the decoded series are printed to stdout.
+ */
+#include "bridge/http.h"
+#include "bridge/sinks/rw_encode.h"
+#include "bridge/sinks/sinks.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REMOTE_WRITE_MAX_SERIES 100000
+#define SERIES_BUCKETS 65536          /* power of two */
+
+struct series {
+	char *key;                        /* rw_series_key() */
+	char *node;
+	int64_t last_sent;                /* 0 = nothing delivered yet */
+	int64_t pending;                  /* newest sample in the request being sent */
+	uint64_t pending_gen;             /* pending is valid when == rw->gen */
+	bool stale;                       /* a staleness marker was delivered last */
+	struct series *hnext;             /* hash chain */
+	struct series *prev, *next;       /* LRU list, most recent first */
+};
+
+struct remote_write {
+	struct http_client *http;
+	char *url;
+	bool dry_run;
+	struct rw_request *req;
+	char *prefix;
+	struct series **buckets;
+	struct series *head, *tail;
+	size_t n_series;
+	size_t max_series;
+	uint64_t gen;
+	struct sink_stats stats;
+};
+
+/* FNV-1a: the keys are short and this needs no state. */
+static size_t hash_key(const char *k)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+	return (size_t)(h & (SERIES_BUCKETS - 1));
+}
+
+static void lru_unlink(struct remote_write *w, struct series *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		w->tail = s->prev;
+	s->prev = s->next = NULL;
+}
+
+static void lru_push_front(struct remote_write *w, struct series *s)
+{
+	s->prev = NULL;
+	s->next = w->head;
+	if (w->head)
+		w->head->prev = s;
+	w->head = s;
+	if (!w->tail)
+		w->tail = s;
+}
+
+static struct series *series_find(struct remote_write *w, const char *key)
+{
+	for (struct series *s = w->buckets[hash_key(key)]; s; s = s->hnext)
+		if (strcmp(s->key, key) == 0)
+			return s;
+	return NULL;
+}
+
+static void series_free(struct series *s)
+{
+	free(s->key);
+	free(s->node);
+	free(s);
+}
+
+static void series_remove(struct remote_write *w, struct series *s)
+{
+	struct series **pp = &w->buckets[hash_key(s->key)];
+	while (*pp != s)
+		pp = &(*pp)->hnext;
+	*pp = s->hnext;
+	lru_unlink(w, s);
+	w->n_series--;
+	series_free(s);
+}
+
+/* Forgets the least recently written series beyond the cap, never one in flight. */
+static void series_evict(struct remote_write *w)
+{
+	while (w->n_series > w->max_series && w->tail && w->tail->pending_gen != w->gen)
+		series_remove(w, w->tail);
+}
+
+/* Takes ownership of key. */
+static struct series *series_add(struct remote_write *w, char *key, const char *node)
+{
+	struct series *s = calloc(1, sizeof(*s));
+	if (!s)
+		goto err_free_key;
+	s->key = key;
+	s->node = strdup(node ? node : "");
+	if (!s->node)
+		goto err_free_series;
+	size_t b = hash_key(key);
+	s->hnext = w->buckets[b];
+	w->buckets[b] = s;
+	lru_push_front(w, s);
+	w->n_series++;
+	series_evict(w);
+	return s;
+
+err_free_series:
+	free(s);
+err_free_key:
+	free(key);
+	return NULL;
+}
+
+/* Rebuilds a label set from a series key (name 0xfe value 0xff ...). */
+static int labels_from_key(const char *key, struct rw_labels *ls)
+{
+	ls->n = 0;
+	while (*key && ls->n < RW_MAX_LABELS) {
+		const char *sep = strchr(key, '\xfe');
+		const char *end = sep ? strchr(sep, '\xff') : NULL;
+		if (!end)
+			break;
+		struct rw_label *l = &ls->l[ls->n];
+		l->name = strndup(key, (size_t)(sep - key));
+		l->value = strndup(sep + 1, (size_t)(end - sep - 1));
+		if (!l->name || !l->value) {
+			free(l->name);
+			free(l->value);
+			rw_labels_release(ls);
+			return -ENOMEM;
+		}
+		ls->n++;
+		key = end + 1;
+	}
+	return 0;
+}
+
+static void rw_destroy(void *sink)
+{
+	struct remote_write *w = sink;
+	if (!w)
+		return;
+	while (w->head)
+		series_remove(w, w->head);
+	free(w->buckets);
+	rw_request_free(w->req);
+	http_client_free(w->http);
+	free(w->url);
+	free(w->prefix);
+	free(w);
+}
+
+/* Adds every "Name: value" of REMOTE_WRITE_HEADERS to the client. */
+static int add_user_headers(struct http_client *h, const char *spec, char *err, size_t errlen)
+{
+	char *copy = strdup(spec), *save = NULL;
+	int rc = 0;
+	if (!copy)
+		return -ENOMEM;
+	for (char *item = strtok_r(copy, ";\n", &save); item && !rc;
+	     item = strtok_r(NULL, ";\n", &save)) {
+		while (*item == ' ' || *item == '\t')
+			item++;
+		size_t n = strlen(item);
+		while (n && (item[n - 1] == ' ' || item[n - 1] == '\t' || item[n - 1] == '\r'))
+			item[--n] = '\0';
+		if (!*item)
+			continue;
+		const char *colon = strchr(item, ':');
+		if (colon && http_header_is_reserved(item, (size_t)(colon - item))) {
+			snprintf(err, errlen, "REMOTE_WRITE_HEADERS: '%.*s' is reserved and cannot "
+				 "be set", (int)(colon - item), item);
+			rc = -EINVAL;
+		} else if ((rc = http_client_add_header(h, item)) == -EINVAL) {
+			snprintf(err, errlen, "REMOTE_WRITE_HEADERS: '%s' is not \"Name: value\"",
+				 item);
+		} else if (rc < 0) {
+			snprintf(err, errlen, "out of memory");
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+static void *rw_create(const struct cfg *c, bool dry_run, char *err, size_t errlen)
+{
+	const char *url = sink_cfg_str(c, "REMOTE_WRITE_URL", NULL);
+	const char *bearer = sink_cfg_str(c, "REMOTE_WRITE_BEARER_TOKEN", NULL);
+	const char *user = sink_cfg_str(c, "REMOTE_WRITE_USERNAME", NULL);
+	const char *pass = sink_cfg_str(c, "REMOTE_WRITE_PASSWORD", NULL);
+	const char *headers = sink_cfg_str(c, "REMOTE_WRITE_HEADERS", NULL);
+
+	if (!url) {
+		snprintf(err, errlen, "REMOTE_WRITE_URL is not set");
+		return NULL;
+	}
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		snprintf(err, errlen, "REMOTE_WRITE_URL: '%s' is not an http:// or https:// URL",
+			 url);
+		return NULL;
+	}
+	if (bearer && (user || pass)) {
+		snprintf(err, errlen, "set REMOTE_WRITE_BEARER_TOKEN or REMOTE_WRITE_USERNAME/"
+			 "REMOTE_WRITE_PASSWORD, not both");
+		return NULL;
+	}
+	if (pass && !user) {
+		snprintf(err, errlen, "REMOTE_WRITE_PASSWORD is set without REMOTE_WRITE_USERNAME");
+		return NULL;
+	}
+
+	struct remote_write *w = calloc(1, sizeof(*w));
+	if (!w)
+		goto err_oom;
+	w->dry_run = dry_run;
+	w->max_series = REMOTE_WRITE_MAX_SERIES;
+	w->url = strdup(url);
+	w->prefix = strdup(sink_cfg_str(c, "METRIC_PREFIX", "sensor_"));
+	w->req = rw_request_new();
+	w->buckets = calloc(SERIES_BUCKETS, sizeof(*w->buckets));
+	if (!w->url || !w->prefix || !w->req || !w->buckets)
+		goto err_destroy;
+
+	struct http_opts o = {
+		.timeout_ms = (long)sink_cfg_int(c, "HTTP_TIMEOUT_MS", SINK_DEFAULT_TIMEOUT_MS),
+		.ca_file = sink_cfg_str(c, "TLS_CA_FILE", NULL),
+		.user_agent = SINK_USER_AGENT,
+		.username = user,
+		.password = pass,
+		.bearer_token = bearer,
+	};
+	w->http = http_client_new(&o);
+	if (!w->http)
+		goto err_destroy;
+	if (headers && add_user_headers(w->http, headers, err, errlen) < 0) {
+		rw_destroy(w);
+		return NULL;
+	}
+	log_info("remote_write", "writing to %s", w->url);
+	return w;
+
+err_destroy:
+	rw_destroy(w);
+err_oom:
+	snprintf(err, errlen, "out of memory");
+	return NULL;
+}
+
+/*
+ * Posts w->req. Returns the verdict; on SINK_RETRY res->retry_after_ms is
+ * set. In a dry run the decoded request goes to stdout instead.
+ */
+static enum sink_verdict post_request(struct remote_write *w, struct sink_result *res)
+{
+	static const char *const headers[] = {
+		"Content-Encoding: " RW_CONTENT_ENCODING,
+		"Content-Type: " RW_CONTENT_TYPE,
+		RW_VERSION_HEADER ": " RW_VERSION,
+		NULL,
+	};
+	struct http_response resp;
+	void *body;
+	size_t len;
+	enum sink_verdict v;
+
+	if (rw_request_encode(w->req, &body, &len) < 0) {
+		log_error("remote_write", "out of memory encoding %zu samples",
+			  rw_request_samples(w->req));
+		return SINK_RETRY;
+	}
+	if (w->dry_run) {
+		char *text = NULL;
+		if (rw_decode_text(body, len, &text) == 0) {
+			printf("# POST %s\n%s", w->url, text);
+			fflush(stdout);
+		}
+		free(text);
+		free(body);
+		return SINK_OK;
+	}
+
+	w->stats.requests++;
+	int rc = http_post(w->http, w->url, headers, body, len, &resp);
+	free(body);
+	if (rc < 0) {
+		log_warn("remote_write", "cannot reach '%s': %s", w->url, resp.error);
+		return SINK_RETRY;
+	}
+	switch (http_classify(resp.status)) {
+	case HTTP_OK:
+		return SINK_OK;
+	case HTTP_RETRY:
+		log_warn("remote_write", "status %ld: %s", resp.status, resp.body);
+		res->retry_after_ms = resp.retry_after_ms;
+		return SINK_RETRY;
+	case HTTP_TOO_LARGE:
+	case HTTP_DROP:
+		break;
+	}
+	if (resp.status == 401 || resp.status == 403 || resp.status == 404) {
+		log_error("remote_write", "configuration: status %ld from '%s' (check the URL, "
+			  "credentials and tenant headers): %s", resp.status, w->url, resp.body);
+		res->retry_after_ms = resp.retry_after_ms > SINK_CONFIG_RETRY_MS ?
+				      resp.retry_after_ms : SINK_CONFIG_RETRY_MS;
+		return SINK_RETRY;
+	}
+	v = SINK_DROP;
+	log_error("remote_write", "%zu samples dropped: status %ld: %s",
+		  rw_request_samples(w->req), resp.status, resp.body);
+	return v;
+}
+
+/*
+ * After a 2xx: the series written in this generation move their mark. send()
+ * moves every series it writes to the front of the LRU list, so it can stop
+ * at the first one it did not write (front_only).
+ */
+static void commit_pending(struct remote_write *w, bool stale, bool front_only)
+{
+	for (struct series *s = w->head; s; s = s->next) {
+		if (s->pending_gen != w->gen) {
+			if (front_only)
+				break;
+			continue;
+		}
+		s->last_sent = s->pending;
+		s->stale = stale;
+	}
+}
+
+/* Adds field i of r unless it is out of order. Returns 1 added, 0 skipped, <0. */
+static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
+		      size_t *skipped)
+{
+	struct rw_labels ls;
+	int rc = rw_labels_for_field(&ls, w->prefix, r, i, NULL);
+	if (rc == -EINVAL) {
+		(*skipped)++;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	char *key = rw_series_key(&ls);
+	if (!key) {
+		rc = -ENOMEM;
+		goto out_release;
+	}
+	struct series *s = series_find(w, key);
+	if (s) {
+		free(key);
+		int64_t newest = s->pending_gen == w->gen ? s->pending : s->last_sent;
+		if (r->ts_ms <= newest) {
+			(*skipped)++;
+			w->stats.out_of_order++;
+			log_debug("remote_write", "out of order: '%s' at %lld, already sent %lld",
+				  r->fields[i].name, (long long)r->ts_ms, (long long)newest);
+			rc = 0;
+			goto out_release;
+		}
+	} else if (!(s = series_add(w, key, r->node))) {
+		rc = -ENOMEM;
+		goto out_release;
+	}
+	rc = rw_request_add(w->req, &ls, r->fields[i].value, r->ts_ms);
+	if (rc == 0) {
+		s->pending = r->ts_ms;
+		s->pending_gen = w->gen;
+		lru_unlink(w, s);
+		lru_push_front(w, s);
+		rc = 1;
+	}
+out_release:
+	rw_labels_release(&ls);
+	return rc;
+}
+
+static void rw_send(void *sink, const struct reading *const *r, size_t n,
+		    struct sink_result *res)
+{
+	struct remote_write *w = sink;
+	size_t skipped = 0, added = 0;
+
+	res->verdict = SINK_OK;
+	res->retry_after_ms = -1;
+	res->dropped = 0;
+	w->gen++;
+	rw_request_clear(w->req);
+
+	for (size_t k = 0; k < n; k++) {
+		if (r[k]->ts_ms <= 0) {
+			log_warn("remote_write", "reading of '%s/%s' dropped: timestamp %lld <= 0",
+				 r[k]->node, r[k]->sensor, (long long)r[k]->ts_ms);
+			skipped += r[k]->n_fields;
+			continue;
+		}
+		for (size_t i = 0; i < r[k]->n_fields; i++) {
+			int rc = add_sample(w, r[k], i, &skipped);
+			if (rc < 0) {
+				log_error("remote_write", "out of memory building the request");
+				res->verdict = SINK_RETRY;
+				w->gen++;   /* forget what this attempt marked pending */
+				return;
+			}
+			added += (size_t)rc;
+		}
+	}
+	w->stats.dropped_samples += skipped;
+	if (added == 0) {
+		res->dropped = skipped;
+		res->verdict = n && skipped ? SINK_DROP : SINK_OK;
+		return;
+	}
+
+	res->verdict = post_request(w, res);
+	switch (res->verdict) {
+	case SINK_OK:
+		commit_pending(w, false, true);
+		w->stats.sent_samples += added;
+		res->dropped = skipped;
+		break;
+	case SINK_RETRY:
+		w->stats.retries++;
+		w->stats.dropped_samples -= skipped;   /* counted again on the retry */
+		break;
+	case SINK_DROP:
+		w->stats.dropped_samples += added;
+		res->dropped = skipped + added;
+		break;
+	}
+	w->gen++;
+}
+
+static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
+{
+	struct remote_write *w = sink;
+	struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
+	size_t added = 0;
+
+	w->gen++;
+	rw_request_clear(w->req);
+	for (struct series *s = w->head; s; s = s->next) {
+		if (s->stale || s->last_sent <= 0 || strcmp(s->node, node) != 0)
+			continue;
+		struct rw_labels ls;
+		if (labels_from_key(s->key, &ls) < 0)
+			break;
+		int64_t t = ts_ms > s->last_sent ? ts_ms : s->last_sent + 1;
+		if (rw_request_add_stale(w->req, &ls, t) == 0) {
+			s->pending = t;
+			s->pending_gen = w->gen;
+			added++;
+		}
+		rw_labels_release(&ls);
+	}
+	if (added == 0)
+		return;
+	if (post_request(w, &res) == SINK_OK) {
+		commit_pending(w, true, false);
+		log_info("remote_write", "node '%s' offline: %zu series marked stale", node, added);
+	} else {
+		log_warn("remote_write", "node '%s' offline: staleness markers not delivered",
+			 node);
+	}
+	w->gen++;
+}
+
+const struct sink_ops remote_write_sink_ops = {
+	.name = "remote_write",
+	.create = rw_create,
+	.send = rw_send,
+	.node_offline = rw_node_offline,
+	.destroy = rw_destroy,
+};
