@@ -90,6 +90,8 @@ start_mosquitto() {
 	local port=$1; shift || true
 	MOSQ_CONF=${MOSQ_CONF:-$T/mosquitto.conf}
 	mkdir -p "$T/mosquitto"
+	# mosquitto started as root drops to its own user: let it write here
+	chmod 0777 "$T/mosquitto"
 	{
 		echo "listener $port 127.0.0.1"
 		echo "allow_anonymous true"
