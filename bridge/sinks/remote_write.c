@@ -485,7 +485,8 @@ static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
 
 	w->gen++;
 	rw_request_clear(w->req);
-	for (struct series *s = w->head; s; s = s->next) {
+	/* oldest first: the markers come out in the order the series were written */
+	for (struct series *s = w->tail; s; s = s->prev) {
 		if (s->stale || s->last_sent <= 0 || strcmp(s->node, node) != 0)
 			continue;
 		struct rw_labels ls;

@@ -1,0 +1,382 @@
+/*
+ * test_sink_remote_write.c - the remote_write sink against an in-process
+ * receiver: the four reserved headers, auth and extra headers, the decoded
+ * body, out-of-order skipping (and that only a 2xx moves the mark), 503 +
+ * Retry-After, 400 drop, staleness markers on node_offline (exact NaN bits),
+ * dry run and configuration errors.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "bridge/sinks/rw_encode.h"
+#include "bridge/sinks/sinks.h"
+#include "proto/remote.pb-c.h"
+#include "fake_server.h"
+
+static const struct cfg_key keys[] = {
+	{ "REMOTE_WRITE_URL", CFG_STR, NULL, 0, 0, "" },
+	{ "REMOTE_WRITE_BEARER_TOKEN", CFG_SECRET, NULL, 0, 0, "" },
+	{ "REMOTE_WRITE_USERNAME", CFG_STR, NULL, 0, 0, "" },
+	{ "REMOTE_WRITE_PASSWORD", CFG_SECRET, NULL, 0, 0, "" },
+	{ "REMOTE_WRITE_HEADERS", CFG_STR, NULL, 0, 0, "" },
+	{ "METRIC_PREFIX", CFG_STR, "sensor_", 0, 0, "" },
+	{ "HTTP_TIMEOUT_MS", CFG_INT, "5000", 0, 0, "" },
+	{ .name = NULL },
+};
+
+static struct fake_srv srv;
+static struct cfg cfg;
+
+static int setup(void **state)
+{
+	(void)state;
+	return fake_start(&srv);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fake_stop(&srv);
+	return 0;
+}
+
+static int before(void **state)
+{
+	(void)state;
+	fake_reset(&srv);
+	if (cfg_init(&cfg, keys) < 0)
+		return -1;
+	char err[256], url[128];
+	snprintf(url, sizeof(url), "%s/api/v1/write", srv.base);
+	return cfg_set(&cfg, "REMOTE_WRITE_URL", url, "test", err, sizeof(err));
+}
+
+static int after(void **state)
+{
+	(void)state;
+	cfg_release(&cfg);
+	return 0;
+}
+
+static void set(const char *k, const char *v)
+{
+	char err[256];
+	if (cfg_set(&cfg, k, v, "test", err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+}
+
+static void *create(bool dry_run)
+{
+	char err[256] = "";
+	void *s = remote_write_sink_ops.create(&cfg, dry_run, err, sizeof(err));
+	if (!s)
+		fail_msg("create: %s", err);
+	return s;
+}
+
+static struct reading reading(const char *node, const char *sensor, int64_t ts, double t)
+{
+	return (struct reading){
+		.ts_ms = ts, .node = node, .sensor = sensor,
+		.n_tags = 1, .tags = { { "location", "desk" } },
+		.n_fields = 2,
+		.fields = { { "humidity_percent", 48 }, { "temperature_celsius", t } },
+	};
+}
+
+static void send_all(void *s, struct reading *r, size_t n, struct sink_result *res)
+{
+	const struct reading *p[8];
+	for (size_t i = 0; i < n; i++)
+		p[i] = &r[i];
+	remote_write_sink_ops.send(s, p, n, res);
+}
+
+static char *decoded(size_t i)
+{
+	char *text = NULL;
+	assert_true(i < srv.n_reqs);
+	assert_int_equal(rw_decode_text(srv.reqs[i].body, srv.reqs[i].len, &text), 0);
+	return text;
+}
+
+static void test_request(void **state)
+{
+	(void)state;
+	set("REMOTE_WRITE_BEARER_TOKEN", "tok");
+	set("REMOTE_WRITE_HEADERS", "X-Scope-OrgID: team1; X-Extra:  two words\nX-Third: 3");
+	void *s = create(false);
+	struct reading r[] = { reading("rp3", "desk", 1732276800123LL, 21.4) };
+	struct sink_result res;
+	send_all(s, r, 1, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 0);
+
+	assert_int_equal(srv.n_reqs, 1);
+	const struct fake_req *rq = &srv.reqs[0];
+	assert_string_equal(rq->method, "POST");
+	assert_string_equal(rq->uri, "/api/v1/write");
+	assert_string_equal(fake_header(rq, "Content-Encoding"), "snappy");
+	assert_string_equal(fake_header(rq, "Content-Type"), "application/x-protobuf");
+	assert_string_equal(fake_header(rq, "X-Prometheus-Remote-Write-Version"), "0.1.0");
+	assert_string_equal(fake_header(rq, "User-Agent"), "sensorwire/" SW_VERSION);
+	assert_string_equal(fake_header(rq, "Authorization"), "Bearer tok");
+	assert_string_equal(fake_header(rq, "X-Scope-OrgID"), "team1");
+	assert_string_equal(fake_header(rq, "X-Extra"), "two words");
+	assert_string_equal(fake_header(rq, "X-Third"), "3");
+	char *text = decoded(0);
+	assert_string_equal(text,
+		"sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 48 "
+		"@1732276800123\n"
+		"sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 21.4 "
+		"@1732276800123\n");
+	free(text);
+	remote_write_sink_ops.destroy(s);
+}
+
+static void test_basic_auth_and_prefix(void **state)
+{
+	(void)state;
+	set("REMOTE_WRITE_USERNAME", "u");
+	set("REMOTE_WRITE_PASSWORD", "p");
+	set("METRIC_PREFIX", "home_");
+	void *s = create(false);
+	struct reading r[] = { reading("rp3", "desk", 1000, 1) };
+	struct sink_result res;
+	send_all(s, r, 1, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_string_equal(fake_header(&srv.reqs[0], "Authorization"), "Basic dTpw");
+	char *text = decoded(0);
+	assert_non_null(strstr(text, "home_temperature_celsius{"));
+	free(text);
+	remote_write_sink_ops.destroy(s);
+}
+
+static void test_out_of_order(void **state)
+{
+	(void)state;
+	void *s = create(false);
+	struct sink_result res;
+	struct reading first[] = { reading("rp3", "desk", 2000, 20) };
+	send_all(s, first, 1, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+
+	/* older than sent, newer, and a repeat of the newer one in the same batch */
+	struct reading b[] = { reading("rp3", "desk", 1000, 10), reading("rp3", "desk", 3000, 30),
+			       reading("rp3", "desk", 3000, 31), reading("rp3", "other", 1000, 5) };
+	send_all(s, b, 4, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 4);   /* two readings x two fields */
+	char *text = decoded(1);
+	assert_string_equal(text,
+		"sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 48 @3000\n"
+		"sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 30 @3000\n"
+		"sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"other\"} 48 @1000\n"
+		"sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"other\"} 5 @1000\n");
+	free(text);
+
+	/* everything stale: nothing is sent at all */
+	send_all(s, first, 1, &res);
+	assert_int_equal(res.verdict, SINK_DROP);
+	assert_int_equal(res.dropped, 2);
+	assert_int_equal(srv.n_reqs, 2);
+
+	/* a timestamp <= 0 is never sent */
+	struct reading zero[] = { reading("rp4", "desk", 0, 1) };
+	send_all(s, zero, 1, &res);
+	assert_int_equal(res.dropped, 2);
+	assert_int_equal(srv.n_reqs, 2);
+	remote_write_sink_ops.destroy(s);
+}
+
+static void test_retry_keeps_mark(void **state)
+{
+	(void)state;
+	fake_script(&srv, (struct fake_resp){ 503, "Retry-After: 2", "try later", 0 });
+	fake_script(&srv, (struct fake_resp){ 429, NULL, NULL, 0 });
+	void *s = create(false);
+	struct reading r[] = { reading("rp3", "desk", 5000, 1) };
+	struct sink_result res;
+	send_all(s, r, 1, &res);
+	assert_int_equal(res.verdict, SINK_RETRY);
+	assert_int_equal(res.retry_after_ms, 2000);
+	send_all(s, r, 1, &res);
+	assert_int_equal(res.verdict, SINK_RETRY);
+	assert_int_equal(res.retry_after_ms, -1);
+	/* the resend is not "out of order": the failed sends did not move the mark */
+	send_all(s, r, 1, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 0);
+	assert_int_equal(srv.n_reqs, 3);
+	char *text = decoded(2);
+	assert_non_null(strstr(text, "@5000"));
+	free(text);
+	remote_write_sink_ops.destroy(s);
+}
+
+static void test_400_drop(void **state)
+{
+	(void)state;
+	fake_script(&srv, (struct fake_resp){ 400, NULL, "out of order sample", 0 });
+	void *s = create(false);
+	struct reading r[] = { reading("rp3", "desk", 5000, 1) };
+	struct sink_result res;
+	send_all(s, r, 1, &res);
+	assert_int_equal(res.verdict, SINK_DROP);
+	assert_int_equal(res.dropped, 2);
+	remote_write_sink_ops.destroy(s);
+}
+
+static void test_staleness_markers(void **state)
+{
+	(void)state;
+	void *s = create(false);
+	struct sink_result res;
+	struct reading r[] = { reading("rp3", "desk", 1000, 1), reading("rp4", "desk", 1000, 1),
+			       reading("rp3", "attic", 9000, 1) };
+	send_all(s, r, 3, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+
+	remote_write_sink_ops.node_offline(s, "rp3", 5000);
+	assert_int_equal(srv.n_reqs, 2);
+	void *raw;
+	size_t len;
+	assert_int_equal(rw_unsnappy(srv.reqs[1].body, srv.reqs[1].len, &raw, &len), 0);
+	Prometheus__WriteRequest *wr = prometheus__write_request__unpack(NULL, len, raw);
+	assert_non_null(wr);
+	assert_int_equal(wr->n_timeseries, 4);   /* two sensors x two fields, rp3 only */
+	for (size_t i = 0; i < wr->n_timeseries; i++) {
+		const Prometheus__TimeSeries *ts = wr->timeseries[i];
+		const char *node = NULL, *sensor = NULL;
+		for (size_t j = 0; j < ts->n_labels; j++) {
+			if (strcmp(ts->labels[j]->name, "node") == 0)
+				node = ts->labels[j]->value;
+			if (strcmp(ts->labels[j]->name, "sensor") == 0)
+				sensor = ts->labels[j]->value;
+		}
+		assert_string_equal(node, "rp3");
+		assert_int_equal(ts->n_samples, 1);
+		assert_int_equal(rw_double_bits(ts->samples[0]->value), RW_STALE_NAN_BITS);
+		/* never before the last sample of the series */
+		assert_int_equal(ts->samples[0]->timestamp,
+				 strcmp(sensor, "attic") == 0 ? 9001 : 5000);
+	}
+	prometheus__write_request__free_unpacked(wr, NULL);
+	free(raw);
+
+	/* once is enough; an unknown node sends nothing */
+	remote_write_sink_ops.node_offline(s, "rp3", 6000);
+	remote_write_sink_ops.node_offline(s, "nope", 6000);
+	assert_int_equal(srv.n_reqs, 2);
+
+	/* back online: new samples go out, and a later offline marks them again */
+	struct reading again[] = { reading("rp3", "desk", 7000, 2) };
+	send_all(s, again, 1, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	remote_write_sink_ops.node_offline(s, "rp3", 8000);
+	assert_int_equal(srv.n_reqs, 4);
+	char *text = decoded(3);
+	assert_string_equal(text,
+		"sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"desk\"} StaleNaN @8000\n"
+		"sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} StaleNaN "
+		"@8000\n");
+	free(text);
+	remote_write_sink_ops.destroy(s);
+}
+
+static void test_real_nan(void **state)
+{
+	(void)state;
+	void *s = create(false);
+	struct reading r[] = { reading("rp3", "desk", 1000, NAN) };
+	struct sink_result res;
+	send_all(s, r, 1, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	char *text = decoded(0);
+	assert_non_null(strstr(text, "sensor_temperature_celsius{location=\"desk\",node=\"rp3\","
+				     "sensor=\"desk\"} NaN @1000\n"));
+	free(text);
+	remote_write_sink_ops.destroy(s);
+}
+
+static void test_dry_run(void **state)
+{
+	(void)state;
+	void *s = create(true);
+	struct reading r[] = { reading("rp3", "desk", 1000, 1.5) };
+
+	char path[] = "/tmp/sw-rw-dry.XXXXXX";
+	int fd = mkstemp(path);
+	fflush(stdout);
+	int saved = dup(STDOUT_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	struct sink_result res;
+	send_all(s, r, 1, &res);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	char out[1024] = "";
+	ssize_t n = pread(fd, out, sizeof(out) - 1, 0);
+	close(fd);
+	unlink(path);
+	assert_true(n > 0);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(srv.n_reqs, 0);
+	char want[512];
+	snprintf(want, sizeof(want), "# POST %s/api/v1/write\n"
+		 "sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 48 @1000\n"
+		 "sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 1.5 "
+		 "@1000\n", srv.base);
+	assert_string_equal(out, want);
+	remote_write_sink_ops.destroy(s);
+}
+
+static void expect_config_error(const char *contains)
+{
+	char err[256] = "";
+	assert_null(remote_write_sink_ops.create(&cfg, false, err, sizeof(err)));
+	if (!strstr(err, contains))
+		fail_msg("error '%s' does not mention '%s'", err, contains);
+}
+
+static void test_config_errors(void **state)
+{
+	(void)state;
+	set("REMOTE_WRITE_HEADERS", "X-Scope-OrgID: a; Content-Type: text/plain");
+	expect_config_error("reserved");
+	set("REMOTE_WRITE_HEADERS", "user-agent: me");
+	expect_config_error("reserved");
+	set("REMOTE_WRITE_HEADERS", "X-Prometheus-Remote-Write-Version: 2.0.0");
+	expect_config_error("reserved");
+	set("REMOTE_WRITE_HEADERS", "no colon here");
+	expect_config_error("Name: value");
+	set("REMOTE_WRITE_HEADERS", "");
+	set("REMOTE_WRITE_BEARER_TOKEN", "t");
+	set("REMOTE_WRITE_USERNAME", "u");
+	expect_config_error("not both");
+	set("REMOTE_WRITE_URL", "");
+	expect_config_error("REMOTE_WRITE_URL");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_request, before, after),
+		cmocka_unit_test_setup_teardown(test_basic_auth_and_prefix, before, after),
+		cmocka_unit_test_setup_teardown(test_out_of_order, before, after),
+		cmocka_unit_test_setup_teardown(test_retry_keeps_mark, before, after),
+		cmocka_unit_test_setup_teardown(test_400_drop, before, after),
+		cmocka_unit_test_setup_teardown(test_staleness_markers, before, after),
+		cmocka_unit_test_setup_teardown(test_real_nan, before, after),
+		cmocka_unit_test_setup_teardown(test_dry_run, before, after),
+		cmocka_unit_test_setup_teardown(test_config_errors, before, after),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
