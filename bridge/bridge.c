@@ -476,6 +476,20 @@ struct bridge *bridge_new(const struct cfg *c, bool dry_run)
 	char *list = strdup(outputs), *save = NULL;
 	if (!list)
 		goto err;
+	/* names first, so a typo is reported before any output's own settings */
+	for (const char *p = outputs; *p;) {
+		size_t l = strcspn(p, ", ");
+		char name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)(l < 63 ? l : 63), p);
+		if (l && !sink_find(name)) {
+			log_error("config", "OUTPUTS: unknown output '%s' (known: %s)", name,
+				  sink_names());
+			free(list);
+			goto err;
+		}
+		p += l;
+		p += strspn(p, ", ");
+	}
 	for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
 		const struct sink_ops *ops = sink_find(name);
 		if (!ops) {
