@@ -19,7 +19,7 @@
 #include "publisher/sensor.h"
 
 /* The registry: one X() per driver, in the order --help lists them. */
-#define SENSOR_DRIVERS(X) X(iio) X(ds18b20) X(sim)
+#define SENSOR_DRIVERS(X) X(dht11) X(dht22) X(am2302) X(iio) X(ds18b20) X(sim)
 
 #define REGISTRY_ENTRY(n) &sensor_driver_##n,
 #define REGISTRY_NAME(n) ", " #n
