@@ -319,7 +319,8 @@ static int recover(struct outbox *ob, char *err, size_t errlen)
 		}
 		ids[n++] = id;
 	}
-	qsort(ids, n, sizeof(*ids), id_cmp);
+	if (n)
+		qsort(ids, n, sizeof(*ids), id_cmp);
 	uint64_t records = 0;
 	for (size_t i = 0; i < n; i++) {
 		char path[4096];

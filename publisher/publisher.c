@@ -1,0 +1,776 @@
+/*
+ * publisher.c - sensor threads, delivery bookkeeping and outbox replay of
+ * the sensor-publisher (see publisher.h for the model).
+ *
+ * Locks: pub_lock serialises mqtt_publish() calls with the bookkeeping of
+ * what they return, so the in-flight list is in publication order. lock
+ * guards the state (online, in-flight list, outbox) and is never held
+ * across a call into the MQTT client: Paho runs our callbacks on its own
+ * thread, and those take lock (never pub_lock). Order: pub_lock, then lock.
+ *
+ * A PUBACK can arrive before mqtt_publish() has returned its token to us;
+ * such early acknowledgements wait in a small ring for a second.
+ */
+#include "publisher/publisher.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define COMP "publisher"
+#define TOPIC_MAX 256
+#define REPLAY_WINDOW 32            /* outbox records in flight at once */
+#define RETRY_FLOOR_MS 500          /* shortest retry after a failed read */
+#define OFFLINE_ACK_WAIT_MS 3000
+#define EARLY_ACKS 32
+#define EARLY_ACK_TTL_MS 1000
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SENSOR_STACK (512 * 1024)   /* ASan's redzones need room */
+#else
+#define SENSOR_STACK (64 * 1024)
+#endif
+
+/* A reading handed to the broker and not yet acknowledged. */
+struct inflight {
+	struct inflight *next;
+	int token;
+	bool acked;
+	bool from_outbox;
+	struct outbox_pos pos;      /* from_outbox: where it ends in the outbox */
+	size_t len;                 /* direct: payload bytes */
+	char *payload;              /* direct: points into data, after the topic */
+	char data[];                /* direct: topic NUL payload NUL */
+};
+
+struct sensor_task {
+	struct publisher *p;
+	struct sensor *s;
+	size_t index;
+	pthread_t thread;
+	bool started;
+	uint64_t seq;
+	char topic[TOPIC_MAX];
+	/* failure state, logged once per change */
+	int last_rc;
+	enum sensor_fail last_kind;
+	uint64_t fail_streak;
+};
+
+struct publisher {
+	char node[PAYLOAD_LEVEL_MAX + 1];
+	char status_topic[TOPIC_MAX];
+	char client_id[128];
+	struct payload_tags tags;
+	char boot[17];
+	unsigned interval_ms;
+	int qos;
+	struct sensor_task *tasks;
+	size_t n_tasks;
+	struct outbox *ob;
+	struct mqtt *mqtt;
+
+	pthread_mutex_t pub_lock;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;        /* state changes: online, acks, outbox, stopping */
+	bool online;
+	bool ever_online;           /* connected at least once */
+	bool stopping;              /* the sender stops */
+	unsigned gen;               /* +1 per lost connection */
+	struct inflight *head, *tail;
+	size_t n_inflight, n_inflight_outbox;
+	struct { int token; uint64_t at; } early[EARLY_ACKS];
+	size_t early_next;
+	bool queueing;              /* readings go to the outbox (logged once) */
+	bool queue_quiet;           /* ... only because the first connect is pending */
+	uint64_t queued_now;        /* ... this many since it started */
+	uint64_t sent, acked, queued, replayed, lost;
+
+	pthread_mutex_t stop_lock;  /* sensor threads sleep on stop_cond */
+	pthread_cond_t stop_cond;
+	bool stop_sensors;
+
+	pthread_t sender;
+	bool sender_started;
+	char replay_buf[OUTBOX_REC_MAX + 2];
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int64_t real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec mono_ts(uint64_t ms)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ms / 1000),
+				  .tv_nsec = (long)(ms % 1000) * 1000000L };
+}
+
+static int cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	int rc = pthread_condattr_init(&a);
+	if (rc)
+		return -rc;
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+	return -rc;
+}
+
+/* --- bookkeeping (lock held) ---------------------------------------------- */
+
+static bool early_take(struct publisher *p, int token)
+{
+	uint64_t now = mono_ms();
+	for (size_t i = 0; i < EARLY_ACKS; i++) {
+		if (p->early[i].token == token && p->early[i].at &&
+		    now - p->early[i].at <= EARLY_ACK_TTL_MS) {
+			p->early[i].at = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void early_clear(struct publisher *p)
+{
+	memset(p->early, 0, sizeof(p->early));
+}
+
+/* Pops the acknowledged prefix of the in-flight list, committing outbox records. */
+static void pop_acked(struct publisher *p)
+{
+	while (p->head && p->head->acked) {
+		struct inflight *f = p->head;
+		p->head = f->next;
+		if (!p->head)
+			p->tail = NULL;
+		if (f->from_outbox) {
+			outbox_commit(p->ob, &f->pos);
+			p->n_inflight_outbox--;
+			p->replayed++;
+		}
+		p->n_inflight--;
+		p->acked++;
+		free(f);
+	}
+	if (p->queueing && outbox_empty(p->ob)) {
+		p->queueing = false;
+		LOG_AT(p->queue_quiet ? LOG_LVL_DEBUG : LOG_LVL_INFO, COMP, "backlog of %" PRIu64
+		       " reading(s) delivered; publishing directly again", p->queued_now);
+	}
+}
+
+static void inflight_add(struct publisher *p, struct inflight *f)
+{
+	f->acked = early_take(p, f->token);
+	f->next = NULL;
+	if (p->tail)
+		p->tail->next = f;
+	else
+		p->head = f;
+	p->tail = f;
+	p->n_inflight++;
+	if (f->from_outbox)
+		p->n_inflight_outbox++;
+	if (f->acked)
+		pop_acked(p);
+}
+
+static void queue_note(struct publisher *p, const char *why)
+{
+	p->queued++;
+	p->queued_now++;
+	if (!p->queueing) {
+		p->queueing = true;
+		p->queued_now = 1;
+		p->queue_quiet = !p->ever_online;
+		if (p->queue_quiet)
+			log_debug(COMP, "not connected yet: keeping readings in the outbox");
+		else
+			log_info(COMP, "%s: keeping readings in the outbox (%s) until they can "
+				 "be delivered", why, outbox_is_durable(p->ob) ? "on disk" :
+				 "in memory");
+	}
+}
+
+static void append_or_count(struct publisher *p, const char *topic, const char *payload,
+			    size_t len, const char *why)
+{
+	int rc = outbox_append(p->ob, topic, payload, len);
+	if (rc < 0) {
+		p->lost++;
+		log_error(COMP, "cannot keep a reading of '%s' in the outbox: %s (%" PRIu64
+			  " lost so far)", topic, strerror(-rc), p->lost);
+		return;
+	}
+	queue_note(p, why);
+}
+
+/*
+ * The connection is gone (or a publish failed): readings sent but not
+ * acknowledged go to the outbox, ahead of anything newer; outbox records
+ * in flight become unread again.
+ */
+static void requeue_inflight(struct publisher *p, const char *why)
+{
+	struct inflight *f = p->head;
+	uint64_t moved = 0;
+	while (f) {
+		struct inflight *next = f->next;
+		if (!f->acked && !f->from_outbox) {
+			append_or_count(p, f->data, f->payload, f->len, why);
+			moved++;
+		}
+		free(f);
+		f = next;
+	}
+	p->head = p->tail = NULL;
+	p->n_inflight = p->n_inflight_outbox = 0;
+	outbox_rewind(p->ob);
+	early_clear(p);
+	if (moved)
+		log_debug(COMP, "%" PRIu64 " unacknowledged reading(s) moved to the outbox", moved);
+}
+
+/* --- MQTT callbacks (Paho's thread) ------------------------------------- */
+
+static void on_connect(void *ctx, bool session_present)
+{
+	struct publisher *p = ctx;
+	(void)session_present;
+	int rc = mqtt_publish(p->mqtt, p->status_topic, "online", 6, 1, true, NULL);
+	if (rc < 0)
+		log_warn(COMP, "cannot publish 'online' on '%s': %s", p->status_topic,
+			 strerror(-rc));
+	pthread_mutex_lock(&p->lock);
+	p->online = true;
+	if (!outbox_empty(p->ob)) {
+		struct outbox_stats st;
+		outbox_get_stats(p->ob, &st);
+		LOG_AT(p->queueing && p->queue_quiet ? LOG_LVL_DEBUG : LOG_LVL_INFO, COMP,
+		       "replaying %" PRIu64 " buffered reading(s) in order", st.pending);
+	}
+	p->ever_online = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void on_lost(void *ctx)
+{
+	struct publisher *p = ctx;
+	pthread_mutex_lock(&p->lock);
+	p->online = false;
+	p->gen++;
+	requeue_inflight(p, "broker unreachable");
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void on_delivered(void *ctx, int token)
+{
+	struct publisher *p = ctx;
+	pthread_mutex_lock(&p->lock);
+	struct inflight *f = p->head;
+	while (f && (f->token != token || f->acked))
+		f = f->next;
+	if (f) {
+		f->acked = true;
+		pop_acked(p);
+	} else {
+		p->early[p->early_next].token = token;
+		p->early[p->early_next].at = mono_ms();
+		p->early_next = (p->early_next + 1) % EARLY_ACKS;
+	}
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* --- publishing ------------------------------------------------------------ */
+
+/* One new reading: straight to the broker, or behind the backlog. */
+static void submit(struct publisher *p, const char *topic, const char *payload, size_t len)
+{
+	int token = 0, rc = 0;
+	pthread_mutex_lock(&p->pub_lock);
+	pthread_mutex_lock(&p->lock);
+	bool direct = p->online && outbox_empty(p->ob);
+	unsigned gen = p->gen;
+	pthread_mutex_unlock(&p->lock);
+
+	if (direct)
+		rc = mqtt_publish(p->mqtt, topic, payload, len, p->qos, false, &token);
+
+	pthread_mutex_lock(&p->lock);
+	if (direct && rc == 0) {
+		p->sent++;
+		if (p->qos == 0) {
+			p->acked++;
+		} else if (gen != p->gen) {
+			/* lost meanwhile: on_lost has queued the older ones already */
+			append_or_count(p, topic, payload, len, "broker unreachable");
+		} else {
+			size_t tl = strlen(topic);
+			struct inflight *f = malloc(sizeof(*f) + tl + 1 + len + 1);
+			if (!f) {
+				p->lost++;
+				log_error(COMP, "out of memory keeping a reading of '%s'", topic);
+			} else {
+				memset(f, 0, sizeof(*f));
+				f->token = token;
+				f->len = len;
+				memcpy(f->data, topic, tl + 1);
+				f->payload = f->data + tl + 1;
+				memcpy(f->payload, payload, len);
+				f->payload[len] = '\0';
+				inflight_add(p, f);
+			}
+		}
+	} else {
+		if (direct) {
+			/* refused: keep the order, older unacknowledged ones first */
+			log_warn(COMP, "publish to '%s' failed: %s", topic, strerror(-rc));
+			if (rc == -ENOTCONN)
+				p->online = false;
+			requeue_inflight(p, "publish failed");
+		}
+		append_or_count(p, topic, payload, len,
+				p->online ? "backlog being replayed" : "broker unreachable");
+		pthread_cond_broadcast(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->pub_lock);
+}
+
+/* Replays the outbox while connected, REPLAY_WINDOW records in flight. */
+static void *sender_main(void *arg)
+{
+	struct publisher *p = arg;
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		if (!p->online || !outbox_has_unread(p->ob) ||
+		    p->n_inflight_outbox >= REPLAY_WINDOW) {
+			pthread_cond_wait(&p->cond, &p->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&p->lock);
+
+		pthread_mutex_lock(&p->pub_lock);
+		pthread_mutex_lock(&p->lock);
+		struct outbox_rec rec;
+		int got = p->online ? outbox_next(p->ob, p->replay_buf, sizeof(p->replay_buf), &rec)
+				    : 0;
+		unsigned gen = p->gen;
+		pthread_mutex_unlock(&p->lock);
+		int token = 0, rc = 0;
+		if (got > 0)
+			rc = mqtt_publish(p->mqtt, rec.topic, rec.payload, rec.len, p->qos, false,
+					  &token);
+		pthread_mutex_lock(&p->lock);
+		if (got < 0) {
+			log_error(COMP, "cannot read the outbox: %s", strerror(-got));
+		} else if (got > 0 && gen == p->gen) {
+			if (rc == 0 && p->qos == 0) {
+				p->sent++;
+				p->replayed++;
+				outbox_commit(p->ob, &rec.end);
+				pop_acked(p);
+			} else if (rc == 0) {
+				p->sent++;
+				struct inflight *f = calloc(1, sizeof(*f));
+				if (f) {
+					f->token = token;
+					f->from_outbox = true;
+					f->pos = rec.end;
+					inflight_add(p, f);
+				} else {
+					outbox_rewind(p->ob);
+				}
+			} else {
+				log_warn(COMP, "replay to '%s' failed: %s", rec.topic, strerror(-rc));
+				if (rc == -ENOTCONN)
+					p->online = false;
+				requeue_inflight(p, "publish failed");
+			}
+		}
+		/* gen changed: on_lost rewound the outbox, this record comes again */
+		pthread_mutex_unlock(&p->pub_lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* --- sensors -------------------------------------------------------------- */
+
+/* Sleeps until the monotonic time when_ms; false when the publisher stops. */
+static bool sleep_until(struct publisher *p, uint64_t when_ms)
+{
+	struct timespec ts = mono_ts(when_ms);
+	pthread_mutex_lock(&p->stop_lock);
+	while (!p->stop_sensors &&
+	       pthread_cond_timedwait(&p->stop_cond, &p->stop_lock, &ts) != ETIMEDOUT)
+		;
+	bool go = !p->stop_sensors;
+	pthread_mutex_unlock(&p->stop_lock);
+	return go;
+}
+
+
+/* Logs a read failure when it differs from the previous outcome. */
+static void note_failure(struct sensor_task *t, int rc, const char *err, unsigned retry_ms)
+{
+	struct sensor *s = t->s;
+	t->fail_streak++;
+	if (t->last_rc == rc && t->last_kind == s->last_fail)
+		return;
+	t->last_rc = rc;
+	t->last_kind = s->last_fail;
+	log_warn(COMP, "sensor '%s' (%s): read failed: %s (%s%s); retrying every %u ms",
+		 s->name, s->drv->name, *err ? err : strerror(-rc), sensor_fail_name(s->last_fail),
+		 rc == -EAGAIN ? ", transient" : "", retry_ms);
+}
+
+static void note_success(struct sensor_task *t)
+{
+	if (t->fail_streak)
+		log_info(COMP, "sensor '%s': reading again after %" PRIu64 " failed attempt(s)",
+			 t->s->name, t->fail_streak);
+	t->fail_streak = 0;
+	t->last_rc = 0;
+	t->last_kind = SENSOR_FAIL_NONE;
+}
+
+/* Reads once and, on success, encodes into buf. Returns length or -errno. */
+static int read_and_encode(struct sensor_task *t, char *buf, size_t cap, char *err,
+			   size_t errlen)
+{
+	struct sensor_reading r;
+	struct publisher *p = t->p;
+	err[0] = '\0';
+	int rc = sensor_read(t->s, &r, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct payload_meta m = { .ts_ms = real_ms(), .seq = t->seq + 1, .boot = p->boot };
+	rc = payload_encode(buf, cap, &m, &r, &p->tags);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot encode the reading: %s", strerror(-rc));
+		t->s->last_fail = SENSOR_FAIL_IMPLAUSIBLE;
+		return rc;
+	}
+	t->seq++;
+	return rc;
+}
+
+static unsigned retry_delay(const struct sensor *s)
+{
+	return s->drv->min_retry_ms > RETRY_FLOOR_MS ? s->drv->min_retry_ms : RETRY_FLOOR_MS;
+}
+
+static void *sensor_main(void *arg)
+{
+	struct sensor_task *t = arg;
+	struct publisher *p = t->p;
+	uint64_t iv = p->interval_ms;
+	uint64_t slot = mono_ms() + iv * t->index / p->n_tasks;
+	uint64_t wake = slot;
+	char payload[PAYLOAD_MAX], err[256];
+
+	while (sleep_until(p, wake)) {
+		int n = read_and_encode(t, payload, sizeof(payload), err, sizeof(err));
+		uint64_t now = mono_ms();
+		uint64_t next = slot + iv;
+		while (next <= now)
+			next += iv;     /* missed slots (suspend, slow read) are skipped */
+		if (n >= 0) {
+			note_success(t);
+			submit(p, t->topic, payload, (size_t)n);
+			slot = wake = next;
+			continue;
+		}
+		unsigned rd = retry_delay(t->s);
+		note_failure(t, n, err, rd);
+		if (now + rd < next) {
+			wake = now + rd;        /* retry within this slot */
+		} else {
+			slot = wake = next;
+		}
+	}
+	return NULL;
+}
+
+/* --- life cycle ----------------------------------------------------------- */
+
+static int build_topic(char *buf, size_t len, const char *prefix, const char *node,
+		       const char *leaf)
+{
+	int n = snprintf(buf, len, "%s/%s/%s", prefix, node, leaf);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+struct publisher *publisher_new(const struct publisher_opts *o, const struct mqtt_opts *mo,
+				char *err, size_t errlen)
+{
+	struct publisher *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(p->node, sizeof(p->node), "%s", o->node);
+	snprintf(p->boot, sizeof(p->boot), "%s", o->boot);
+	if (o->tags)
+		p->tags = *o->tags;
+	p->interval_ms = o->interval_ms;
+	p->qos = o->qos;
+	p->ob = o->outbox;
+	if (build_topic(p->status_topic, sizeof(p->status_topic), o->prefix, o->node,
+			"status") < 0) {
+		snprintf(err, errlen, "TOPIC_PREFIX and NODE_NAME make a topic longer than %d bytes",
+			 TOPIC_MAX - 1);
+		goto err_free;
+	}
+	p->tasks = calloc(o->n_sensors ? o->n_sensors : 1, sizeof(*p->tasks));
+	if (!p->tasks) {
+		snprintf(err, errlen, "out of memory");
+		goto err_free;
+	}
+	p->n_tasks = o->n_sensors;
+	for (size_t i = 0; i < o->n_sensors; i++) {
+		struct sensor_task *t = &p->tasks[i];
+		t->p = p;
+		t->s = &o->sensors[i];
+		t->index = i;
+		if (build_topic(t->topic, sizeof(t->topic), o->prefix, o->node, t->s->name) < 0) {
+			snprintf(err, errlen, "sensor '%s': topic longer than %d bytes", t->s->name,
+				 TOPIC_MAX - 1);
+			goto err_tasks;
+		}
+	}
+
+	struct mqtt_opts m = *mo;
+	if (!m.client_id || !*m.client_id) {
+		snprintf(p->client_id, sizeof(p->client_id), "sensor-publisher-%s", p->node);
+		m.client_id = p->client_id;
+	}
+	m.clean_session = true;     /* the outbox keeps readings, not the broker */
+	m.will_topic = p->status_topic;
+	m.will_payload = "offline";
+	m.will_retained = true;
+	m.will_qos = 1;
+	m.persist_dir = NULL;
+	if (!m.component)
+		m.component = "mqtt";
+	struct mqtt_handlers h = {
+		.on_connect = on_connect,
+		.on_lost = on_lost,
+		.on_delivered = on_delivered,
+	};
+	p->mqtt = mqtt_new(&m, &h, p, err, errlen);
+	if (!p->mqtt)
+		goto err_tasks;
+	pthread_mutex_init(&p->pub_lock, NULL);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->stop_lock, NULL);
+	if (cond_init_monotonic(&p->cond) < 0 || cond_init_monotonic(&p->stop_cond) < 0) {
+		snprintf(err, errlen, "cannot create condition variables");
+		mqtt_free(p->mqtt);
+		goto err_tasks;
+	}
+	return p;
+err_tasks:
+	free(p->tasks);
+err_free:
+	free(p);
+	return NULL;
+}
+
+static int start_thread(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t a;
+	int rc = pthread_attr_init(&a);
+	if (rc)
+		return -rc;
+	pthread_attr_setstacksize(&a, SENSOR_STACK);
+	rc = pthread_create(th, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	return -rc;
+}
+
+static void stop_threads(struct publisher *p)
+{
+	pthread_mutex_lock(&p->stop_lock);
+	p->stop_sensors = true;
+	pthread_cond_broadcast(&p->stop_cond);
+	pthread_mutex_unlock(&p->stop_lock);
+	for (size_t i = 0; i < p->n_tasks; i++) {
+		if (p->tasks[i].started)
+			pthread_join(p->tasks[i].thread, NULL);
+		p->tasks[i].started = false;
+	}
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	if (p->sender_started)
+		pthread_join(p->sender, NULL);
+	p->sender_started = false;
+}
+
+static void log_stats(struct publisher *p)
+{
+	struct outbox_stats st;
+	pthread_mutex_lock(&p->lock);
+	outbox_get_stats(p->ob, &st);
+	log_info(COMP, "published %" PRIu64 " (acknowledged %" PRIu64 ", from the outbox %"
+		 PRIu64 "), queued %" PRIu64 ", waiting %" PRIu64 ", dropped %" PRIu64
+		 ", lost %" PRIu64, p->sent, p->acked, p->replayed, p->queued, st.pending,
+		 st.dropped, p->lost);
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < p->n_tasks; i++) {
+		const struct sensor *s = p->tasks[i].s;
+		log_info(COMP, "sensor '%s': %" PRIu64 " reads ok, %" PRIu64 " failed (%" PRIu64
+			 " transient; io %" PRIu64 ", no_response %" PRIu64 ", timing %" PRIu64
+			 ", checksum %" PRIu64 ", implausible %" PRIu64 ")", s->name, s->reads_ok,
+			 s->reads_failed, s->reads_transient, s->fails[SENSOR_FAIL_IO],
+			 s->fails[SENSOR_FAIL_NO_RESPONSE], s->fails[SENSOR_FAIL_TIMING],
+			 s->fails[SENSOR_FAIL_CHECKSUM], s->fails[SENSOR_FAIL_IMPLAUSIBLE]);
+	}
+}
+
+/* Announces offline, waits for its PUBACK, keeps what is unacknowledged. */
+static void shut_down(struct publisher *p)
+{
+	stop_threads(p);
+	if (mqtt_is_connected(p->mqtt)) {
+		int rc = mqtt_publish(p->mqtt, p->status_topic, "offline", 7, 1, true, NULL);
+		if (rc == 0)
+			rc = mqtt_wait_idle(p->mqtt, OFFLINE_ACK_WAIT_MS);
+		if (rc < 0)
+			log_warn(COMP, "'offline' on '%s' not acknowledged: %s", p->status_topic,
+				 strerror(-rc));
+	}
+	pthread_mutex_lock(&p->lock);
+	p->online = false;
+	requeue_inflight(p, "shutting down");
+	struct outbox_stats st;
+	outbox_get_stats(p->ob, &st);
+	if (st.pending && outbox_is_durable(p->ob))
+		log_info(COMP, "%" PRIu64 " undelivered reading(s) stay in the outbox for the "
+			 "next start", st.pending);
+	else if (st.pending)
+		log_warn(COMP, "%" PRIu64 " undelivered reading(s) are lost (no OUTBOX_DIR)",
+			 st.pending);
+	pthread_mutex_unlock(&p->lock);
+	mqtt_stop(p->mqtt, 2000);
+	log_stats(p);
+}
+
+int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_every_s)
+{
+	int rc = start_thread(&p->sender, sender_main, p);
+	if (rc < 0) {
+		log_error(COMP, "cannot start the sender thread: %s", strerror(-rc));
+		return rc;
+	}
+	p->sender_started = true;
+	rc = mqtt_start(p->mqtt);
+	if (rc < 0) {
+		log_error(COMP, "cannot start the MQTT client: %s", strerror(-rc));
+		goto err_stop;
+	}
+	for (size_t i = 0; i < p->n_tasks; i++) {
+		rc = start_thread(&p->tasks[i].thread, sensor_main, &p->tasks[i]);
+		if (rc < 0) {
+			log_error(COMP, "cannot start the thread of sensor '%s': %s",
+				  p->tasks[i].s->name, strerror(-rc));
+			goto err_stop;
+		}
+		p->tasks[i].started = true;
+	}
+	log_info(COMP, "node '%s', boot %s: %zu sensor(s) every %u ms, status on '%s'", p->node,
+		 p->boot, p->n_tasks, p->interval_ms, p->status_topic);
+
+	for (;;) {
+		struct timespec ts = { stats_every_s ? stats_every_s : INT_MAX, 0 };
+		int sig = sigtimedwait(stop, NULL, &ts);
+		if (sig > 0) {
+			log_info(COMP, "%s: stopping", strsignal(sig));
+			break;
+		}
+		if (errno == EAGAIN && stats_every_s)
+			log_stats(p);
+	}
+	shut_down(p);
+	return 0;
+err_stop:
+	stop_threads(p);
+	mqtt_stop(p->mqtt, 1000);
+	return rc;
+}
+
+void publisher_free(struct publisher *p)
+{
+	if (!p)
+		return;
+	mqtt_free(p->mqtt);
+	pthread_mutex_lock(&p->lock);
+	requeue_inflight(p, "shutting down");
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_destroy(&p->pub_lock);
+	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->stop_lock);
+	pthread_cond_destroy(&p->cond);
+	pthread_cond_destroy(&p->stop_cond);
+	free(p->tasks);
+	free(p);
+}
+
+int publisher_once(const struct publisher_opts *o, FILE *out)
+{
+	struct publisher p = { .interval_ms = o->interval_ms };
+	int failed = 0;
+	snprintf(p.boot, sizeof(p.boot), "%s", o->boot);
+	if (o->tags)
+		p.tags = *o->tags;
+	for (size_t i = 0; i < o->n_sensors; i++) {
+		struct sensor_task t = { .p = &p, .s = &o->sensors[i] };
+		char payload[PAYLOAD_MAX], err[256];
+		int n = 0;
+		for (int attempt = 0; attempt < 3; attempt++) {
+			if (attempt) {
+				struct timespec d = mono_ts(retry_delay(t.s));
+				nanosleep(&d, NULL);
+			}
+			n = read_and_encode(&t, payload, sizeof(payload), err, sizeof(err));
+			if (n != -EAGAIN)
+				break;
+		}
+		if (n < 0) {
+			log_error(COMP, "sensor '%s' (%s): read failed: %s (%s%s)", t.s->name,
+				  t.s->drv->name, *err ? err : strerror(-n),
+				  sensor_fail_name(t.s->last_fail), n == -EAGAIN ? ", transient" : "");
+			failed++;
+			continue;
+		}
+		log_info(COMP, "sensor '%s' (%s) -> %s/%s/%s", t.s->name, t.s->drv->name,
+			 o->prefix, o->node, t.s->name);
+		fprintf(out, "%s\n", payload);
+	}
+	fflush(out);
+	return failed ? -EIO : 0;
+}
