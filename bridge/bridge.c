@@ -196,7 +196,8 @@ static void on_connect(void *ctx, bool session_present)
  * Sends one batch until the sink says ok or drop, or the bridge is past its
  * shutdown deadline. Returns true when the batch is done (commit it).
  */
-static bool deliver(struct output *o, const struct reading *const *rs, size_t n)
+static bool deliver(struct output *o, const struct reading *const *rs, size_t n,
+		    size_t samples)
 {
 	struct bridge *b = o->b;
 	bool announced = false;
@@ -204,8 +205,11 @@ static bool deliver(struct output *o, const struct reading *const *rs, size_t n)
 		struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
 		o->ops->send(o->sink, rs, n, &res);
 		if (res.verdict == SINK_OK || res.verdict == SINK_DROP) {
-			size_t bad = res.verdict == SINK_DROP ? n : res.dropped;
-			o->sent += n - (bad > n ? n : bad);
+			/* counted in samples (field values), as the sinks count */
+			size_t bad = res.verdict == SINK_DROP ? samples : res.dropped;
+			if (bad > samples)
+				bad = samples;
+			o->sent += samples - bad;
 			o->dropped += bad;
 			if (announced)
 				log_info(o->ops->name, "delivering again");
@@ -256,7 +260,7 @@ static bool flush(struct output *o, struct pending *p)
 		return true;
 	for (size_t i = 0; i < p->n; i++)
 		p->ptr[i] = &p->r[i];
-	bool done = p->n == 0 || deliver(o, p->ptr, p->n);
+	bool done = p->n == 0 || deliver(o, p->ptr, p->n, p->samples);
 	if (done) {
 		int rc = wal_commit(o->reader, p->last_lsn);
 		if (rc < 0)

@@ -147,7 +147,8 @@ int main(int argc, char **argv)
 		if (sig < 0 && errno == EAGAIN)
 			bridge_log_stats(b);
 	}
-	bridge_stop(b, 10000);
+	/* bounded: an output that is down keeps its readings in the log */
+	bridge_stop(b, 5000);
 	health_stop(h);
 	bridge_free(b);
 	cfg_release(&c);

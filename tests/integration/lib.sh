@@ -33,6 +33,8 @@ cleanup() {
 	exit $rc
 }
 trap cleanup EXIT
+# a failing command under set -e says where it was
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT TERM
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -43,11 +45,11 @@ assert_eq() { # expected actual what
 
 # Registers a PID for cleanup.
 track() { SW_PIDS+=("$1"); }
-# Stops one tracked PID (SIGTERM, then SIGKILL after 5 s); returns its status.
+# Stops one tracked PID (SIGTERM, then SIGKILL after 15 s); returns its status.
 stop_pid() {
 	local pid=$1 sig=${2:-TERM}
 	kill -"$sig" "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill -9 "$pid" 2>/dev/null || true
 	local rc=0
 	wait "$pid" 2>/dev/null || rc=$?
@@ -90,11 +92,11 @@ start_mosquitto() {
 	local port=$1; shift || true
 	MOSQ_CONF=${MOSQ_CONF:-$T/mosquitto.conf}
 	mkdir -p "$T/mosquitto"
-	# mosquitto started as root drops to its own user: let it write here
-	chmod 0777 "$T/mosquitto"
 	{
 		echo "listener $port 127.0.0.1"
 		echo "allow_anonymous true"
+		# as root, mosquitto would drop to its own user, which cannot write in $T
+		echo "user $(id -un)"
 		echo "persistence true"
 		echo "persistence_location $T/mosquitto/"
 		echo "autosave_interval 1"
@@ -107,12 +109,12 @@ start_mosquitto() {
 	wait_port "$port"
 }
 
-# start_victoria PORT: sets VM_PID. Fresh data is queryable at once.
+# start_victoria PORT [flags]: sets VM_PID (data in $T/vm survives a restart). Fresh data is queryable at once.
 start_victoria() {
-	local port=$1
+	local port=$1; shift
 	victoria-metrics -httpListenAddr=127.0.0.1:"$port" -storageDataPath="$T/vm" \
 		-retentionPeriod=100y -search.latencyOffset=0s -search.disableCache \
-		-loggerLevel=ERROR >>"$T/victoria.log" 2>&1 &
+		-loggerLevel=ERROR "$@" >>"$T/victoria.log" 2>&1 &
 	VM_PID=$!
 	track $VM_PID
 	wait_for 20 curl -sf "http://127.0.0.1:$port/health"
