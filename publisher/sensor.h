@@ -87,7 +87,11 @@ struct sensor {
 	size_t n_opts;
 	struct sensor_opt opts[SENSOR_MAX_OPTS];
 	void *priv;                   /* driver state, owned by the driver */
-	/* failure counters by kind, maintained by the caller of read() */
+	/*
+	 * failure counters by kind, maintained by the caller of read()
+	 * (sensor_read() does it): reads_failed counts every failure,
+	 * reads_transient the -EAGAIN ones among them
+	 */
 	uint64_t reads_ok;
 	uint64_t reads_failed;
 	uint64_t reads_transient;
@@ -118,7 +122,8 @@ const char *sensor_fail_name(enum sensor_fail kind);
 
 /*
  * Calls the driver's read() and keeps the counters: reads_ok, reads_failed,
- * reads_transient (-EAGAIN) and fails[last_fail]. Same return as read().
+ * reads_transient (-EAGAIN) and fails[last_fail] (SENSOR_FAIL_IO when the
+ * driver left it unset). Same return as read(); -EBADF if s is not open.
  */
 int sensor_read(struct sensor *s, struct sensor_reading *out, char *err, size_t errlen);
 
@@ -126,10 +131,17 @@ int sensor_read(struct sensor *s, struct sensor_reading *out, char *err, size_t 
  * Parses a SENSORS value ("desk=dht22,chip=gpiochip0,line=19 demo=sim") into
  * a malloc'd array of *n sensors (not yet opened). Returns 0, or -1 with a
  * message naming the bad part ("sensor 2 'probe=ds18b20,id': option 'id'
- * needs a value"). Free with sensor_list_free().
+ * needs a value"). Names: 1-63 bytes of [A-Za-z0-9_.-], unique, not
+ * "status"; options: only the driver's opt_keys, each once, non-empty
+ * values; then the driver's check(). Free with sensor_list_free().
  */
 int sensor_list_parse(const char *spec, struct sensor **out, size_t *n, char *err, size_t errlen);
-/* Opens every sensor (driver open()); -1 with err naming the sensor. */
+/*
+ * Opens every sensor (driver open()); -1 with err naming the sensor
+ * ("sensor 'desk' (dht22): /dev/gpiochip0: No such file or directory").
+ * Sensors opened before the failing one stay open (is_open) until
+ * sensor_list_free().
+ */
 int sensor_list_open(struct sensor *s, size_t n, const struct sensor_env *env, char *err,
 		     size_t errlen);
 void sensor_list_free(struct sensor *s, size_t n);   /* closes opened ones; accepts NULL */
