@@ -4,7 +4,7 @@
 # sending: line protocol, and decoded remote-write series), SIGTERM exit 0.
 . "$(dirname "$0")/lib.sh"
 
-"$BRIDGE" --version | grep -Eq '^sensor-bridge [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version"
+grep -Eqx 'sensor-bridge [0-9]+\.[0-9]+\.[0-9]+' <<<"$("$BRIDGE" --version)" || fail "--version"
 "$BRIDGE" --help >"$T/help"
 for k in MQTT_URL MQTT_TOPICS OUTPUTS STATE_DIR WAL_SYNC INFLUX_TOKEN REMOTE_WRITE_HEADERS METRIC_PREFIX; do
 	grep -q "^  $k " "$T/help" || fail "--help does not describe $k"

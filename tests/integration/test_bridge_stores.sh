@@ -94,6 +94,17 @@ assert_eq "[[$T1,21.4,48,\"desk\",\"dht22\",\"rp3\",\"desk\"],[$T2,-3.25,50.5,\"
 got=$(influx_q 'SHOW TAG KEYS FROM sensor' | jq -c '[.results[0].series[0].values[][0]]')
 assert_eq '["location","model","node","sensor"]' "$got" "influxdb tag keys"
 
+# --- a node that goes offline gets staleness markers: Prometheus stops
+# returning its series at once instead of drawing the last value for 5 min
+prom_now() {
+	curl -sf "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" |
+		jq '.data.result | length'
+}
+assert_eq 1 "$(prom_now 'sensor_temperature_celsius{node="rp4"}')" "rp4 visible before it goes offline"
+pub sensors/rp4/status offline
+wait_for 10 test "$(prom_now 'sensor_temperature_celsius{node="rp4"}')" = 0 || fail "rp4 still shown after offline"
+assert_eq 1 "$(prom_now 'sensor_temperature_celsius{node="rp3"}')" "rp3 unaffected by rp4 going offline"
+
 # --- the malformed payloads were logged with topic and reason, and the bridge lives on
 grep -q "malformed payload on 'sensors/rp3/desk': payload is not valid JSON" "$T/bridge-prom.log" || fail "no log line for the bad JSON"
 grep -q "ts must be a positive integer" "$T/bridge-prom.log" || fail "no log line for the bad ts"
