@@ -354,6 +354,8 @@ function interpolate(v, env, file) {
 function composeValidator() {
 	const schema = JSON.parse(fs.readFileSync(
 		path.join(path.dirname(require.resolve('dclint/package.json')), 'schemas/compose.schema.json'), 'utf8'));
+	// draft-07 under an https $schema URL, which ajv does not know by that name
+	delete schema.$schema;
 	const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
 	return ajv.compile(schema);
 }
