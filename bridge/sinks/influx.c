@@ -22,6 +22,15 @@
  *  - 401, 403, 404: a configuration error, logged as such; retried slowly
  *    (at least SINK_CONFIG_RETRY_MS) so nothing is lost while it is fixed;
  *  - any other 4xx: the lines are dropped and logged.
+ * Every line the server refused (any of the drops above) goes to the
+ * dead-letter file STATE_DIR/deadletter-influx.lp (O_APPEND, one write and an
+ * fdatasync per drop, as drops are rare): per line a comment
+ *   # <UTC time, ISO 8601> status=<code> <server message, one line, <= 300 bytes>
+ * then the line itself, so `grep -v '^#' file | curl --data-binary @- URL/write?..
+ * &precision=ms` replays it. The file is bounded: past DEADLETTER_MAX bytes
+ * nothing more is appended (logged once) until it is moved away or emptied;
+ * nothing already in it is ever overwritten. Without STATE_DIR, or when the
+ * file cannot be written, the refused line is logged (truncated) instead.
  * If a part of a split batch must be retried, the whole batch is: lines
  * already written arrive again and merge (same series and timestamp, E7).
  * With dry_run nothing is sent: the request line and body go to stdout.
@@ -32,18 +41,28 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #define INFLUX_BODY_MAX (32u << 20)   /* below VictoriaMetrics' 64 MiB cap */
 #define INFLUX_BISECT_BUDGET 64       /* extra requests per batch for 400/422 */
+#define DEADLETTER_NAME "deadletter-influx.lp"
+#define DEADLETTER_MAX (64 << 20)     /* bytes; beyond it refused lines are only logged */
+#define DEADLETTER_MSG_MAX 300        /* bytes of the server's message kept per line */
+#define LOG_LINE_MAX 300              /* bytes of a refused line in a log message */
 
 struct influx {
 	struct http_client *http;
 	char *url;
 	char *measurement;
 	char *token_header;               /* v2 "Authorization: Token ..." */
+	char *dl_path;                    /* dead-letter file, NULL without STATE_DIR */
+	bool dl_full;                     /* DEADLETTER_MAX reached (logged once) */
 	bool gzip;
 	bool dry_run;
 	struct lp_buf buf;
@@ -75,6 +94,7 @@ static void influx_destroy(void *sink)
 	http_client_free(s->http);
 	free(s->url);
 	free(s->measurement);
+	free(s->dl_path);
 	if (s->token_header) {
 		explicit_bzero(s->token_header, strlen(s->token_header));
 		free(s->token_header);
@@ -132,6 +152,7 @@ static void *influx_create(const struct cfg *c, bool dry_run, char *err, size_t 
 	const char *bucket = sink_cfg_str(c, "INFLUX_BUCKET", NULL);
 	const char *token = sink_cfg_str(c, "INFLUX_TOKEN", NULL);
 	const char *user = sink_cfg_str(c, "INFLUX_USERNAME", NULL);
+	const char *state_dir = sink_cfg_str(c, "STATE_DIR", NULL);
 
 	if (!base) {
 		snprintf(err, errlen, "INFLUX_URL is not set");
@@ -170,6 +191,11 @@ static void *influx_create(const struct cfg *c, bool dry_run, char *err, size_t 
 		s->token_header = NULL;
 		goto err_destroy;
 	}
+	if (state_dir && *state_dir &&
+	    asprintf(&s->dl_path, "%s/" DEADLETTER_NAME, state_dir) < 0) {
+		s->dl_path = NULL;
+		goto err_destroy;
+	}
 	if (!dry_run) {
 		struct http_opts o = {
 			.timeout_ms = (long)sink_cfg_int(c, "HTTP_TIMEOUT_MS",
@@ -202,17 +228,121 @@ static size_t samples_in(const struct batch *bt, size_t a, size_t b)
 	return n;
 }
 
+/* The server's message as one line of at most DEADLETTER_MSG_MAX bytes. */
+static void one_line(char *out, size_t outlen, const char *msg)
+{
+	size_t n = strnlen(msg, outlen - 1);
+	if (n > DEADLETTER_MSG_MAX)
+		n = DEADLETTER_MSG_MAX;
+	if (msg[n])   /* truncated: do not cut a UTF-8 sequence */
+		while (n && ((unsigned char)msg[n] & 0xc0) == 0x80)
+			n--;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
+	while (n && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	if (!n)
+		snprintf(out, outlen, "(no message)");
+}
+
+/*
+ * Appends lines [a, b) with their comment to the dead-letter file in one
+ * write. Returns 0, or -1 when they are not in it (already logged why).
+ */
+static int deadletter(struct influx *s, struct batch *bt, size_t a, size_t b, long status,
+		      const char *msg)
+{
+	char when[32], head[DEADLETTER_MSG_MAX + 96];
+	struct timespec now;
+	struct tm tm;
+	struct stat st;
+	char *rec = NULL;
+	size_t len = 0;
+	int ret = -1;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	int hl = snprintf(head, sizeof(head), "# %s.%03ldZ status=%ld %s\n", when,
+			  now.tv_nsec / 1000000, status, msg);
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		return -1;
+
+	int fd = open(s->dl_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error("influx", "cannot open '%s': %s", s->dl_path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		log_error("influx", "cannot stat '%s': %s", s->dl_path, strerror(errno));
+		goto out_close;
+	}
+	size_t body = bt->off[b] - bt->off[a];
+	if (st.st_size + (off_t)((b - a) * (size_t)hl + body) > DEADLETTER_MAX) {
+		if (!s->dl_full)
+			log_error("influx", "'%s' holds %lld bytes, the limit is %d: refused "
+				  "lines are only logged until it is moved away", s->dl_path,
+				  (long long)st.st_size, DEADLETTER_MAX);
+		s->dl_full = true;
+		goto out_close;
+	}
+	s->dl_full = false;
+	rec = malloc((b - a) * (size_t)hl + body);
+	if (!rec) {
+		log_error("influx", "out of memory writing '%s'", s->dl_path);
+		goto out_close;
+	}
+	for (size_t k = a; k < b; k++) {
+		size_t ll = bt->off[k + 1] - bt->off[k];
+		memcpy(rec + len, head, (size_t)hl);
+		len += (size_t)hl;
+		memcpy(rec + len, s->buf.data + bt->off[k], ll);
+		len += ll;
+	}
+	ssize_t w = write(fd, rec, len);
+	if (w != (ssize_t)len) {
+		log_error("influx", "cannot write '%s': %s", s->dl_path,
+			  w < 0 ? strerror(errno) : "short write");
+		goto out_free;
+	}
+	if (fdatasync(fd) < 0) {
+		log_error("influx", "cannot sync '%s': %s", s->dl_path, strerror(errno));
+		goto out_free;
+	}
+	ret = 0;
+out_free:
+	free(rec);
+out_close:
+	close(fd);
+	return ret;
+}
+
+/* Drops lines [a, b): counted, kept in the dead-letter file or else logged. */
 static void drop_range(struct influx *s, struct batch *bt, size_t a, size_t b, long status,
 		       const char *body)
 {
+	char msg[DEADLETTER_MSG_MAX + 16];
 	size_t n = samples_in(bt, a, b);
 	bt->dropped += n;
 	s->stats.dropped_samples += n;
-	if (b - a == 1)
-		log_error("influx", "line dropped: status %ld: %s: %.*s", status, body,
-			  (int)(bt->off[a + 1] - bt->off[a] - 1), s->buf.data + bt->off[a]);
-	else
-		log_error("influx", "%zu lines dropped: status %ld: %s", b - a, status, body);
+
+	one_line(msg, sizeof(msg), body);
+	bool kept = s->dl_path && deadletter(s, bt, a, b, status, msg) == 0;
+	if (kept && b - a == 1) {
+		log_error("influx", "line refused (status %ld: %s); kept in %s", status, msg,
+			  s->dl_path);
+	} else if (kept) {
+		log_error("influx", "%zu lines refused (status %ld: %s); kept in %s", b - a,
+			  status, msg, s->dl_path);
+	} else if (b - a == 1) {
+		size_t ll = bt->off[a + 1] - bt->off[a] - 1;
+		log_error("influx", "line dropped (status %ld: %s): %.*s%s", status, msg,
+			  (int)(ll > LOG_LINE_MAX ? LOG_LINE_MAX : ll), s->buf.data + bt->off[a],
+			  ll > LOG_LINE_MAX ? "..." : "");
+	} else {
+		log_error("influx", "%zu lines dropped (status %ld: %s)", b - a, status, msg);
+	}
 }
 
 static enum range_result post_range(struct influx *s, struct batch *bt, size_t a, size_t b);

@@ -1,10 +1,12 @@
 /*
  * test_sink_influx.c - the influx sink against an in-process receiver: the
  * exact v1 and v2 requests (path, query, headers, gzip body), 413 splitting,
- * 503 + Retry-After, 400 drop and bisection, 401 as a configuration error,
- * encoder rejections, dry run, and configuration errors.
+ * 503 + Retry-After, 400 drop and bisection, the dead-letter file in
+ * STATE_DIR (format, append, bound), 401 as a configuration error, encoder
+ * rejections, dry run, and configuration errors.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "bridge/sinks/sinks.h"
@@ -29,6 +33,7 @@ static const struct cfg_key keys[] = {
 	{ "INFLUX_MEASUREMENT", CFG_STR, "sensor", 0, 0, "" },
 	{ "INFLUX_GZIP", CFG_BOOL, "true", 0, 0, "" },
 	{ "HTTP_TIMEOUT_MS", CFG_INT, "5000", 0, 0, "" },
+	{ "STATE_DIR", CFG_STR, NULL, 0, 0, "" },
 	{ .name = NULL },
 };
 
@@ -286,6 +291,149 @@ static void test_400_bisect(void **state)
 	influx_sink_ops.destroy(s);
 }
 
+/* 400 with refuse_msg whenever the body holds the line of sensor s2. */
+static const char *refuse_msg;
+
+static void poison_policy(struct fake_srv *f, const struct fake_req *rq,
+			  struct fake_resp *out)
+{
+	(void)f;
+	out->status = memmem(rq->body, rq->len, "sensor=s2 ", 10) ? 400 : 204;
+	out->body = out->status == 400 ? refuse_msg : NULL;
+}
+
+/* The whole file, NUL-terminated (malloc'd), or NULL when it does not exist. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *t = calloc(1, 1 << 16);
+	size_t n = fread(t, 1, (1 << 16) - 1, f);
+	t[n] = '\0';
+	fclose(f);
+	return t;
+}
+
+/*
+ * Checks one dead-letter record at *p: "# <now, UTC ms>Z status=400 <msg>\n"
+ * then the line of sensor s2; moves *p past it.
+ */
+static void expect_record(const char **p, const char *msg)
+{
+	struct tm tm = { 0 };
+	int ms = -1, status = 0, at = 0;
+	assert_int_equal(sscanf(*p, "# %4d-%2d-%2dT%2d:%2d:%2d.%3dZ status=%d %n", &tm.tm_year,
+				&tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+				&ms, &status, &at), 8);
+	assert_int_equal(status, 400);
+	assert_true(ms >= 0 && ms <= 999);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t t = timegm(&tm), now = time(NULL);
+	assert_true(t <= now && t >= now - 30);
+	*p += at;
+	size_t ml = strlen(msg);
+	assert_memory_equal(*p, msg, ml);
+	assert_int_equal((*p)[ml], '\n');
+	*p += ml + 1;
+	size_t ll = strlen(line_of(2));
+	assert_memory_equal(*p, line_of(2), ll);
+	*p += ll;
+}
+
+static void test_400_deadletter(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sw-influx-dl.XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/deadletter-influx.lp", dir);
+	set("INFLUX_URL", srv.base);
+	set("INFLUX_DB", "db");
+	set("INFLUX_GZIP", "false");
+	set("STATE_DIR", dir);
+	srv.policy = poison_policy;
+	/* two lines in the answer: the comment must stay one line */
+	refuse_msg = "partial write:\nfield type conflict\n";
+	void *s = create(false);
+	make_readings(4);
+	struct sink_result res;
+	influx_sink_ops.send(s, rp, 4, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 2);   /* the two fields of s2 */
+
+	/* every other line reached the server in a 204 request, once */
+	char delivered[2048] = "";
+	for (size_t i = 0; i < srv.n_reqs; i++) {
+		if (memmem(srv.reqs[i].body, srv.reqs[i].len, "sensor=s2 ", 10))
+			continue;
+		strncat(delivered, (char *)srv.reqs[i].body, srv.reqs[i].len);
+	}
+	char want[2048];
+	snprintf(want, sizeof(want), "%s%s%s", line_of(0), line_of(1), line_of(3));
+	assert_string_equal(delivered, want);
+
+	/* exactly the poison line, with its comment */
+	char *text = slurp(path);
+	assert_non_null(text);
+	const char *p = text;
+	expect_record(&p, "partial write: field type conflict");
+	assert_string_equal(p, "");
+	free(text);
+
+	/* a second refusal is appended; a long message is cut to 300 bytes */
+	char longmsg[600];
+	memset(longmsg, 'x', sizeof(longmsg) - 1);
+	longmsg[sizeof(longmsg) - 1] = '\0';
+	refuse_msg = longmsg;
+	influx_sink_ops.send(s, &rp[2], 1, &res);
+	assert_int_equal(res.verdict, SINK_DROP);
+	assert_int_equal(res.dropped, 2);
+	text = slurp(path);
+	assert_non_null(text);
+	p = text;
+	expect_record(&p, "partial write: field type conflict");
+	longmsg[300] = '\0';
+	expect_record(&p, longmsg);
+	assert_string_equal(p, "");
+	free(text);
+
+	influx_sink_ops.destroy(s);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* At 64 MiB the dead-letter file takes nothing more; the rest is still sent. */
+static void test_deadletter_bounded(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sw-influx-dl.XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/deadletter-influx.lp", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 64 << 20), 0);   /* sparse */
+	close(fd);
+	set("INFLUX_URL", srv.base);
+	set("INFLUX_DB", "db");
+	set("INFLUX_GZIP", "false");
+	set("STATE_DIR", dir);
+	srv.policy = poison_policy;
+	refuse_msg = "partial write: field type conflict";
+	void *s = create(false);
+	make_readings(4);
+	struct sink_result res;
+	influx_sink_ops.send(s, rp, 4, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 2);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 64 << 20);
+	influx_sink_ops.destroy(s);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_401_configuration(void **state)
 {
 	(void)state;
@@ -392,6 +540,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_503_retry_after, before, after),
 		cmocka_unit_test_setup_teardown(test_400_drop, before, after),
 		cmocka_unit_test_setup_teardown(test_400_bisect, before, after),
+		cmocka_unit_test_setup_teardown(test_400_deadletter, before, after),
+		cmocka_unit_test_setup_teardown(test_deadletter_bounded, before, after),
 		cmocka_unit_test_setup_teardown(test_401_configuration, before, after),
 		cmocka_unit_test_setup_teardown(test_rejected_reading_skipped, before, after),
 		cmocka_unit_test_setup_teardown(test_dry_run, before, after),
