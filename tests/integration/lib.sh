@@ -77,6 +77,10 @@ wait_port() { # port [seconds]
 	fail "nothing listens on 127.0.0.1:$1"
 }
 
+# is EXPECTED CMD...: CMD's output equals EXPECTED (for wait_for: the
+# command runs anew each try, unlike a "$(...)" in wait_for's arguments).
+is() { local want=$1; shift; [ "$("$@")" = "$want" ]; }
+
 # wait_for SECONDS CMD...: retries CMD every 0.2 s until it succeeds.
 wait_for() {
 	local n=$(( $1 * 5 )); shift

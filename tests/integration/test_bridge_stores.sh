@@ -102,7 +102,7 @@ prom_now() {
 }
 assert_eq 1 "$(prom_now 'sensor_temperature_celsius{node="rp4"}')" "rp4 visible before it goes offline"
 pub sensors/rp4/status offline
-wait_for 10 test "$(prom_now 'sensor_temperature_celsius{node="rp4"}')" = 0 || fail "rp4 still shown after offline"
+wait_for 10 is 0 prom_now 'sensor_temperature_celsius{node="rp4"}' || fail "rp4 still shown after offline"
 assert_eq 1 "$(prom_now 'sensor_temperature_celsius{node="rp3"}')" "rp3 unaffected by rp4 going offline"
 
 # --- the malformed payloads were logged with topic and reason, and the bridge lives on
