@@ -33,7 +33,6 @@ metric() { # RESULT: a sample counter of the influx output
 			'$1 == k {print $2}'
 }
 dl_lines() { [ -e "$DL" ] && grep -vc '^#' "$DL" || echo 0; }
-is() { [ "$("${@:2}")" = "$1" ]; } # VALUE CMD...: CMD prints VALUE (for wait_for)
 
 influx_q sw "CREATE DATABASE sw" >/dev/null
 printf 'sensor,node=x,sensor=y poison=1i %d\n' "$BASE" >"$T/pre.lp"
