@@ -24,8 +24,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
-      libpaho-mqtt1.3 libcurl4 libcjson1 libprotobuf-c1 libsnappy1v5 zlib1g \
-      libgpiod2 libmicrohttpd12 \
+      libpaho-mqtt1.3 zlib1g libgpiod2 \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sensorwire \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent \

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# test_deploy_docker.sh - docker/*.Dockerfile, checked without a Docker
+# engine: both stages are Debian bookworm; the build stage installs every
+# library -dev package scripts/deps.sh builds with and runs the Makefile
+# (`make ... all` and `make install`), and the binary it copies out is the
+# one `make -n install` really writes; the runtime stage installs the Debian
+# package of every shared library the built binary needs (readelf NEEDED →
+# ldd → dpkg -S), every package name exists in Debian 12, and the image
+# runs as a numeric non-root user. A Dockerfile missing a library or running
+# as root must be rejected.
+. "$(dirname "$0")/lib.sh"
+cd "$SW_ROOT"
+for b in "$BRIDGE" "$PUBLISHER"; do [ -x "$b" ] || fail "$b is missing: build it first"; done
+
+# joined logical lines of a Dockerfile (continuations folded)
+logical() { sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$1" | grep -v '^\s*#'; }
+# packages of the apt-get install in stage N (1-based)
+stage_pkgs() { # file n
+	logical "$1" | awk -v n="$2" '/^FROM /{s++} s==n && /apt-get install/' |
+		sed 's/.*apt-get install//; s/&&.*//' | tr ' ' '\n' | grep -v '^-' | grep -v '^$' | sort -u
+}
+pkg_exists() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' ||
+		apt-cache show "$1" >/dev/null 2>&1
+}
+# Debian packages of the shared libraries BIN needs (without libc, the
+# compiler's runtime and the sanitizers of a SAN=1 build)
+needed_pkgs() {
+	local lib path
+	for lib in $(readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+		case $lib in libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libgcc_s*|libstdc++*|libasan*|libubsan*|liblsan*) continue ;; esac
+		path=$(ldd "$1" | awk -v l="$lib" '$1 == l {print $3}')
+		[ -n "$path" ] || fail "ldd does not resolve $lib of $1"
+		dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n1 | cut -d: -f1 ||
+			dpkg -S "$path" | head -n1 | cut -d: -f1
+	done | sort -u
+}
+# dev packages the project builds with, from scripts/deps.sh (not a copy)
+build_pkgs=$(sed -n '/^PKGS=(/,/^)/p' scripts/deps.sh | tr ' ' '\n' | grep -E -- '-dev$|^pkg-config$|^build-essential$|compiler$' |
+	grep -v cmocka | sort -u)
+[ -n "$build_pkgs" ] || fail "no build packages found in scripts/deps.sh"
+
+check_dockerfile() { # file binary-name binary-path
+	local f=$1 name=$2 bin=$3 p froms user out
+	froms=$(logical "$f" | grep '^FROM ' | awk '{print $2}')
+	[ "$(echo "$froms" | wc -l)" -ge 2 ] || { echo "$f: not multi-stage"; return 1; }
+	for p in $froms; do
+		case $p in debian:bookworm|debian:bookworm-slim|debian:bookworm-*) ;; *) echo "$f: base $p is not Debian bookworm"; return 1 ;; esac
+	done
+	logical "$f" | grep -q 'make BUILD=[a-z]* all' || { echo "$f: does not build with make ... all"; return 1; }
+	for p in $build_pkgs; do
+		stage_pkgs "$f" 1 | grep -qx -- "$p" || { echo "$f: build stage lacks $p (scripts/deps.sh)"; return 1; }
+	done
+	local runtime
+	runtime=$(stage_pkgs "$f" 2)
+	for p in $(needed_pkgs "$bin"); do
+		grep -qx -- "$p" <<<"$runtime" || { echo "$f: runtime stage lacks $p (needed by $name)"; return 1; }
+	done
+	for p in $(stage_pkgs "$f" 1) $runtime; do
+		pkg_exists "$p" || { echo "$f: no Debian package named $p"; return 1; }
+	done
+	# the path it copies out is where `make install` puts the binary
+	local inst dest src
+	inst=$(logical "$f" | grep -o 'make BUILD=[a-z]* install[^&]*' | head -n1)
+	[ -n "$inst" ] || { echo "$f: no make install"; return 1; }
+	dest=$(sed -n 's/.*DESTDIR=\([^ ]*\).*/\1/p' <<<"$inst")
+	out=$(make -n --no-print-directory ${inst#make } 2>/dev/null | grep "install -m 0755" | head -n1)
+	src=$(logical "$f" | sed -n "s/^COPY --from=[a-z]* \([^ ]*\) .*/\1/p" | head -n1)
+	[ "$src" = "$dest/usr/local/bin/$name" ] && grep -q "$dest/usr/local/bin/" <<<"$out" ||
+		{ echo "$f: copies $src, make install writes: $out"; return 1; }
+	user=$(logical "$f" | awk '/^FROM /{u=""} /^USER /{u=$2} END{print u}')
+	[[ $user =~ ^[0-9]+(:[0-9]+)?$ ]] || { echo "$f: final USER '$user' is not numeric (runAsNonRoot cannot verify it)"; return 1; }
+	[ "${user%%:*}" != 0 ] || { echo "$f: runs as root"; return 1; }
+	logical "$f" | grep -q "^ENTRYPOINT \[\"/usr/local/bin/$name\"\]" || { echo "$f: ENTRYPOINT is not $name"; return 1; }
+	return 0
+}
+
+check_dockerfile docker/bridge.Dockerfile sensor-bridge "$BRIDGE" || fail "bridge image"
+check_dockerfile docker/publisher.Dockerfile sensor-publisher "$PUBLISHER" || fail "publisher image"
+note "libraries: bridge needs $(needed_pkgs "$BRIDGE" | tr '\n' ' ')"
+grep -q 'linux/arm/v7,linux/arm64,linux/amd64' docs/deploy.md || fail "docs/deploy.md lacks the multi-arch buildx line"
+
+# --- negative self-checks --------------------------------------------------
+sed 's/ libcurl4 / /' docker/bridge.Dockerfile >"$T/nolib.Dockerfile"
+out=$(check_dockerfile "$T/nolib.Dockerfile" sensor-bridge "$BRIDGE") && fail "a Dockerfile without libcurl4 passed"
+note "rejected: $out"
+sed 's/^USER 10001:10001/USER root/' docker/bridge.Dockerfile >"$T/root.Dockerfile"
+out=$(check_dockerfile "$T/root.Dockerfile" sensor-bridge "$BRIDGE") && fail "a Dockerfile running as root passed"
+note "rejected: $out"
+sed 's/ libsnappy-dev / /' docker/publisher.Dockerfile >"$T/nodev.Dockerfile"
+out=$(check_dockerfile "$T/nodev.Dockerfile" sensor-publisher "$PUBLISHER") && fail "a Dockerfile without libsnappy-dev passed"
+note "rejected: $out"
+sed 's/ca-certificates/ca-certificatez/' docker/publisher.Dockerfile >"$T/nopkg.Dockerfile"
+out=$(check_dockerfile "$T/nopkg.Dockerfile" sensor-publisher "$PUBLISHER") && fail "a Dockerfile with an unknown package passed"
+grep -q "no Debian package named ca-certificatez" <<<"$out" || fail "unexpected: $out"
+note "rejected: $out"
