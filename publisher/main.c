@@ -183,8 +183,8 @@ static int validate(struct cfg *c, struct publisher_opts *o, struct payload_tags
 	for (size_t i = 0; i < o->n_sensors; i++) {
 		const struct sensor *s = &o->sensors[i];
 		if (o->interval_ms < s->drv->min_interval_ms) {
-			snprintf(err, errlen, "sensor '%s': a %s may be read every %u ms at most "
-				 "often; the interval is %u ms (raise INTERVAL_S)", s->name,
+			snprintf(err, errlen, "sensor '%s': a %s needs at least %u ms between "
+				 "reads; the interval is %u ms (raise INTERVAL_S)", s->name,
 				 s->drv->name, s->drv->min_interval_ms, o->interval_ms);
 			return -EINVAL;
 		}

@@ -2,14 +2,23 @@
  * publisher.c - sensor threads, delivery bookkeeping and outbox replay of
  * the sensor-publisher (see publisher.h for the model).
  *
- * Locks: pub_lock serialises mqtt_publish() calls with the bookkeeping of
- * what they return, so the in-flight list is in publication order. lock
- * guards the state (online, in-flight list, outbox) and is never held
- * across a call into the MQTT client: Paho runs our callbacks on its own
- * thread, and those take lock (never pub_lock). Order: pub_lock, then lock.
+ * Sensor threads never call into the MQTT client: they append a reading to
+ * a small in-memory FIFO while the broker is connected, or to the outbox
+ * while it is not. One sender thread publishes, in this order: unread
+ * outbox records, then the FIFO. So a broker that is slow to accept a
+ * publish delays no sensor read. Whatever is sent waits in the in-flight
+ * list (publication order) until its PUBACK.
  *
- * A PUBACK can arrive before mqtt_publish() has returned its token to us;
- * such early acknowledgements wait in a small ring for a second.
+ * The order of all undelivered readings is always: outbox (committed
+ * prefix excluded), in-flight direct readings, FIFO. When the connection
+ * drops, in-flight direct readings and then the FIFO are appended to the
+ * outbox, and outbox records in flight become unread again, which keeps
+ * that order on disk.
+ *
+ * lock guards all of this state and is never held across a call into the
+ * MQTT client: Paho runs our callbacks on its own thread and they take
+ * lock. A PUBACK can arrive before mqtt_publish() has returned its token to
+ * the sender; such early acknowledgements wait in a small ring for a second.
  */
 #include "publisher/publisher.h"
 #include "common/log.h"
@@ -25,28 +34,39 @@
 
 #define COMP "publisher"
 #define TOPIC_MAX 256
-#define REPLAY_WINDOW 32            /* outbox records in flight at once */
+#define WINDOW 32                   /* publishes in flight at once */
+#define FIFO_MAX 256                /* readings waiting in memory while connected */
 #define RETRY_FLOOR_MS 500          /* shortest retry after a failed read */
+#define PUBLISH_RETRY_MS 200        /* after the client refused a publish */
+#define DRAIN_WAIT_MS 2000          /* at shutdown, for readings still queued */
 #define OFFLINE_ACK_WAIT_MS 3000
 #define EARLY_ACKS 32
 #define EARLY_ACK_TTL_MS 1000
 
 #if defined(__SANITIZE_ADDRESS__)
-#define SENSOR_STACK (512 * 1024)   /* ASan's redzones need room */
+#define THREAD_STACK (512 * 1024)   /* ASan's redzones need room */
 #else
-#define SENSOR_STACK (64 * 1024)
+#define THREAD_STACK (64 * 1024)
 #endif
 
-/* A reading handed to the broker and not yet acknowledged. */
-struct inflight {
-	struct inflight *next;
+/*
+ * A reading waiting in the FIFO or in flight. Outbox records in flight
+ * carry only their position (their bytes stay in the outbox).
+ */
+struct msg {
+	struct msg *next;
 	int token;
 	bool acked;
 	bool from_outbox;
 	struct outbox_pos pos;      /* from_outbox: where it ends in the outbox */
-	size_t len;                 /* direct: payload bytes */
-	char *payload;              /* direct: points into data, after the topic */
-	char data[];                /* direct: topic NUL payload NUL */
+	size_t len;                 /* payload bytes */
+	char *payload;              /* points into data, after the topic */
+	char data[];                /* topic NUL payload NUL */
+};
+
+struct msg_list {
+	struct msg *head, *tail;
+	size_t n;
 };
 
 struct sensor_task {
@@ -76,20 +96,23 @@ struct publisher {
 	struct outbox *ob;
 	struct mqtt *mqtt;
 
-	pthread_mutex_t pub_lock;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;        /* state changes: online, acks, outbox, stopping */
+	pthread_cond_t cond;        /* state changes: online, acks, queues, stopping */
 	bool online;
 	bool ever_online;           /* connected at least once */
 	bool stopping;              /* the sender stops */
 	unsigned gen;               /* +1 per lost connection */
-	struct inflight *head, *tail;
-	size_t n_inflight, n_inflight_outbox;
+	struct msg_list fifo;       /* new readings, oldest first */
+	struct msg_list inflight;   /* sent, oldest first */
+	struct msg *sending;        /* between FIFO and in-flight, lock released */
+	bool sending_moved;         /* ... and on_lost put it in the outbox */
+	size_t n_inflight_outbox;
 	struct { int token; uint64_t at; } early[EARLY_ACKS];
 	size_t early_next;
 	bool queueing;              /* readings go to the outbox (logged once) */
 	bool queue_quiet;           /* ... only because the first connect is pending */
-	uint64_t queued_now;        /* ... this many since it started */
+	uint64_t recovered;         /* records an earlier run left in the outbox */
+	uint64_t queued_now;        /* readings queued since queueing started */
 	uint64_t sent, acked, queued, replayed, lost;
 
 	pthread_mutex_t stop_lock;  /* sensor threads sleep on stop_cond */
@@ -133,6 +156,44 @@ static int cond_init_monotonic(pthread_cond_t *c)
 	return -rc;
 }
 
+static void list_push(struct msg_list *l, struct msg *m)
+{
+	m->next = NULL;
+	if (l->tail)
+		l->tail->next = m;
+	else
+		l->head = m;
+	l->tail = m;
+	l->n++;
+}
+
+static struct msg *list_pop(struct msg_list *l)
+{
+	struct msg *m = l->head;
+	if (!m)
+		return NULL;
+	l->head = m->next;
+	if (!l->head)
+		l->tail = NULL;
+	l->n--;
+	return m;
+}
+
+static struct msg *msg_new(const char *topic, const char *payload, size_t len)
+{
+	size_t tl = strlen(topic);
+	struct msg *m = malloc(sizeof(*m) + tl + 1 + len + 1);
+	if (!m)
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	m->len = len;
+	memcpy(m->data, topic, tl + 1);
+	m->payload = m->data + tl + 1;
+	memcpy(m->payload, payload, len);
+	m->payload[len] = '\0';
+	return m;
+}
+
 /* --- bookkeeping (lock held) ---------------------------------------------- */
 
 static bool early_take(struct publisher *p, int token)
@@ -148,70 +209,24 @@ static bool early_take(struct publisher *p, int token)
 	return false;
 }
 
-static void early_clear(struct publisher *p)
-{
-	memset(p->early, 0, sizeof(p->early));
-}
-
-/* Pops the acknowledged prefix of the in-flight list, committing outbox records. */
-static void pop_acked(struct publisher *p)
-{
-	while (p->head && p->head->acked) {
-		struct inflight *f = p->head;
-		p->head = f->next;
-		if (!p->head)
-			p->tail = NULL;
-		if (f->from_outbox) {
-			outbox_commit(p->ob, &f->pos);
-			p->n_inflight_outbox--;
-			p->replayed++;
-		}
-		p->n_inflight--;
-		p->acked++;
-		free(f);
-	}
-	if (p->queueing && outbox_empty(p->ob)) {
-		p->queueing = false;
-		LOG_AT(p->queue_quiet ? LOG_LVL_DEBUG : LOG_LVL_INFO, COMP, "backlog of %" PRIu64
-		       " reading(s) delivered; publishing directly again", p->queued_now);
-	}
-}
-
-static void inflight_add(struct publisher *p, struct inflight *f)
-{
-	f->acked = early_take(p, f->token);
-	f->next = NULL;
-	if (p->tail)
-		p->tail->next = f;
-	else
-		p->head = f;
-	p->tail = f;
-	p->n_inflight++;
-	if (f->from_outbox)
-		p->n_inflight_outbox++;
-	if (f->acked)
-		pop_acked(p);
-}
-
 static void queue_note(struct publisher *p, const char *why)
 {
 	p->queued++;
 	p->queued_now++;
-	if (!p->queueing) {
-		p->queueing = true;
-		p->queued_now = 1;
-		p->queue_quiet = !p->ever_online;
-		if (p->queue_quiet)
-			log_debug(COMP, "not connected yet: keeping readings in the outbox");
-		else
-			log_info(COMP, "%s: keeping readings in the outbox (%s) until they can "
-				 "be delivered", why, outbox_is_durable(p->ob) ? "on disk" :
-				 "in memory");
-	}
+	if (p->queueing)
+		return;
+	p->queueing = true;
+	p->queued_now = 1;
+	p->queue_quiet = !p->ever_online && !p->recovered;
+	if (p->queue_quiet)
+		log_debug(COMP, "not connected yet: keeping readings in the outbox");
+	else
+		log_info(COMP, "%s: keeping readings in the outbox (%s) until they can be "
+			 "delivered", why, outbox_is_durable(p->ob) ? "on disk" : "in memory");
 }
 
-static void append_or_count(struct publisher *p, const char *topic, const char *payload,
-			    size_t len, const char *why)
+static void to_outbox(struct publisher *p, const char *topic, const char *payload, size_t len,
+		      const char *why)
 {
 	int rc = outbox_append(p->ob, topic, payload, len);
 	if (rc < 0) {
@@ -223,30 +238,68 @@ static void append_or_count(struct publisher *p, const char *topic, const char *
 	queue_note(p, why);
 }
 
-/*
- * The connection is gone (or a publish failed): readings sent but not
- * acknowledged go to the outbox, ahead of anything newer; outbox records
- * in flight become unread again.
- */
-static void requeue_inflight(struct publisher *p, const char *why)
+/* Pops the acknowledged prefix of the in-flight list, committing outbox records. */
+static void pop_acked(struct publisher *p)
 {
-	struct inflight *f = p->head;
+	while (p->inflight.head && p->inflight.head->acked) {
+		struct msg *m = list_pop(&p->inflight);
+		if (m->from_outbox) {
+			outbox_commit(p->ob, &m->pos);
+			p->n_inflight_outbox--;
+			p->replayed++;
+		}
+		p->acked++;
+		free(m);
+	}
+	if (p->queueing && outbox_empty(p->ob)) {
+		p->queueing = false;
+		LOG_AT(p->queue_quiet ? LOG_LVL_DEBUG : LOG_LVL_INFO, COMP, "backlog of %" PRIu64
+		       " reading(s) delivered; publishing directly again", p->queued_now);
+	}
+}
+
+static void inflight_add(struct publisher *p, struct msg *m)
+{
+	m->acked = p->qos == 0 || early_take(p, m->token);
+	list_push(&p->inflight, m);
+	if (m->from_outbox)
+		p->n_inflight_outbox++;
+	if (m->acked)
+		pop_acked(p);
+}
+
+/*
+ * The connection is gone (or a publish was refused): readings sent but not
+ * acknowledged go to the outbox, then the FIFO, so the order holds; outbox
+ * records in flight become unread again.
+ */
+static void requeue_all(struct publisher *p, const char *why)
+{
+	struct msg *m;
 	uint64_t moved = 0;
-	while (f) {
-		struct inflight *next = f->next;
-		if (!f->acked && !f->from_outbox) {
-			append_or_count(p, f->data, f->payload, f->len, why);
+	outbox_rewind(p->ob);
+	while ((m = list_pop(&p->inflight))) {
+		if (!m->acked && !m->from_outbox) {
+			to_outbox(p, m->data, m->payload, m->len, why);
 			moved++;
 		}
-		free(f);
-		f = next;
+		free(m);
 	}
-	p->head = p->tail = NULL;
-	p->n_inflight = p->n_inflight_outbox = 0;
-	outbox_rewind(p->ob);
-	early_clear(p);
+	p->n_inflight_outbox = 0;
+	if (p->sending && !p->sending_moved) {
+		to_outbox(p, p->sending->data, p->sending->payload, p->sending->len, why);
+		p->sending_moved = true;    /* the sender frees it */
+		moved++;
+	}
+	while ((m = list_pop(&p->fifo))) {
+		to_outbox(p, m->data, m->payload, m->len, why);
+		moved++;
+		free(m);
+	}
+	memset(p->early, 0, sizeof(p->early));
 	if (moved)
-		log_debug(COMP, "%" PRIu64 " unacknowledged reading(s) moved to the outbox", moved);
+		log_debug(COMP, "%" PRIu64 " unacknowledged or waiting reading(s) moved to the "
+			  "outbox", moved);
 }
 
 /* --- MQTT callbacks (Paho's thread) ------------------------------------- */
@@ -278,7 +331,7 @@ static void on_lost(void *ctx)
 	pthread_mutex_lock(&p->lock);
 	p->online = false;
 	p->gen++;
-	requeue_inflight(p, "broker unreachable");
+	requeue_all(p, "broker unreachable");
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -287,11 +340,11 @@ static void on_delivered(void *ctx, int token)
 {
 	struct publisher *p = ctx;
 	pthread_mutex_lock(&p->lock);
-	struct inflight *f = p->head;
-	while (f && (f->token != token || f->acked))
-		f = f->next;
-	if (f) {
-		f->acked = true;
+	struct msg *m = p->inflight.head;
+	while (m && (m->token != token || m->acked))
+		m = m->next;
+	if (m) {
+		m->acked = true;
 		pop_acked(p);
 	} else {
 		p->early[p->early_next].token = token;
@@ -304,113 +357,116 @@ static void on_delivered(void *ctx, int token)
 
 /* --- publishing ------------------------------------------------------------ */
 
-/* One new reading: straight to the broker, or behind the backlog. */
+/*
+ * One new reading (sensor thread): to the FIFO for the sender while
+ * connected, else to the outbox. Never blocks on the network.
+ */
 static void submit(struct publisher *p, const char *topic, const char *payload, size_t len)
 {
-	int token = 0, rc = 0;
-	pthread_mutex_lock(&p->pub_lock);
 	pthread_mutex_lock(&p->lock);
-	bool direct = p->online && outbox_empty(p->ob);
-	unsigned gen = p->gen;
-	pthread_mutex_unlock(&p->lock);
-
-	if (direct)
-		rc = mqtt_publish(p->mqtt, topic, payload, len, p->qos, false, &token);
-
-	pthread_mutex_lock(&p->lock);
-	if (direct && rc == 0) {
-		p->sent++;
-		if (p->qos == 0) {
-			p->acked++;
-		} else if (gen != p->gen) {
-			/* lost meanwhile: on_lost has queued the older ones already */
-			append_or_count(p, topic, payload, len, "broker unreachable");
-		} else {
-			size_t tl = strlen(topic);
-			struct inflight *f = malloc(sizeof(*f) + tl + 1 + len + 1);
-			if (!f) {
-				p->lost++;
-				log_error(COMP, "out of memory keeping a reading of '%s'", topic);
-			} else {
-				memset(f, 0, sizeof(*f));
-				f->token = token;
-				f->len = len;
-				memcpy(f->data, topic, tl + 1);
-				f->payload = f->data + tl + 1;
-				memcpy(f->payload, payload, len);
-				f->payload[len] = '\0';
-				inflight_add(p, f);
-			}
+	if (p->online && p->fifo.n < FIFO_MAX) {
+		struct msg *m = msg_new(topic, payload, len);
+		if (m) {
+			list_push(&p->fifo, m);
+			pthread_cond_broadcast(&p->cond);
+			pthread_mutex_unlock(&p->lock);
+			return;
 		}
-	} else {
-		if (direct) {
-			/* refused: keep the order, older unacknowledged ones first */
-			log_warn(COMP, "publish to '%s' failed: %s", topic, strerror(-rc));
-			if (rc == -ENOTCONN)
-				p->online = false;
-			requeue_inflight(p, "publish failed");
-		}
-		append_or_count(p, topic, payload, len,
-				p->online ? "backlog being replayed" : "broker unreachable");
-		pthread_cond_broadcast(&p->cond);
 	}
+	if (p->online) {
+		/* the broker takes nothing (or memory is short): spill, keeping the order */
+		log_warn(COMP, "%zu readings wait for the broker; moving them to the outbox",
+			 p->fifo.n);
+		requeue_all(p, "broker not accepting");
+	}
+	to_outbox(p, topic, payload, len, p->online ? "broker not accepting" :
+		  "broker unreachable");
+	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
-	pthread_mutex_unlock(&p->pub_lock);
 }
 
-/* Replays the outbox while connected, REPLAY_WINDOW records in flight. */
+/* Waits on cond for up to ms (lock held). */
+static void wait_ms(struct publisher *p, unsigned ms)
+{
+	struct timespec ts = mono_ts(mono_ms() + ms);
+	pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+}
+
+/*
+ * Publishes the next thing due (lock held, released during the call):
+ * an unread outbox record, else the FIFO head. Returns false when there is
+ * nothing to do.
+ */
+static bool send_one(struct publisher *p)
+{
+	struct outbox_rec rec;
+	struct msg *m = NULL;
+	const char *topic, *payload;
+	size_t len;
+	int got = 0;
+
+	if (outbox_has_unread(p->ob)) {
+		got = outbox_next(p->ob, p->replay_buf, sizeof(p->replay_buf), &rec);
+		if (got < 0) {
+			log_error(COMP, "cannot read the outbox: %s", strerror(-got));
+			return false;
+		}
+	}
+	if (got > 0) {
+		topic = rec.topic;
+		payload = rec.payload;
+		len = rec.len;
+	} else if (p->fifo.head) {
+		m = p->sending = list_pop(&p->fifo);
+		p->sending_moved = false;
+		topic = m->data;
+		payload = m->payload;
+		len = m->len;
+	} else {
+		return false;
+	}
+
+	unsigned gen = p->gen;
+	int token = 0;
+	pthread_mutex_unlock(&p->lock);
+	int rc = mqtt_publish(p->mqtt, topic, payload, len, p->qos, false, &token);
+	pthread_mutex_lock(&p->lock);
+
+	if (gen == p->gen && rc < 0) {
+		log_warn(COMP, "publish to '%s' failed: %s", topic, strerror(-rc));
+		if (rc == -ENOTCONN)
+			p->online = false;
+		requeue_all(p, "publish failed");
+		wait_ms(p, PUBLISH_RETRY_MS);
+	}
+	p->sending = NULL;
+	if (gen != p->gen || rc < 0) {
+		/* re-queued by on_lost or just above (maybe sent twice: QoS 1 allows it) */
+		free(m);
+		return true;
+	}
+	p->sent++;
+	if (got > 0) {
+		m = calloc(1, sizeof(*m));
+		if (!m) {
+			outbox_rewind(p->ob);
+			return true;
+		}
+		m->from_outbox = true;
+		m->pos = rec.end;
+	}
+	m->token = token;
+	inflight_add(p, m);
+	return true;
+}
+
 static void *sender_main(void *arg)
 {
 	struct publisher *p = arg;
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
-		if (!p->online || !outbox_has_unread(p->ob) ||
-		    p->n_inflight_outbox >= REPLAY_WINDOW) {
+		if (!p->online || p->inflight.n >= WINDOW || !send_one(p))
 			pthread_cond_wait(&p->cond, &p->lock);
-			continue;
-		}
-		pthread_mutex_unlock(&p->lock);
-
-		pthread_mutex_lock(&p->pub_lock);
-		pthread_mutex_lock(&p->lock);
-		struct outbox_rec rec;
-		int got = p->online ? outbox_next(p->ob, p->replay_buf, sizeof(p->replay_buf), &rec)
-				    : 0;
-		unsigned gen = p->gen;
-		pthread_mutex_unlock(&p->lock);
-		int token = 0, rc = 0;
-		if (got > 0)
-			rc = mqtt_publish(p->mqtt, rec.topic, rec.payload, rec.len, p->qos, false,
-					  &token);
-		pthread_mutex_lock(&p->lock);
-		if (got < 0) {
-			log_error(COMP, "cannot read the outbox: %s", strerror(-got));
-		} else if (got > 0 && gen == p->gen) {
-			if (rc == 0 && p->qos == 0) {
-				p->sent++;
-				p->replayed++;
-				outbox_commit(p->ob, &rec.end);
-				pop_acked(p);
-			} else if (rc == 0) {
-				p->sent++;
-				struct inflight *f = calloc(1, sizeof(*f));
-				if (f) {
-					f->token = token;
-					f->from_outbox = true;
-					f->pos = rec.end;
-					inflight_add(p, f);
-				} else {
-					outbox_rewind(p->ob);
-				}
-			} else {
-				log_warn(COMP, "replay to '%s' failed: %s", rec.topic, strerror(-rc));
-				if (rc == -ENOTCONN)
-					p->online = false;
-				requeue_inflight(p, "publish failed");
-			}
-		}
-		/* gen changed: on_lost rewound the outbox, this record comes again */
-		pthread_mutex_unlock(&p->pub_lock);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -538,6 +594,9 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 	p->interval_ms = o->interval_ms;
 	p->qos = o->qos;
 	p->ob = o->outbox;
+	struct outbox_stats st;
+	outbox_get_stats(p->ob, &st);
+	p->recovered = st.pending;
 	if (build_topic(p->status_topic, sizeof(p->status_topic), o->prefix, o->node,
 			"status") < 0) {
 		snprintf(err, errlen, "TOPIC_PREFIX and NODE_NAME make a topic longer than %d bytes",
@@ -583,7 +642,6 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 	p->mqtt = mqtt_new(&m, &h, p, err, errlen);
 	if (!p->mqtt)
 		goto err_tasks;
-	pthread_mutex_init(&p->pub_lock, NULL);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->stop_lock, NULL);
 	if (cond_init_monotonic(&p->cond) < 0 || cond_init_monotonic(&p->stop_cond) < 0) {
@@ -605,13 +663,13 @@ static int start_thread(pthread_t *th, void *(*fn)(void *), void *arg)
 	int rc = pthread_attr_init(&a);
 	if (rc)
 		return -rc;
-	pthread_attr_setstacksize(&a, SENSOR_STACK);
+	pthread_attr_setstacksize(&a, THREAD_STACK);
 	rc = pthread_create(th, &a, fn, arg);
 	pthread_attr_destroy(&a);
 	return -rc;
 }
 
-static void stop_threads(struct publisher *p)
+static void stop_sensors(struct publisher *p)
 {
 	pthread_mutex_lock(&p->stop_lock);
 	p->stop_sensors = true;
@@ -622,6 +680,10 @@ static void stop_threads(struct publisher *p)
 			pthread_join(p->tasks[i].thread, NULL);
 		p->tasks[i].started = false;
 	}
+}
+
+static void stop_sender(struct publisher *p)
+{
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->cond);
@@ -652,10 +714,21 @@ static void log_stats(struct publisher *p)
 	}
 }
 
-/* Announces offline, waits for its PUBACK, keeps what is unacknowledged. */
+/*
+ * Stops the sensors, gives the sender DRAIN_WAIT_MS to deliver what is
+ * queued, announces offline and waits for its PUBACK; whatever is still
+ * undelivered stays in the outbox.
+ */
 static void shut_down(struct publisher *p)
 {
-	stop_threads(p);
+	stop_sensors(p);
+	uint64_t until = mono_ms() + DRAIN_WAIT_MS;
+	pthread_mutex_lock(&p->lock);
+	while (p->online && (p->fifo.n || p->inflight.n || outbox_has_unread(p->ob)) &&
+	       mono_ms() < until)
+		wait_ms(p, 50);
+	pthread_mutex_unlock(&p->lock);
+	stop_sender(p);
 	if (mqtt_is_connected(p->mqtt)) {
 		int rc = mqtt_publish(p->mqtt, p->status_topic, "offline", 7, 1, true, NULL);
 		if (rc == 0)
@@ -666,7 +739,7 @@ static void shut_down(struct publisher *p)
 	}
 	pthread_mutex_lock(&p->lock);
 	p->online = false;
-	requeue_inflight(p, "shutting down");
+	requeue_all(p, "shutting down");
 	struct outbox_stats st;
 	outbox_get_stats(p->ob, &st);
 	if (st.pending && outbox_is_durable(p->ob))
@@ -718,7 +791,8 @@ int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_ever
 	shut_down(p);
 	return 0;
 err_stop:
-	stop_threads(p);
+	stop_sensors(p);
+	stop_sender(p);
 	mqtt_stop(p->mqtt, 1000);
 	return rc;
 }
@@ -729,9 +803,8 @@ void publisher_free(struct publisher *p)
 		return;
 	mqtt_free(p->mqtt);
 	pthread_mutex_lock(&p->lock);
-	requeue_inflight(p, "shutting down");
+	requeue_all(p, "shutting down");
 	pthread_mutex_unlock(&p->lock);
-	pthread_mutex_destroy(&p->pub_lock);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->stop_lock);
 	pthread_cond_destroy(&p->cond);

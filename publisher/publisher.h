@@ -5,9 +5,10 @@
  * outbox (outbox.h) for whatever the broker could not take.
  *
  * Threads: one small thread per sensor (64 KiB stack) that sleeps until its
- * next slot, so a slow or retrying sensor never delays another; one sender
- * thread that replays the outbox after a reconnect; Paho's own threads.
- * Sensor i of n first reads at i * interval / n, so reads are spread out.
+ * next slot, so a slow or retrying sensor never delays another, and hands
+ * its reading over without touching the network; one sender thread that
+ * publishes (backlog first); Paho's own threads. Sensor i of n first reads
+ * at i * interval / n, so reads are spread out.
  *
  * Delivery: a reading is published directly while the broker is connected
  * and no backlog exists, and kept in memory until its PUBACK. When the

@@ -58,18 +58,19 @@ for s in a b; do
 		and .tags=={"location":"desk","model":"sim"})' "$T/$s.json" | wc -l)" "$s: shapes"
 	# seq 1..n in order
 	assert_eq "$(seq 1 "$n" | tr '\n' ' ')" "$(jq -r .seq "$T/$s.json" | tr '\n' ' ')" "$s: seq"
-	# ts: wall-clock ms of the read, within the run, 300 ms apart (+-40)
+	# ts: wall-clock ms of the read, within the run, 300 ms apart (a slot
+	# skipped on a loaded machine allowed)
 	jq -r .ts "$T/$s.json" >"$T/$s.ts"
 	assert_eq "$n" "$(awk -v lo="$start_ms" -v hi="$end_ms" '$1 >= lo && $1 <= hi' "$T/$s.ts" |
 		wc -l)" "$s: ts within the run"
-	assert_eq 0 "$(awk 'NR > 1 && ($1 - p < 260 || $1 - p > 340) { bad++ } { p = $1 }
+	assert_eq 0 "$(awk 'NR > 1 && ($1 - p < 150 || $1 - p > 900) { bad++ } { p = $1 }
 		END { print bad + 0 }' "$T/$s.ts")" "$s: ts spacing"
 done
 # one boot for the whole process
 assert_eq 1 "$(cat "$T/a.json" "$T/b.json" | jq -r .boot | sort -u | wc -l)" "boot ids"
-# b's schedule is offset by interval / 2 from a's (reads spread, +-40 ms)
+# b's schedule is offset by interval / 2 from a's (reads spread; +-75 ms for loaded machines)
 off=$(( $(head -1 "$T/b.ts") - $(head -1 "$T/a.ts") ))
-[ "$off" -ge 110 ] && [ "$off" -le 190 ] || fail "b is read $off ms after a, expected 150"
+[ "$off" -ge 75 ] && [ "$off" -le 225 ] || fail "b is read $off ms after a, expected 150"
 # sim's base=5 option reached the driver: b is about 16 degrees colder
 awk 'NR==FNR { a = $1; next } { exit !(a - $1 > 10) }' \
 	<(jq .temperature_celsius "$T/a.json" | head -1) <(jq .temperature_celsius "$T/b.json" | head -1) ||
