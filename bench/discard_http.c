@@ -1,0 +1,352 @@
+/*
+ * discard_http.c - an HTTP receiver that throws the data away, for
+ * `make bench`: the bridge's cost measured without a database's cost.
+ *
+ * Answers 204 to every POST (after reading the whole body), and counts what
+ * arrived: requests, body bytes, and samples, decoded as a real receiver
+ * would, so the bench can wait for "every sample acknowledged" at the
+ * receiving end rather than trust the sender's own counters:
+ *   - Content-Type application/x-protobuf: Prometheus remote-write, snappy
+ *     block compressed; samples = Sample messages in every TimeSeries;
+ *   - anything else: InfluxDB line protocol (gzip when Content-Encoding
+ *     says so); samples = fields of every line.
+ * A body that does not decode is counted in "bad" (still answered 204).
+ *
+ * GET /stats answers one line:
+ *   requests=N bytes=N samples=N bad=N
+ * and the same line goes to stdout on SIGTERM or SIGINT, before exiting.
+ *
+ *   discard_http --port P [--addr 127.0.0.1]
+ */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <snappy-c.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define BODY_MAX (64u << 20)
+
+static _Atomic uint64_t n_requests, n_bytes, n_samples, n_bad;
+
+struct body {
+	char *p;
+	size_t len, cap;
+	bool too_big;
+};
+
+/* Reads a protobuf varint; returns false at the end of the buffer. */
+static bool varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; *p < end && shift < 64; shift += 7) {
+		unsigned char b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Walks a message, calling back for every length-delimited field number
+ * `want`; skips the rest. Returns the number of matches, or -1 if malformed.
+ */
+static long walk(const unsigned char *p, const unsigned char *end, unsigned want,
+		 long (*fn)(const unsigned char *, const unsigned char *))
+{
+	long n = 0;
+	while (p < end) {
+		uint64_t key, v;
+		if (!varint(&p, end, &key))
+			return -1;
+		switch (key & 7) {
+		case 0:
+			if (!varint(&p, end, &v))
+				return -1;
+			break;
+		case 1:
+			if (end - p < 8)
+				return -1;
+			p += 8;
+			break;
+		case 5:
+			if (end - p < 4)
+				return -1;
+			p += 4;
+			break;
+		case 2:
+			if (!varint(&p, end, &v) || v > (uint64_t)(end - p))
+				return -1;
+			if ((key >> 3) == want) {
+				long m = fn ? fn(p, p + v) : 1;
+				if (m < 0)
+					return -1;
+				n += m;
+			}
+			p += v;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return n;
+}
+
+/* TimeSeries: field 2 is a Sample. */
+static long series_samples(const unsigned char *p, const unsigned char *end)
+{
+	return walk(p, end, 2, NULL);
+}
+
+/* WriteRequest: field 1 is a TimeSeries. */
+static long remote_write_samples(const char *body, size_t len)
+{
+	size_t out_len;
+	if (snappy_uncompressed_length(body, len, &out_len) != SNAPPY_OK || out_len > BODY_MAX)
+		return -1;
+	char *raw = malloc(out_len ? out_len : 1);
+	if (!raw)
+		return -1;
+	long n = -1;
+	if (snappy_uncompress(body, len, raw, &out_len) == SNAPPY_OK)
+		n = walk((const unsigned char *)raw, (const unsigned char *)raw + out_len, 1,
+			 series_samples);
+	free(raw);
+	return n;
+}
+
+/* Fields in line protocol: commas of the field set (outside quotes) + 1. */
+static long line_protocol_samples(const char *s, size_t len)
+{
+	long n = 0;
+	size_t i = 0;
+	while (i < len) {
+		size_t eol = i;
+		while (eol < len && s[eol] != '\n')
+			eol++;
+		int part = 0;        /* 0 measurement+tags, 1 fields, 2 timestamp */
+		bool quoted = false, any = false;
+		for (size_t j = i; j < eol; j++) {
+			char ch = s[j];
+			if (ch == '\\') {
+				j++;
+				continue;
+			}
+			if (part == 0 && ch == '#' && j == i)
+				break;
+			any = true;
+			if (part == 1 && ch == '"')
+				quoted = !quoted;
+			else if (ch == ' ' && !quoted && part < 2)
+				part++;
+			else if (ch == ',' && part == 1 && !quoted)
+				n++;
+		}
+		if (any && part >= 1)
+			n++;
+		i = eol + 1;
+	}
+	return n;
+}
+
+static long gunzip_samples(const char *body, size_t len)
+{
+	z_stream z = { 0 };
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		return -1;
+	size_t cap = len * 8 + 4096, out = 0;
+	char *buf = malloc(cap);
+	long n = -1;
+	if (!buf)
+		goto out_inflate;
+	z.next_in = (Bytef *)body;
+	z.avail_in = (uInt)len;
+	for (;;) {
+		if (out == cap) {
+			if (cap >= BODY_MAX)
+				goto out_free;
+			char *nb = realloc(buf, cap * 2);
+			if (!nb)
+				goto out_free;
+			buf = nb;
+			cap *= 2;
+		}
+		z.next_out = (Bytef *)buf + out;
+		z.avail_out = (uInt)(cap - out);
+		int rc = inflate(&z, Z_NO_FLUSH);
+		out = cap - z.avail_out;
+		if (rc == Z_STREAM_END)
+			break;
+		if (rc != Z_OK && rc != Z_BUF_ERROR)
+			goto out_free;
+		if (rc == Z_BUF_ERROR && z.avail_in == 0)
+			goto out_free;
+	}
+	n = line_protocol_samples(buf, out);
+out_free:
+	free(buf);
+out_inflate:
+	inflateEnd(&z);
+	return n;
+}
+
+static void count_body(struct MHD_Connection *conn, const struct body *b)
+{
+	const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *cenc = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_CONTENT_ENCODING);
+	long n;
+	if (b->too_big)
+		n = -1;
+	else if (ctype && strstr(ctype, "protobuf"))
+		n = remote_write_samples(b->p, b->len);
+	else if (cenc && strcmp(cenc, "gzip") == 0)
+		n = gunzip_samples(b->p, b->len);
+	else
+		n = line_protocol_samples(b->p, b->len);
+	n_requests++;
+	n_bytes += b->len;
+	if (n < 0)
+		n_bad++;
+	else
+		n_samples += (uint64_t)n;
+}
+
+static int stats_line(char *buf, size_t len)
+{
+	return snprintf(buf, len, "requests=%llu bytes=%llu samples=%llu bad=%llu\n",
+			(unsigned long long)n_requests, (unsigned long long)n_bytes,
+			(unsigned long long)n_samples, (unsigned long long)n_bad);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
+								 MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	enum MHD_Result ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_len, void **req)
+{
+	(void)cls;
+	(void)version;
+	if (strcmp(method, "POST") != 0) {
+		char line[160];
+		if (strcmp(method, "GET") == 0 && strcmp(url, "/stats") == 0) {
+			stats_line(line, sizeof(line));
+			return reply(conn, MHD_HTTP_OK, line);
+		}
+		return reply(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+	}
+	struct body *b = *req;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return MHD_NO;
+		*req = b;
+		return MHD_YES;
+	}
+	if (*upload_len) {
+		if (b->len + *upload_len > BODY_MAX) {
+			b->too_big = true;
+		} else {
+			if (b->len + *upload_len > b->cap) {
+				size_t cap = b->cap ? b->cap : 16384;
+				while (cap < b->len + *upload_len)
+					cap *= 2;
+				char *np = realloc(b->p, cap);
+				if (!np)
+					return MHD_NO;
+				b->p = np;
+				b->cap = cap;
+			}
+			memcpy(b->p + b->len, upload, *upload_len);
+			b->len += *upload_len;
+		}
+		*upload_len = 0;
+		return MHD_YES;
+	}
+	count_body(conn, b);
+	return reply(conn, MHD_HTTP_NO_CONTENT, "");
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req,
+		      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct body *b = *req;
+	if (b) {
+		free(b->p);
+		free(b);
+		*req = NULL;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *addr = "127.0.0.1";
+	int port = 0, c;
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "addr", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'p')
+			port = atoi(optarg);
+		else if (c == 'a')
+			addr = optarg;
+		else
+			return 1;
+	}
+	if (port <= 0 || port > 65535) {
+		fprintf(stderr, "usage: discard_http --port P [--addr 127.0.0.1]\n");
+		return 1;
+	}
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+		fprintf(stderr, "discard_http: bad address '%s'\n", addr);
+		return 1;
+	}
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* one polling thread: a receiver should cost little next to the bridge */
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL, NULL,
+		answer, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "discard_http: cannot listen on %s:%d\n", addr, port);
+		return 1;
+	}
+	int sig;
+	sigwait(&sigs, &sig);
+	MHD_stop_daemon(d);
+	char line[160];
+	stats_line(line, sizeof(line));
+	fputs(line, stdout);
+	return 0;
+}
