@@ -304,8 +304,14 @@ static int recover(struct outbox *ob, char *err, size_t errlen)
 	for (struct dirent *e; (e = readdir(d));) {
 		uint64_t id;
 		int end = 0;
-		if (sscanf(e->d_name, "outbox-%" SCNu64 ".log%n", &id, &end) != 1 ||
-		    e->d_name[end] != '\0' || end == 0)
+		if (sscanf(e->d_name, "outbox-%" SCNu64 ".log%n", &id, &end) != 1 || end == 0)
+			continue;
+		if (strcmp(e->d_name + end, ".tmp") == 0) {
+			/* a trim that did not finish: the original is still there */
+			unlinkat(dirfd(d), e->d_name, 0);
+			continue;
+		}
+		if (e->d_name[end] != '\0')
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -599,6 +605,57 @@ void outbox_commit(struct outbox *ob, const struct outbox_pos *end)
 	while (ob->nseg > 1 && ob->cm.seg == ob->segs[0].id && ob->cm.off == ob->segs[0].size)
 		drop_first(ob);
 	finish_if_done(ob);
+}
+
+int outbox_trim(struct outbox *ob)
+{
+	char path[4096], tmp[4200];
+	int fd, rc = 0;
+
+	if (!ob->dir || ob->nseg == 0)
+		return 0;
+	struct seg *s = &ob->segs[0];
+	if (ob->cm.seg != s->id || ob->cm.off <= HDR)
+		return 0;
+	uint64_t cut = ob->cm.off - HDR;
+	seg_path(ob, s->id, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	struct seg t = { .id = s->id, .fd = fd };
+	rc = seg_write(ob, &t, MAGIC, HDR);
+	for (uint64_t off = ob->cm.off; rc == 0 && off < s->size;) {
+		size_t n = s->size - off < sizeof(ob->scratch) ? s->size - off : sizeof(ob->scratch);
+		rc = seg_pread(ob, s, ob->scratch, n, off);
+		if (rc == 0)
+			rc = seg_write(ob, &t, ob->scratch, n);
+		off += n;
+	}
+	ob->total -= t.size;    /* seg_write counted the copy */
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(fd);
+		unlink(tmp);
+		log_error("outbox", "cannot trim '%s': %s", path, strerror(-rc));
+		return rc;
+	}
+	close(s->fd);
+	s->fd = fd;
+	s->size -= cut;
+	s->nrec -= ob->cm.n;
+	ob->total -= cut;
+	if (ob->rd.seg == s->id) {
+		ob->rd.off -= cut;
+		ob->rd.n -= ob->cm.n;
+	}
+	if (ob->skip_from.seg == s->id || ob->skip_to.seg == s->id)
+		ob->skip_from = ob->skip_to = (struct cursor){ 0 };
+	ob->cm = seg_start(s);
+	return 0;
 }
 
 void outbox_rewind(struct outbox *ob)

@@ -95,6 +95,15 @@ int outbox_next(struct outbox *ob, char *buf, size_t cap, struct outbox_rec *rec
  */
 void outbox_commit(struct outbox *ob, const struct outbox_pos *end);
 
+/*
+ * Removes the delivered records at the start of the oldest segment from
+ * disk (rewrites its rest to a new file and renames it over the old one),
+ * so that they are not sent again after a restart. Meant for a clean
+ * shutdown; cheap otherwise too. No-op in memory. Returns 0 or -errno (the
+ * old file is then left as it was).
+ */
+int outbox_trim(struct outbox *ob);
+
 /* Makes read-but-uncommitted records unread again (the connection dropped). */
 void outbox_rewind(struct outbox *ob);
 

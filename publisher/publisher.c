@@ -740,6 +740,7 @@ static void shut_down(struct publisher *p)
 	pthread_mutex_lock(&p->lock);
 	p->online = false;
 	requeue_all(p, "shutting down");
+	outbox_trim(p->ob);     /* delivered records are not sent again next time */
 	struct outbox_stats st;
 	outbox_get_stats(p->ob, &st);
 	if (st.pending && outbox_is_durable(p->ob))

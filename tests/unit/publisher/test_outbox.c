@@ -201,6 +201,50 @@ static void test_reopen_after_crash(void **state)
 	outbox_close(ob);
 }
 
+/* A clean shutdown mid-replay: what was delivered is not sent again. */
+static void test_trim_delivered_prefix(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], path[128];
+	struct outbox_pos p[6];
+	struct outbox *ob = outbox_open(f->dir, MAX, err, sizeof(err));
+	assert_int_equal(outbox_trim(ob), 0); /* nothing there: no-op */
+	for (int i = 1; i <= 5; i++)
+		put(ob, i);
+	for (int i = 1; i <= 3; i++)
+		assert_int_equal(get(ob, &p[i]), i);
+	outbox_commit(ob, &p[2]);
+	assert_int_equal(outbox_trim(ob), 0);
+	seg_file(f->dir, 1, path, sizeof(path));
+	assert_int_equal(file_size(path), 8 + 3 * 22);
+	struct outbox_stats st;
+	outbox_get_stats(ob, &st);
+	assert_int_equal(st.pending, 3);
+	assert_int_equal(st.bytes, 8 + 3 * 22);
+	/* the cursors moved with the bytes: 3 is in flight, 4 is next */
+	assert_int_equal(get(ob, &p[4]), 4);
+	put(ob, 6);
+	outbox_close(ob);
+
+	ob = outbox_open(f->dir, MAX, err, sizeof(err));
+	outbox_get_stats(ob, &st);
+	assert_int_equal(st.pending, 4);
+	for (int i = 3; i <= 6; i++)
+		assert_int_equal(get(ob, &p[i % 6]), i);
+	assert_int_equal(get(ob, NULL), -1);
+	outbox_commit(ob, &p[0]);
+	assert_true(outbox_empty(ob));
+	assert_int_equal(count_segments(f->dir), 0);
+	outbox_close(ob);
+
+	/* in memory: nothing to do */
+	ob = outbox_open(NULL, MAX, err, sizeof(err));
+	put(ob, 1);
+	assert_int_equal(get(ob, &p[1]), 1);
+	assert_int_equal(outbox_trim(ob), 0);
+	outbox_close(ob);
+}
+
 static void test_torn_last_record_is_cut(void **state)
 {
 	struct fixture *f = *state;
@@ -238,6 +282,17 @@ static void test_torn_last_record_is_cut(void **state)
 	for (int i = 1; i <= 4; i++)
 		assert_int_equal(get(ob, NULL), i);
 	assert_int_equal(get(ob, NULL), -1);
+	outbox_close(ob);
+
+	/* the copy of a trim that did not finish is removed */
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	ob = outbox_open(f->dir, MAX, err, sizeof(err));
+	assert_int_equal(file_size(tmp), -1);
+	outbox_get_stats(ob, &st);
+	assert_int_equal(st.pending, 4);
 	outbox_close(ob);
 
 	/* a segment created but its magic never written: removed, not fatal */
@@ -426,6 +481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order_file_and_delete_when_done, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_after_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trim_delivered_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_last_record_is_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crc_damage_skips_one_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_file_set_aside, setup, teardown),
