@@ -19,22 +19,35 @@ stage_pkgs() { # file n
 	logical "$1" | awk -v n="$2" '/^FROM /{s++} s==n && /apt-get install/' |
 		sed 's/.*apt-get install//; s/&&.*//' | tr ' ' '\n' | grep -v '^-' | grep -v '^$' | sort -u
 }
+# in_list WORD LIST: WORD is one of LIST's lines (no fork: this runs often)
+in_list() { [[ $'\n'$2$'\n' == *$'\n'$1$'\n'* ]]; }
+INSTALLED=$(dpkg-query -W -f='${Package} ${Status}\n' | awk '/install ok installed$/ {print $1}')
 pkg_exists() {
-	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' ||
-		apt-cache show "$1" >/dev/null 2>&1
+	in_list "$1" "$INSTALLED" || apt-cache show "$1" >/dev/null 2>&1
 }
 # Debian packages of the shared libraries BIN needs (without libc, the
 # compiler's runtime and the sanitizers of a SAN=1 build)
 needed_pkgs() {
-	local lib path
+	local lib path paths=()
 	for lib in $(readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
 		case $lib in libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libgcc_s*|libstdc++*|libasan*|libubsan*|liblsan*) continue ;; esac
 		path=$(ldd "$1" | awk -v l="$lib" '$1 == l {print $3}')
 		[ -n "$path" ] || fail "ldd does not resolve $lib of $1"
-		dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n1 | cut -d: -f1 ||
-			dpkg -S "$path" | head -n1 | cut -d: -f1
-	done | sort -u
+		# the real file, as a pattern: dpkg may know it under /lib or /usr/lib
+		paths+=("*/$(basename "$(dirname "$path")")/$(basename "$(readlink -f "$path")")")
+	done
+	[ ${#paths[@]} -gt 0 ] || return 0
+	# one dpkg -S for all (it is slow); "pkg:arch: /path" lines
+	local out
+	out=$(dpkg -S "${paths[@]}") || fail "dpkg -S does not know every library of $1: ${paths[*]}"
+	cut -d: -f1 <<<"$out" | sort -u
 }
+# needed_pkgs is slow (dpkg -S): once per binary, here in the main shell
+declare -A NEEDED
+NEEDED[$BRIDGE]=$(needed_pkgs "$BRIDGE")
+NEEDED[$PUBLISHER]=$(needed_pkgs "$PUBLISHER")
+needed_of() { echo "${NEEDED[$1]}"; }
+
 # dev packages the project builds with, from scripts/deps.sh (not a copy)
 build_pkgs=$(sed -n '/^PKGS=(/,/^)/p' scripts/deps.sh | tr ' ' '\n' | grep -E -- '-dev$|^pkg-config$|^build-essential$|compiler$' |
 	grep -v cmocka | sort -u)
@@ -48,15 +61,16 @@ check_dockerfile() { # file binary-name binary-path
 		case $p in debian:bookworm|debian:bookworm-slim|debian:bookworm-*) ;; *) echo "$f: base $p is not Debian bookworm"; return 1 ;; esac
 	done
 	logical "$f" | grep -q 'make BUILD=[a-z]* all' || { echo "$f: does not build with make ... all"; return 1; }
-	for p in $build_pkgs; do
-		stage_pkgs "$f" 1 | grep -qx -- "$p" || { echo "$f: build stage lacks $p (scripts/deps.sh)"; return 1; }
-	done
-	local runtime
+	local buildst runtime
+	buildst=$(stage_pkgs "$f" 1)
 	runtime=$(stage_pkgs "$f" 2)
-	for p in $(needed_pkgs "$bin"); do
-		grep -qx -- "$p" <<<"$runtime" || { echo "$f: runtime stage lacks $p (needed by $name)"; return 1; }
+	for p in $build_pkgs; do
+		in_list "$p" "$buildst" || { echo "$f: build stage lacks $p (scripts/deps.sh)"; return 1; }
 	done
-	for p in $(stage_pkgs "$f" 1) $runtime; do
+	for p in $(needed_of "$bin"); do
+		in_list "$p" "$runtime" || { echo "$f: runtime stage lacks $p (needed by $name)"; return 1; }
+	done
+	for p in $buildst $runtime; do
 		pkg_exists "$p" || { echo "$f: no Debian package named $p"; return 1; }
 	done
 	# the path it copies out is where `make install` puts the binary
@@ -77,7 +91,7 @@ check_dockerfile() { # file binary-name binary-path
 
 check_dockerfile docker/bridge.Dockerfile sensor-bridge "$BRIDGE" || fail "bridge image"
 check_dockerfile docker/publisher.Dockerfile sensor-publisher "$PUBLISHER" || fail "publisher image"
-note "libraries: bridge needs $(needed_pkgs "$BRIDGE" | tr '\n' ' ')"
+note "libraries: bridge needs $(needed_of "$BRIDGE" | tr '\n' ' ')"
 grep -q 'linux/arm/v7,linux/arm64,linux/amd64' docs/deploy.md || fail "docs/deploy.md lacks the multi-arch buildx line"
 
 # --- negative self-checks --------------------------------------------------
