@@ -99,11 +99,6 @@ bridge_sent() { # health-port output -> readings the output had acknowledged
 	re="output_samples_total\{output=\"$2\",result=\"sent\"\} ([0-9]+)"
 	[[ $b =~ $re ]] && echo "${BASH_REMATCH[1]}" || echo 0
 }
-bridge_metric() { # health-port regex-with-one-group
-	local b
-	b=$(http_get "$1" /metrics) || { echo 0; return; }
-	[[ $b =~ $2 ]] && echo "${BASH_REMATCH[1]}" || echo 0
-}
 file_lines() { # file written by mosquitto_sub -F . (2 bytes a message)
 	local s
 	s=$(stat -c %s "$1" 2>/dev/null) || { echo 0; return; }
