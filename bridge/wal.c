@@ -54,7 +54,9 @@ struct wal {
 	struct wal_opts o;
 	char *dir;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond;        /* readers wait here for new records */
+	pthread_cond_t sync_cond;   /* the syncer waits here for its period or stop */
+	int waiting;                /* readers inside wal_read's wait */
 	struct seg *head, *tail;
 	uint64_t next_lsn;
 	uint64_t bytes;
@@ -289,7 +291,9 @@ static void *syncer_main(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&w->cond, &w->lock, &until);
+		while (!w->stopping &&
+		       pthread_cond_timedwait(&w->sync_cond, &w->lock, &until) != ETIMEDOUT)
+			;
 		if (w->dirty && w->tail && w->tail->fd >= 0) {
 			int fd = w->tail->fd;
 			w->dirty = false;
@@ -316,6 +320,7 @@ struct wal *wal_open(const struct wal_opts *o, char *err, size_t errlen)
 		w->o.max_records = 100000;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->sync_cond, NULL);
 	w->next_lsn = 1;
 	if (o->dir) {
 		size_t n = strlen(o->dir) + 5;
@@ -355,6 +360,7 @@ void wal_close(struct wal *w)
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
 	pthread_cond_broadcast(&w->cond);
+	pthread_cond_broadcast(&w->sync_cond);
 	pthread_mutex_unlock(&w->lock);
 	if (w->syncer_running)
 		pthread_join(w->syncer, NULL);
@@ -369,6 +375,7 @@ void wal_close(struct wal *w)
 	}
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
+	pthread_cond_destroy(&w->sync_cond);
 	free(w->dir);
 	free(w);
 }
@@ -510,7 +517,8 @@ int wal_append(struct wal *w, int64_t arrival_ms, const char *topic, const void 
 	w->next_lsn++;
 	w->st.appended++;
 	trim(w);
-	pthread_cond_broadcast(&w->cond);
+	if (w->waiting)
+		pthread_cond_broadcast(&w->cond);
 out:
 	pthread_mutex_unlock(&w->lock);
 	if (f != stackbuf)
@@ -665,8 +673,12 @@ size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, int wait_
 	b->buf_len = 0;
 	pthread_mutex_lock(&w->lock);
 	while (r->lsn >= w->next_lsn && !w->woken && !w->stopping) {
-		if (wait_ms <= 0 ||
-		    pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+		if (wait_ms <= 0)
+			break;
+		w->waiting++;
+		int rc = pthread_cond_timedwait(&w->cond, &w->lock, &until);
+		w->waiting--;
+		if (rc == ETIMEDOUT)
 			break;
 	}
 	/* a reader behind the oldest kept record starts there */
