@@ -29,7 +29,7 @@ cleanup() {
 			echo "--- $f (last 30 lines)"; tail -n 30 "$f"
 		done
 	fi
-	rm -rf "$T"
+	if [ -n "${KEEP_T:-}" ]; then echo "# kept $T"; else rm -rf "$T"; fi
 	exit $rc
 }
 trap cleanup EXIT

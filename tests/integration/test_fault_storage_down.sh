@@ -41,7 +41,7 @@ note "$((last - 400)) readings published while the storage was down"
 start_victoria "$VM"
 start_influxdb "$INFLUX"
 wait_vm sensor_n "$last" 60
-wait_for 60 is "$last" influx_count || fail "influx caught up only to $(influx_count) of $last"
+wait_for 90 is "$last" influx_count || fail "influx caught up only to $(influx_count) of $last"
 n=$(curl -sf "http://127.0.0.1:$INFLUX/query" --data-urlencode db=sw \
 	--data-urlencode "q=SELECT n FROM sensor" --data-urlencode epoch=ms |
 	jq --argjson base "$BASE" '[.results[0].series[0].values[] | select(.[0] - $base == .[1])] | length')
