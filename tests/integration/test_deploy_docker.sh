@@ -11,6 +11,15 @@
 . "$(dirname "$0")/lib.sh"
 cd "$SW_ROOT"
 for b in "$BRIDGE" "$PUBLISHER"; do [ -x "$b" ] || fail "$b is missing: build it first"; done
+# The images hold a plain build. A sanitizer build (make test's build/san)
+# links other libraries, so then build a plain one here, as the image does.
+if readelf -d "$BRIDGE" "$PUBLISHER" | grep -q 'NEEDED.*lib[a-z]*san'; then
+	note "$BUILD is a sanitizer build: building plain binaries as the Dockerfiles do"
+	env -u MAKEFLAGS -u MAKELEVEL make -s -j2 --no-print-directory BUILD="$T/plain" SAN=0 all >"$T/plain.log" 2>&1 ||
+		{ tail -n 20 "$T/plain.log"; fail "plain build failed"; }
+	BRIDGE=$T/plain/sensor-bridge
+	PUBLISHER=$T/plain/sensor-publisher
+fi
 
 # joined logical lines of a Dockerfile (continuations folded)
 logical() { sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$1" | grep -v '^\s*#'; }
