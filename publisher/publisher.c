@@ -39,6 +39,7 @@
 #define RETRY_FLOOR_MS 500          /* shortest retry after a failed read */
 #define PUBLISH_RETRY_MS 200        /* after the client refused a publish */
 #define DRAIN_WAIT_MS 2000          /* at shutdown, for readings still queued */
+#define FIRST_CONNECT_WAIT_MS 3000  /* before the first read: no outbox write at start */
 #define OFFLINE_ACK_WAIT_MS 3000
 #define EARLY_ACKS 32
 #define EARLY_ACK_TTL_MS 1000
@@ -767,6 +768,16 @@ int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_ever
 		log_error(COMP, "cannot start the MQTT client: %s", strerror(-rc));
 		goto err_stop;
 	}
+	/*
+	 * Give the first connection a moment, so that the first readings go
+	 * straight to the broker instead of through the outbox (a disk write
+	 * at every start otherwise).
+	 */
+	pthread_mutex_lock(&p->lock);
+	uint64_t until = mono_ms() + FIRST_CONNECT_WAIT_MS;
+	while (!p->online && mono_ms() < until)
+		wait_ms(p, 50);
+	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < p->n_tasks; i++) {
 		rc = start_thread(&p->tasks[i].thread, sensor_main, &p->tasks[i]);
 		if (rc < 0) {

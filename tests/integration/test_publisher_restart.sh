@@ -36,9 +36,13 @@ wait $PUB 2>/dev/null || true
 [ "$(segments)" -ge 1 ] || fail "no outbox file after kill -9"
 
 start_publisher
-grep -q "reading(s) from an earlier run wait in '$OUTBOX'" <(sleep 0.5; cat "$T/publisher.log") ||
-	fail "recovered outbox not logged"
-sleep 1.5
+recovered() { grep -q "reading(s) from an earlier run wait in '$OUTBOX'" "$T/publisher.log"; }
+wait_for 5 recovered
+# the second run starts reading after its first connect attempt window, then
+# queues behind the first run's readings
+queued_twice() { [ "$(grep -c 'keeping readings in the outbox (on disk)' "$T/publisher.log")" -ge 2 ]; }
+wait_for 10 queued_twice
+sleep 1
 start_mosquitto "$PORT"
 outbox_gone() { [ "$(segments)" -eq 0 ]; }
 wait_for 40 outbox_gone
@@ -46,7 +50,7 @@ sleep 0.6
 stop_pid $PUB TERM || fail "second publisher exited with status $?"
 
 made_b=$(sed -n "s/.*sensor 'a': \([0-9]*\) reads ok.*/\1/p" "$T/publisher.log")
-[ -n "$made_b" ] && [ "$made_b" -ge 10 ] || fail "second run made '$made_b' readings"
+[ -n "$made_b" ] && [ "$made_b" -ge 6 ] || fail "second run made '$made_b' readings"
 
 # boots in arrival order: A, then B, never mixed
 jq -r '"\(.boot) \(.seq) \(.ts)"' < <(grep '^sensors/node4/a ' "$T/sub.txt" | cut -d' ' -f2-) |
