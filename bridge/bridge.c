@@ -318,7 +318,8 @@ static void *sender_main(void *arg)
 	struct wal_batch wb = { 0 };
 	struct pending p = { 0 };
 	int64_t first_ms = 0;
-	int64_t window_start = now_ms();
+	bool pacing = false;
+	int64_t window_start = 0;
 	uint64_t window_samples = 0;
 
 	for (;;) {
@@ -342,16 +343,20 @@ static void *sender_main(void *arg)
 		size_t sent = p.samples;
 		if (!flush(o, &p))
 			goto rewind;
-		/* catching up after an outage: pace the replay */
+		/* catching up after an outage: pace the replay, from its start */
 		if (b->replay_rate > 0 && wal_reader_lag(o->reader) > b->batch_max) {
+			if (!pacing) {
+				pacing = true;
+				window_start = now_ms();
+				window_samples = 0;
+			}
 			window_samples += sent;
 			int64_t elapsed = now_ms() - window_start;
 			int64_t need = (int64_t)(window_samples * 1000 / (uint64_t)b->replay_rate);
 			if (need > elapsed)
 				sleep_unless_stopping(b, (uint32_t)(need - elapsed));
 		} else {
-			window_start = now_ms();
-			window_samples = 0;
+			pacing = false;
 		}
 		continue;
 rewind:

@@ -192,6 +192,27 @@ static void test_memory_bound(void **state)
 	wal_close(w);
 }
 
+static void test_age_bound(void **state)
+{
+	(void)state;
+	char err[256];
+	struct wal_opts o = { .dir = dir, .sync_ms = WAL_SYNC_NEVER, .segment_bytes = 256,
+			      .max_age_ms = 60000 };
+	struct wal *w = wal_open(&o, err, sizeof(err));
+	assert_non_null(w);
+	struct wal_reader *r = wal_reader_open(w, "slow", err, sizeof(err));
+	/* append_n stamps arrivals in 2023: far older than a minute */
+	append_n(w, 0, 50);
+	uint64_t dropped = wal_reader_take_dropped(r);
+	assert_true(dropped > 0);
+	struct wal_stats st;
+	wal_get_stats(w, &st);
+	/* only the active segment survives */
+	assert_int_equal(st.segments, 1);
+	assert_int_equal(read_all(r, (int)dropped, true), 50 - (int)dropped);
+	wal_close(w);
+}
+
 static void test_read_waits_and_wakes(void **state)
 {
 	(void)state;
@@ -216,6 +237,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bytes_bound_drops_oldest_counted, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_memory_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_age_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_waits_and_wakes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
