@@ -91,6 +91,7 @@ struct publisher {
 	struct payload_tags tags;
 	char boot[17];
 	unsigned interval_ms;
+	uint64_t start_ms;          /* monotonic; sensor i first reads at + i * interval / n */
 	int qos;
 	struct sensor_task *tasks;
 	size_t n_tasks;
@@ -488,7 +489,6 @@ static bool sleep_until(struct publisher *p, uint64_t when_ms)
 	return go;
 }
 
-
 /* Logs a read failure when it differs from the previous outcome. */
 static void note_failure(struct sensor_task *t, int rc, const char *err, unsigned retry_ms)
 {
@@ -544,7 +544,7 @@ static void *sensor_main(void *arg)
 	struct sensor_task *t = arg;
 	struct publisher *p = t->p;
 	uint64_t iv = p->interval_ms;
-	uint64_t slot = mono_ms() + iv * t->index / p->n_tasks;
+	uint64_t slot = p->start_ms + iv * t->index / p->n_tasks;
 	uint64_t wake = slot;
 	char payload[PAYLOAD_MAX], err[256];
 
@@ -778,6 +778,7 @@ int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_ever
 	while (!p->online && mono_ms() < until)
 		wait_ms(p, 50);
 	pthread_mutex_unlock(&p->lock);
+	p->start_ms = mono_ms();
 	for (size_t i = 0; i < p->n_tasks; i++) {
 		rc = start_thread(&p->tasks[i].thread, sensor_main, &p->tasks[i]);
 		if (rc < 0) {
