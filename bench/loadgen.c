@@ -28,6 +28,7 @@
  */
 #include "common/log.h"
 #include "common/mqtt.h"
+#include "common/clock.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -99,14 +100,7 @@ static void sleep_ms(int ms)
 /* Waits until at most `limit` publishes are unacknowledged, or timeout_ms. */
 static bool wait_acked(struct worker *w, uint64_t limit, int timeout_ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_deadline_ms(timeout_ms);
 	pthread_mutex_lock(&w->lock);
 	while (w->published - w->acked > limit)
 		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)

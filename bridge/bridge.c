@@ -18,6 +18,7 @@
 #include "common/backoff.h"
 #include "common/log.h"
 #include "common/mqtt.h"
+#include "common/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -70,13 +71,6 @@ struct bridge {
 	struct timespec stop_deadline;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool stopping(struct bridge *b)
 {
 	pthread_mutex_lock(&b->stop_lock);
@@ -100,14 +94,7 @@ static bool past_deadline(struct bridge *b)
 /* Sleeps ms, or less when the bridge is asked to stop. Returns true if stopping. */
 static bool sleep_unless_stopping(struct bridge *b, uint32_t ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_deadline_ms(ms);
 	pthread_mutex_lock(&b->stop_lock);
 	while (!b->stopping)
 		if (pthread_cond_timedwait(&b->stop_cond, &b->stop_lock, &until) == ETIMEDOUT)
@@ -136,7 +123,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 {
 	struct bridge *b = ctx;
 	char node[256], sensor[256], err[160];
-	int64_t arrival = now_ms();
+	int64_t arrival = clock_now_ms();
 	(void)retained; /* a retained reading keeps its ts, so a redelivery lands on the same point */
 	b->received++;
 	enum topic_kind kind = reading_topic_split(topic, node, sizeof(node), sensor,
@@ -324,12 +311,12 @@ static void *sender_main(void *arg)
 
 	for (;;) {
 		bool stop = stopping(b);
-		int wait = stop ? 0 : p.any ? (int)(first_ms + b->batch_delay_ms - now_ms()) : 1000;
+		int wait = stop ? 0 : p.any ? (int)(first_ms + b->batch_delay_ms - clock_now_ms()) : 1000;
 		size_t want = b->batch_max > p.samples ? b->batch_max - p.samples : 1;
 		size_t n = wal_read(o->reader, &wb, want, wait > 0 ? wait : 0);
 		for (size_t i = 0; i < n; i++) {
 			if (!p.any)
-				first_ms = now_ms();
+				first_ms = clock_now_ms();
 			if (!take_record(o, &p, &wb.recs[i]))
 				goto rewind;
 		}
@@ -338,7 +325,7 @@ static void *sender_main(void *arg)
 				break;
 			continue;
 		}
-		if (p.samples < b->batch_max && now_ms() - first_ms < b->batch_delay_ms && !stop)
+		if (p.samples < b->batch_max && clock_now_ms() - first_ms < b->batch_delay_ms && !stop)
 			continue;
 		size_t sent = p.samples;
 		if (!flush(o, &p))
@@ -347,11 +334,11 @@ static void *sender_main(void *arg)
 		if (b->replay_rate > 0 && wal_reader_lag(o->reader) > b->batch_max) {
 			if (!pacing) {
 				pacing = true;
-				window_start = now_ms();
+				window_start = clock_now_ms();
 				window_samples = 0;
 			}
 			window_samples += sent;
-			int64_t elapsed = now_ms() - window_start;
+			int64_t elapsed = clock_now_ms() - window_start;
 			int64_t need = (int64_t)(window_samples * 1000 / (uint64_t)b->replay_rate);
 			if (need > elapsed)
 				sleep_unless_stopping(b, (uint32_t)(need - elapsed));
@@ -608,13 +595,7 @@ void bridge_stop(struct bridge *b, int timeout_ms)
 	/* 2. outputs flush what is in the log, bounded by the deadline */
 	pthread_mutex_lock(&b->stop_lock);
 	b->stopping = true;
-	clock_gettime(CLOCK_REALTIME, &b->stop_deadline);
-	b->stop_deadline.tv_sec += timeout_ms / 1000;
-	b->stop_deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (b->stop_deadline.tv_nsec >= 1000000000L) {
-		b->stop_deadline.tv_sec++;
-		b->stop_deadline.tv_nsec -= 1000000000L;
-	}
+	b->stop_deadline = clock_deadline_ms(timeout_ms);
 	pthread_cond_broadcast(&b->stop_cond);
 	pthread_mutex_unlock(&b->stop_lock);
 	if (b->wal)

@@ -9,6 +9,7 @@
  */
 #include "bridge/wal.h"
 #include "common/log.h"
+#include "common/clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -69,13 +70,6 @@ struct wal {
 	bool syncer_running;
 	bool stopping;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void put32(unsigned char *p, uint32_t v)
 {
@@ -283,14 +277,7 @@ static void *syncer_main(void *arg)
 	struct wal *w = arg;
 	pthread_mutex_lock(&w->lock);
 	while (!w->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += w->o.sync_ms / 1000;
-		until.tv_nsec += (long)(w->o.sync_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = clock_deadline_ms(w->o.sync_ms);
 		while (!w->stopping &&
 		       pthread_cond_timedwait(&w->sync_cond, &w->lock, &until) != ETIMEDOUT)
 			;
@@ -431,7 +418,7 @@ static void trim(struct wal *w)
 			drop_head(w, "QUEUE_MAX_SAMPLES");
 	}
 	if (w->o.max_age_ms > 0) {
-		int64_t limit = now_ms() - w->o.max_age_ms;
+		int64_t limit = clock_now_ms() - w->o.max_age_ms;
 		while (w->head && w->head != w->tail && w->head->newest_ms < limit)
 			drop_head(w, "WAL_MAX_AGE");
 	}
@@ -661,14 +648,7 @@ static int batch_reserve(struct wal_batch *b, size_t nrec, size_t bytes)
 size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, int wait_ms)
 {
 	struct wal *w = r->w;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_deadline_ms(wait_ms);
 	b->n = 0;
 	b->buf_len = 0;
 	pthread_mutex_lock(&w->lock);

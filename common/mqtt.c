@@ -7,6 +7,7 @@
 #include "common/mqtt.h"
 #include "common/backoff.h"
 #include "common/log.h"
+#include "common/clock.h"
 
 #include <MQTTAsync.h>
 #include <errno.h>
@@ -205,14 +206,7 @@ static void *reconnect_thread(void *arg)
 		m->want_connect = false;
 		if (m->failing) {
 			uint32_t delay = backoff_next(&m->backoff);
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += delay / 1000;
-			until.tv_nsec += (long)(delay % 1000) * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+			struct timespec until = clock_deadline_ms(delay);
 			while (m->state != ST_STOPPING &&
 			       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
 				;
@@ -424,9 +418,7 @@ int mqtt_stop(struct mqtt *m, int timeout_ms)
 	dopts.context = m;
 	if (MQTTAsync_disconnect(m->client, &dopts) != MQTTASYNC_SUCCESS)
 		return -EIO;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000 + 1;
+	struct timespec until = clock_deadline_ms(timeout_ms + 1000);
 	pthread_mutex_lock(&m->lock);
 	while (!m->disconnected_ok)
 		if (pthread_cond_timedwait(&m->cond, &m->lock, &until) == ETIMEDOUT)
