@@ -298,18 +298,6 @@ static int flag_to_key(const char *flag, char *key, size_t keylen)
 	return 0;
 }
 
-static void key_to_flag(const char *key, char *flag, size_t len)
-{
-	size_t j = 0;
-	if (len < 3)
-		return;
-	flag[j++] = '-';
-	flag[j++] = '-';
-	for (; *key && j + 1 < len; key++)
-		flag[j++] = *key == '_' ? '-' : (char)tolower((unsigned char)*key);
-	flag[j] = '\0';
-}
-
 static const char *type_name(enum cfg_type t)
 {
 	switch (t) {
@@ -453,7 +441,6 @@ int cfg_from_cli(struct cfg *c, const struct cfg_cli *cli, const char *version,
 		}
 		log_set_level(lvl);
 	}
-	(void)key_to_flag;
 	return 0;
 }
 
@@ -494,13 +481,12 @@ bool cfg_bool(const struct cfg *c, const char *name)
 void cfg_print(const struct cfg *c, FILE *out)
 {
 	for (size_t i = 0; i < c->n; i++) {
-		const char *v = c->val[i];
-		if (v && c->keys[i].type == CFG_SECRET && *v)
+		const char *v = c->val[i] ? c->val[i] : "";
+		if (c->keys[i].type == CFG_SECRET && *v)
 			v = SECRET_MASK;
-		fprintf(out, "%s=%s", c->keys[i].name, v ? v : "");
-		fprintf(out, "%*s# %s\n", (int)(40 - strlen(c->keys[i].name) -
-						(v ? strlen(v) : 0)) > 1 ?
-			(int)(40 - strlen(c->keys[i].name) - (v ? strlen(v) : 0)) : 1, "",
+		/* KEY=value, then its origin in a column (at least one space apart) */
+		int pad = 40 - (int)(strlen(c->keys[i].name) + strlen(v));
+		fprintf(out, "%s=%s%*s# %s\n", c->keys[i].name, v, pad > 1 ? pad : 1, "",
 			c->origin[i] ? c->origin[i] : "unset");
 	}
 }
