@@ -31,15 +31,24 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 0' INT TERM
 
+# Ports below the kernel's ephemeral range (32768-60999 by default), so no
+# outgoing connection of this machine can be holding the one we pick.
 port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % 22000))
 		(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
 	done
 }
 wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; return 1; }
 wait_tcp() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+# died NAME LOG: say which part did not come up, with the end of its log
+# (the temporary directory, and so the log, is removed on exit).
+died() {
+	echo "== $1 did not start; the end of $2:" >&2
+	tail -n 20 "$2" | sed 's/^/   | /' >&2
+	exit 1
+}
 
 MQ=$(port); VM=$(port); HEALTH=$(port)
 
@@ -48,12 +57,12 @@ mkdir -p "$T/mosquitto"
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\npersistence true\npersistence_location %s/mosquitto/\n' \
 	"$MQ" "$(id -un)" "$T" >"$T/mosquitto.conf"
 /usr/sbin/mosquitto -c "$T/mosquitto.conf" >"$T/mosquitto.log" 2>&1 & pids+=($!)
-wait_tcp "$MQ"
+wait_tcp "$MQ" || died mosquitto "$T/mosquitto.log"
 echo "   mosquitto        127.0.0.1:$MQ"
 
 victoria-metrics -httpListenAddr=127.0.0.1:$VM -storageDataPath="$T/vm" -retentionPeriod=1y \
 	-search.latencyOffset=0s -loggerLevel=ERROR >"$T/victoria.log" 2>&1 & pids+=($!)
-wait_http "http://127.0.0.1:$VM/health"
+wait_http "http://127.0.0.1:$VM/health" || died victoria-metrics "$T/victoria.log"
 echo "   victoria-metrics http://127.0.0.1:$VM (storage server)"
 
 MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=demo-bridge OUTPUTS=remote_write,influx \
@@ -61,7 +70,7 @@ REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write \
 INFLUX_URL=http://127.0.0.1:$VM INFLUX_ORG=demo INFLUX_BUCKET=demo INFLUX_TOKEN=demo \
 INFLUX_MEASUREMENT=sensor_lp STATE_DIR="$T/bridge" BATCH_MAX_DELAY_MS=500 HEALTH_PORT=$HEALTH \
 	"$BIN/sensor-bridge" >"$T/bridge.log" 2>&1 & pids+=($!)
-wait_http "http://127.0.0.1:$HEALTH/readyz"
+wait_http "http://127.0.0.1:$HEALTH/readyz" || died sensor-bridge "$T/bridge.log"
 echo "   sensor-bridge    remote-write + line protocol -> victoria-metrics; metrics on http://127.0.0.1:$HEALTH/metrics"
 
 MQTT_URL=tcp://127.0.0.1:$MQ NODE_NAME=demo-pi SENSORS="desk=sim greenhouse=sim,base=27,amplitude=5" \
