@@ -14,6 +14,9 @@ VERSION    := 0.1.0
 PREFIX     ?= /usr/local
 BUILD      ?= build
 SAN        ?= 0
+# the publisher is linked statically unless sanitizers are on (ASan needs a
+# dynamic program) or PUBLISHER_STATIC=0
+PUBLISHER_STATIC ?= $(if $(filter 1,$(SAN)),0,1)
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 V          ?= 0
@@ -75,9 +78,44 @@ $(BUILD)/libpublisher.a: $(PUBLISHER_OBJ)
 $(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+ifeq ($(PUBLISHER_STATIC),1)
+# The publisher, linked statically (see "Footprint" in README.md): glibc and
+# the libraries' own code, no shared objects to map and relocate. Two Paho
+# variants (common/paho.h): plain for tcp://, the TLS one renamed for ssl://,
+# so OpenSSL is only touched by a TLS connection. -lc comes before the TLS
+# libraries so that the C library's code sits next to ours, not past OpenSSL's;
+# publisher/static.ld keeps OpenSSL's sections apart from both.
+# glibc's linker notes about getaddrinfo/dlopen in static programs are
+# filtered out (only those): names resolve through /etc/hosts and DNS, which
+# glibc 2.34+ has built in; other NSS modules need the same glibc at run time.
+# Both get their symbols prefixed (swtcp_, swtls_): they define the same names,
+# and the plain one also its own SHA1_*, which libcrypto defines too.
+$(BUILD)/paho/libsw%-paho.a: PAHO_A = $(shell $(CC) -print-file-name=$(PAHO_LIB_$*))
+PAHO_LIB_tcp := libpaho-mqtt3a.a
+PAHO_LIB_tls := libpaho-mqtt3as.a
+$(BUILD)/paho/libsw%-paho.a:
+	@mkdir -p $(dir $@)
+	@echo "  OBJCOPY $@"
+	$(Q)nm -g --defined-only $(PAHO_A) 2>/dev/null | awk 'NF == 3 { print $$3, "sw$*_" $$3 }' | sort -u >$@.syms
+	$(Q)objcopy --redefine-syms=$@.syms $(PAHO_A) $@
+$(BUILD)/obj/common/paho_split.o: common/paho.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -DSW_PAHO_SPLIT -MMD -MP -c -o $@ $<
+$(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a \
+		$(BUILD)/obj/common/paho_split.o $(BUILD)/libcommon.a \
+		$(BUILD)/paho/libswtcp-paho.a $(BUILD)/paho/libswtls-paho.a publisher/static.ld
+	@echo "  LD      $@ (static)"
+	$(Q)$(CC) -static $(ALL_LDFLAGS) -Wl,-T,publisher/static.ld -o $@ \
+		$(filter %.o,$^) $(BUILD)/libpublisher.a \
+		$(BUILD)/libcommon.a $(BUILD)/paho/libswtcp-paho.a -lgpiod -lz -lm -lpthread -lc \
+		$(BUILD)/paho/libswtls-paho.a -lssl -lcrypto 2>$@.ld; rc=$$?; \
+		grep -v -e 'in statically linked applications requires at runtime' \
+			-e ': in function `' $@.ld >&2; rm -f $@.ld; exit $$rc
+else
 $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+endif
 
 # protoc-c generates the remote-write messages at build time
 $(PROTO_SRC) $(PROTO_HDR): proto/remote.proto
@@ -122,11 +160,15 @@ deps:
 	$(Q)scripts/deps.sh
 
 # make test: sanitizer build in its own tree, then unit + integration
+# (plus the static publisher as `make` builds it, which ASan cannot run in:
+# tests/integration/test_tls.sh runs it over tcp:// and ssl://)
 test: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build/san SAN=1 run-tests
+	$(Q)$(MAKE) --no-print-directory BUILD=build/static build/static/sensor-publisher
+	$(Q)$(MAKE) --no-print-directory BUILD=build/san SAN=1 \
+		STATIC_PUBLISHER=$(CURDIR)/build/static/sensor-publisher run-tests
 
 run-tests: all $(UNIT_BIN) $(TOOL_BIN)
-	$(Q)BUILD=$(BUILD) tests/run.sh
+	$(Q)BUILD=$(BUILD) STATIC_PUBLISHER=$(STATIC_PUBLISHER) tests/run.sh
 
 unit: $(UNIT_BIN)
 	$(Q)BUILD=$(BUILD) tests/run.sh unit

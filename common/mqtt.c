@@ -8,8 +8,8 @@
 #include "common/backoff.h"
 #include "common/log.h"
 #include "common/clock.h"
+#include "common/paho.h"
 
-#include <MQTTAsync.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@
 enum conn_state { ST_IDLE, ST_CONNECTING, ST_CONNECTED, ST_WAITING, ST_STOPPING, ST_STOPPED };
 
 struct mqtt {
+	const struct paho_api *p; /* the Paho library serving this URL */
 	MQTTAsync client;
 	struct mqtt_opts o;
 	char *url;
@@ -100,8 +101,8 @@ static int on_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 		m->h.on_message(m->ctx, t, msg->payload, (size_t)msg->payloadlen, msg->retained);
 	else if (!t)
 		log_warn(m->comp, "dropped a message with a %d-byte topic", topic_len);
-	MQTTAsync_freeMessage(&msg);
-	MQTTAsync_free(topic);
+	m->p->freeMessage(&msg);
+	m->p->free(topic);
 	return 1;
 }
 
@@ -191,7 +192,7 @@ static int do_connect(struct mqtt *m)
 			so.privateKey = m->o.key_file;
 		co.ssl = &so;
 	}
-	return MQTTAsync_connect(m->client, &co);
+	return m->p->connect(m->client, &co);
 }
 
 static void *reconnect_thread(void *arg)
@@ -220,7 +221,7 @@ static void *reconnect_thread(void *arg)
 		if (rc != MQTTASYNC_SUCCESS && m->state != ST_STOPPING) {
 			if (!m->failing)
 				log_warn(m->comp, "cannot start connecting to %s: %s", m->url,
-					 MQTTAsync_strerror(rc));
+					 m->p->strerror(rc));
 			m->failing = true;
 			m->state = ST_WAITING;
 			m->want_connect = true;
@@ -257,21 +258,31 @@ struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, 
 		snprintf(err, errlen, "MQTT_CERT_FILE/MQTT_KEY_FILE need an ssl:// or mqtts:// MQTT_URL");
 		goto err_url;
 	}
+	m->p = paho_for(strncmp(m->url, "ssl://", 6) == 0);
+	/* OpenSSL 1.1+ initialises itself on first use; Paho's explicit init
+	 * would load every cipher and error string even for tcp:// */
+	MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
+	io.do_openssl_init = 0;
+	m->p->global_init(&io);
+	/* Paho records every function entry and exit of its own in a 400-entry
+	 * ring (125 KB, a mutex each time) at its default trace level, for a
+	 * dump this build cannot produce; from ERROR up it records nothing */
+	m->p->setTraceLevel(MQTTASYNC_TRACE_ERROR);
 	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
 	cro.MQTTVersion = MQTTVERSION_3_1_1;
 	cro.sendWhileDisconnected = 0;
 	int ptype = o->persist_dir ? MQTTCLIENT_PERSISTENCE_DEFAULT : MQTTCLIENT_PERSISTENCE_NONE;
-	int rc = MQTTAsync_createWithOptions(&m->client, m->url, o->client_id, ptype,
+	int rc = m->p->createWithOptions(&m->client, m->url, o->client_id, ptype,
 					     (void *)o->persist_dir, &cro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "cannot create MQTT client for '%s': %s", m->url,
-			 MQTTAsync_strerror(rc));
+			 m->p->strerror(rc));
 		goto err_url;
 	}
-	rc = MQTTAsync_setCallbacks(m->client, m, on_connection_lost, on_message_arrived,
+	rc = m->p->setCallbacks(m->client, m, on_connection_lost, on_message_arrived,
 				    on_delivery_complete);
 	if (rc != MQTTASYNC_SUCCESS) {
-		snprintf(err, errlen, "cannot set MQTT callbacks: %s", MQTTAsync_strerror(rc));
+		snprintf(err, errlen, "cannot set MQTT callbacks: %s", m->p->strerror(rc));
 		goto err_client;
 	}
 	pthread_mutex_init(&m->lock, NULL);
@@ -280,7 +291,7 @@ struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, 
 	m->state = ST_IDLE;
 	return m;
 err_client:
-	MQTTAsync_destroy(&m->client);
+	m->p->destroy(&m->client);
 err_url:
 	free(m->url);
 err_free:
@@ -326,9 +337,9 @@ int mqtt_subscribe(struct mqtt *m, char *const *filters, size_t n, int qos)
 	ro.onSuccess = on_subscribe_success;
 	ro.onFailure = on_subscribe_failure;
 	ro.context = m;
-	int rc = MQTTAsync_subscribeMany(m->client, (int)n, (char *const *)filters, qoss, &ro);
+	int rc = m->p->subscribeMany(m->client, (int)n, (char *const *)filters, qoss, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
-		log_error(m->comp, "cannot subscribe: %s", MQTTAsync_strerror(rc));
+		log_error(m->comp, "cannot subscribe: %s", m->p->strerror(rc));
 		return -EIO;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -345,9 +356,9 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 	msg.payloadlen = (int)len;
 	msg.qos = qos;
 	msg.retained = retained;
-	if (!MQTTAsync_isConnected(m->client))
+	if (!m->p->isConnected(m->client))
 		return -ENOTCONN;
-	int rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+	int rc = m->p->sendMessage(m->client, topic, &msg, &ro);
 	if (rc == MQTTASYNC_DISCONNECTED)
 		return -ENOTCONN;
 	if (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES)
@@ -361,17 +372,17 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 
 bool mqtt_is_connected(struct mqtt *m)
 {
-	return MQTTAsync_isConnected(m->client);
+	return m->p->isConnected(m->client);
 }
 
 int mqtt_wait_idle(struct mqtt *m, int timeout_ms)
 {
 	MQTTAsync_token *tokens = NULL;
 	for (int waited = 0; waited <= timeout_ms; waited += 20) {
-		if (MQTTAsync_getPendingTokens(m->client, &tokens) != MQTTASYNC_SUCCESS)
+		if (m->p->getPendingTokens(m->client, &tokens) != MQTTASYNC_SUCCESS)
 			return -EIO;
 		bool idle = !tokens || tokens[0] == -1;
-		MQTTAsync_free(tokens);
+		m->p->free(tokens);
 		tokens = NULL;
 		if (idle)
 			return 0;
@@ -409,14 +420,14 @@ int mqtt_stop(struct mqtt *m, int timeout_ms)
 		pthread_join(m->thread, NULL);
 		m->thread_started = false;
 	}
-	if (!MQTTAsync_isConnected(m->client) && !was_connected)
+	if (!m->p->isConnected(m->client) && !was_connected)
 		return 0;
 	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
 	dopts.timeout = timeout_ms;
 	dopts.onSuccess = on_disconnect_done;
 	dopts.onFailure = on_disconnect_failed;
 	dopts.context = m;
-	if (MQTTAsync_disconnect(m->client, &dopts) != MQTTASYNC_SUCCESS)
+	if (m->p->disconnect(m->client, &dopts) != MQTTASYNC_SUCCESS)
 		return -EIO;
 	struct timespec until = clock_deadline_ms(timeout_ms + 1000);
 	pthread_mutex_lock(&m->lock);
@@ -440,7 +451,7 @@ void mqtt_free(struct mqtt *m)
 		pthread_mutex_unlock(&m->lock);
 		pthread_join(m->thread, NULL);
 	}
-	MQTTAsync_destroy(&m->client);
+	m->p->destroy(&m->client);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
 	free(m->url);

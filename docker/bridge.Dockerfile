@@ -13,7 +13,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential pkg-config \
       libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler \
-      libsnappy-dev zlib1g-dev libgpiod-dev libmicrohttpd-dev \
+      libsnappy-dev zlib1g-dev libgpiod-dev libmicrohttpd-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -4,16 +4,17 @@
 # Built from the repository root (the context), for the Pis and a PC:
 #   docker buildx build --platform linux/arm/v7,linux/arm64,linux/amd64 \
 #     -f docker/publisher.Dockerfile -t <registry>/sensor-publisher:0.1.0 --push .
-# Stage 1 compiles with the project's Makefile on Debian bookworm; stage 2 is
-# bookworm-slim with only the shared libraries the binary links, running as
-# the unprivileged user 10001 (Kubernetes' runAsNonRoot can verify it).
+# Stage 1 compiles with the project's Makefile on Debian bookworm; the
+# publisher comes out statically linked (README "Footprint"), so stage 2 is
+# bookworm-slim with CA certificates only, running as the unprivileged user
+# 10001 (Kubernetes' runAsNonRoot can verify it).
 
 FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential pkg-config \
       libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler \
-      libsnappy-dev zlib1g-dev libgpiod-dev libmicrohttpd-dev \
+      libsnappy-dev zlib1g-dev libgpiod-dev libmicrohttpd-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -24,7 +25,6 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
-      libpaho-mqtt1.3 zlib1g libgpiod2 \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sensorwire \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent \

@@ -8,6 +8,7 @@ PKGS=(
   build-essential pkg-config
   libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
   libsnappy-dev zlib1g-dev libgpiod-dev libcmocka-dev libmicrohttpd-dev
+  libssl-dev openssl
   mosquitto mosquitto-clients prometheus victoria-metrics influxdb
   python3-paho-mqtt curl jq procps
 )
