@@ -162,7 +162,7 @@ static void parse_tags(struct reading *r, const cJSON *tags, char **cur)
 		if (!cJSON_IsString(t) || !is_ident(k) || strncmp(k, "__", 2) == 0 ||
 		    strcmp(k, "node") == 0 || strcmp(k, "sensor") == 0 ||
 		    !is_safe_value(t->valuestring, strlen(t->valuestring)) ||
-		    r->n_tags == READING_MAX_TAGS) {
+		    r->n_tags == r->max_tags) {
 			r->dropped_tags++;
 			continue;
 		}
@@ -182,7 +182,7 @@ static void parse_tags(struct reading *r, const cJSON *tags, char **cur)
 
 static void add_field(struct reading *r, const char *name, double v, char **cur)
 {
-	if (!is_ident(name) || !isfinite(v) || r->n_fields == READING_MAX_FIELDS) {
+	if (!is_ident(name) || !isfinite(v) || r->n_fields == r->max_fields) {
 		r->ignored_keys++;
 		return;
 	}
@@ -242,12 +242,25 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 		snprintf(err, errlen, "payload is not a JSON object");
 		goto err_json;
 	}
-	r->arena = malloc(strlen(topic) + 2 * len + 64);
+	/* the arena: room for as many tags and fields as the payload has
+	 * members (capped), then the strings, which are shorter than the payload */
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(root, "tags");
+	int n_members = cJSON_GetArraySize(root);
+	int n_tagm = cJSON_IsObject(tags) ? cJSON_GetArraySize(tags) : 0;
+	size_t max_fields = n_members < READING_MAX_FIELDS ? (size_t)n_members : READING_MAX_FIELDS;
+	size_t max_tags = n_tagm < READING_MAX_TAGS ? (size_t)n_tagm : READING_MAX_TAGS;
+	size_t arrays = max_tags * sizeof(struct reading_tag) +
+			max_fields * sizeof(struct reading_field);
+	r->arena = malloc(arrays + strlen(topic) + 2 * len + 64);
 	if (!r->arena) {
 		snprintf(err, errlen, "out of memory");
 		goto err_json;
 	}
-	char *cur = r->arena;
+	r->tags = (struct reading_tag *)r->arena;
+	r->fields = (struct reading_field *)(r->arena + max_tags * sizeof(struct reading_tag));
+	r->max_tags = max_tags;
+	r->max_fields = max_fields;
+	char *cur = r->arena + arrays;
 	r->node = arena_put(&cur, node, strlen(node));
 	r->sensor = arena_put(&cur, sensor, strlen(sensor));
 	r->ts_ms = arrival_ms;

@@ -2,10 +2,12 @@
  * reading.h - one sensor reading as the bridge sees it, parsed from an MQTT
  * topic and JSON payload (DESIGN.md "MQTT topics and payload").
  *
- * reading_parse() is pure: no I/O, no globals. All strings point into the
- * reading's own arena (r->arena), so a reading is freed with one
- * reading_release(). Tags are sorted by key (byte order) and never contain
- * "node" or "sensor"; fields are sorted by name.
+ * reading_parse() is pure: no I/O, no globals. The tag and field arrays and
+ * all strings live in the reading's own arena (r->arena), sized to the
+ * payload, so a reading is freed with one reading_release() and a batch of a
+ * thousand costs what their payloads cost, not a thousand times the maximum.
+ * Tags are sorted by key (byte order) and never contain "node" or "sensor";
+ * fields are sorted by name.
  */
 #ifndef SW_READING_H
 #define SW_READING_H
@@ -38,9 +40,10 @@ struct reading {
 	bool has_boot;
 	char boot[17];              /* 16 lowercase hex digits + NUL */
 	size_t n_tags;
-	struct reading_tag tags[READING_MAX_TAGS];
+	struct reading_tag *tags;     /* n_tags entries (at most READING_MAX_TAGS) */
 	size_t n_fields;
-	struct reading_field fields[READING_MAX_FIELDS];
+	struct reading_field *fields; /* n_fields entries (at most READING_MAX_FIELDS) */
+	size_t max_tags, max_fields;  /* room in the arena (the parser's bookkeeping) */
 	/* what was skipped while parsing (counted by the caller) */
 	unsigned ignored_keys;      /* non-numeric keys, bad field names */
 	unsigned dropped_tags;      /* tags named node/sensor, non-string tags */

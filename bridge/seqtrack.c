@@ -1,11 +1,13 @@
 /*
  * seqtrack.c - gap and duplicate accounting per topic (see seqtrack.h).
- * An open-addressing hash table of fixed size; when full, the slot a new
- * topic lands on is reused (the oldest entries are simply forgotten, which
- * only costs one SEQ_FIRST later).
+ * An open-addressing hash table that starts small and doubles up to a size
+ * set by max_topics; when that is crowded, the slot a new topic lands on is
+ * reused (the oldest entries are simply forgotten, which only costs one
+ * SEQ_FIRST later).
  */
 #include "bridge/seqtrack.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +22,26 @@ struct entry {
 struct seqtrack {
 	struct entry *slots;
 	size_t cap;
+	size_t max_cap;
 	size_t used;
 };
 
-static uint64_t fnv1a(const char *s)
+#define SEQ_PROBES 8
+#define SEQ_CAP_MIN 64
+
+/* FNV-1a, then a finaliser (murmur3's fmix64): FNV's low bits, which pick
+ * the slot, cluster for topics that differ only in a digit or two, and linear
+ * probing turns clusters into forgotten topics. */
+static uint64_t hash_topic(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
 	return h;
 }
 
@@ -36,15 +50,59 @@ struct seqtrack *seqtrack_new(size_t max_topics)
 	struct seqtrack *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	t->cap = 16;
-	while (t->cap < max_topics * 2)
-		t->cap *= 2;
+	t->max_cap = SEQ_CAP_MIN;
+	while (t->max_cap < max_topics * 4) /* a quarter full with max_topics */
+		t->max_cap *= 2;
+	t->cap = SEQ_CAP_MIN;
 	t->slots = calloc(t->cap, sizeof(*t->slots));
 	if (!t->slots) {
 		free(t);
 		return NULL;
 	}
 	return t;
+}
+
+/* Doubles the table (below max_cap). Returns false if it could not. */
+static bool grow(struct seqtrack *t)
+{
+	if (t->cap >= t->max_cap)
+		return false;
+	size_t cap = t->cap * 2;
+	struct entry *slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return false; /* stays crowded: entries get forgotten sooner */
+	for (size_t i = 0; i < t->cap; i++) {
+		struct entry *o = &t->slots[i];
+		if (!o->topic)
+			continue;
+		struct entry *dst = NULL;
+		for (size_t probe = 0; probe < SEQ_PROBES && !dst; probe++) {
+			struct entry *c = &slots[(o->hash + probe) & (cap - 1)];
+			if (!c->topic)
+				dst = c;
+		}
+		if (dst) {
+			*dst = *o;
+		} else {
+			free(o->topic);
+			t->used--;
+		}
+	}
+	free(t->slots);
+	t->slots = slots;
+	t->cap = cap;
+	return true;
+}
+
+/* The slot of topic, or an empty one for it; NULL if its probe window is full. */
+static struct entry *lookup(struct seqtrack *t, const char *topic, uint64_t h)
+{
+	for (size_t probe = 0; probe < SEQ_PROBES; probe++) {
+		struct entry *s = &t->slots[(h + probe) & (t->cap - 1)];
+		if (!s->topic || (s->hash == h && strcmp(s->topic, topic) == 0))
+			return s;
+	}
+	return NULL;
 }
 
 void seqtrack_free(struct seqtrack *t)
@@ -60,30 +118,27 @@ void seqtrack_free(struct seqtrack *t)
 enum seq_event seqtrack_see(struct seqtrack *t, const char *topic, const char *boot,
 			    uint64_t seq, uint64_t *missing)
 {
-	uint64_t h = fnv1a(topic);
-	size_t i = h & (t->cap - 1);
-	struct entry *e = NULL;
-	for (size_t probe = 0; probe < 8; probe++) {
-		struct entry *s = &t->slots[(i + probe) & (t->cap - 1)];
-		if (!s->topic || (s->hash == h && strcmp(s->topic, topic) == 0)) {
-			e = s;
-			break;
-		}
-	}
+	uint64_t h = hash_topic(topic);
+	struct entry *e = lookup(t, topic, h);
+	/* a new topic: keep the table at most a quarter full, and grow rather
+	 * than forget while it may */
+	while ((!e || !e->topic) && (!e || (t->used + 1) * 4 > t->cap) && grow(t))
+		e = lookup(t, topic, h);
 	*missing = 0;
 	if (!e || !e->topic) {
-		if (!e) {
-			e = &t->slots[i];   /* table crowded here: forget the old entry */
-			free(e->topic);
-			e->topic = NULL;
-		}
-		e->topic = strdup(topic);
-		if (!e->topic)
+		char *copy = strdup(topic);
+		if (!copy)
 			return SEQ_FIRST;
+		if (!e) {
+			e = &t->slots[h & (t->cap - 1)]; /* crowded here: forget the old entry */
+			free(e->topic);
+		} else {
+			t->used++;
+		}
+		e->topic = copy;
 		e->hash = h;
 		snprintf(e->boot, sizeof(e->boot), "%s", boot);
 		e->last = seq;
-		t->used++;
 		return SEQ_FIRST;
 	}
 	if (strcmp(e->boot, boot) != 0) {

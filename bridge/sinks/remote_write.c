@@ -40,7 +40,7 @@
 #include <string.h>
 
 #define REMOTE_WRITE_MAX_SERIES 100000
-#define SERIES_BUCKETS 65536          /* power of two */
+#define SERIES_BUCKETS_MIN 1024      /* power of two; doubles as series come */
 
 struct series {
 	char *key;                        /* rw_series_key() */
@@ -60,6 +60,7 @@ struct remote_write {
 	struct rw_request *req;
 	char *prefix;
 	struct series **buckets;
+	size_t n_buckets;            /* power of two, >= n_series */
 	struct series *head, *tail;
 	size_t n_series;
 	size_t max_series;
@@ -68,12 +69,37 @@ struct remote_write {
 };
 
 /* FNV-1a: the keys are short and this needs no state. */
-static size_t hash_key(const char *k)
+static size_t hash_key(const struct remote_write *w, const char *k)
 {
 	uint64_t h = 1469598103934665603ULL;
 	for (; *k; k++)
 		h = (h ^ (unsigned char)*k) * 1099511628211ULL;
-	return (size_t)(h & (SERIES_BUCKETS - 1));
+	return (size_t)(h & (w->n_buckets - 1));
+}
+
+/* Doubles the table once there are more series than buckets: a thousand
+ * sensors cost 16 KiB of buckets, not a table sized for the 100k cap. */
+static void buckets_grow(struct remote_write *w)
+{
+	if (w->n_series < w->n_buckets)
+		return;
+	struct series **old = w->buckets;
+	size_t n_old = w->n_buckets;
+	struct series **nb = calloc(n_old * 2, sizeof(*nb));
+	if (!nb)
+		return; /* longer chains, still correct */
+	w->buckets = nb;
+	w->n_buckets = n_old * 2;
+	for (size_t i = 0; i < n_old; i++) {
+		struct series *s = old[i], *next;
+		for (; s; s = next) {
+			next = s->hnext;
+			size_t b = hash_key(w, s->key);
+			s->hnext = nb[b];
+			nb[b] = s;
+		}
+	}
+	free(old);
 }
 
 static void lru_unlink(struct remote_write *w, struct series *s)
@@ -102,7 +128,7 @@ static void lru_push_front(struct remote_write *w, struct series *s)
 
 static struct series *series_find(struct remote_write *w, const char *key)
 {
-	for (struct series *s = w->buckets[hash_key(key)]; s; s = s->hnext)
+	for (struct series *s = w->buckets[hash_key(w, key)]; s; s = s->hnext)
 		if (strcmp(s->key, key) == 0)
 			return s;
 	return NULL;
@@ -117,7 +143,7 @@ static void series_free(struct series *s)
 
 static void series_remove(struct remote_write *w, struct series *s)
 {
-	struct series **pp = &w->buckets[hash_key(s->key)];
+	struct series **pp = &w->buckets[hash_key(w, s->key)];
 	while (*pp != s)
 		pp = &(*pp)->hnext;
 	*pp = s->hnext;
@@ -143,12 +169,13 @@ static struct series *series_add(struct remote_write *w, char *key, const char *
 	s->node = strdup(node ? node : "");
 	if (!s->node)
 		goto err_free_series;
-	size_t b = hash_key(key);
+	size_t b = hash_key(w, key);
 	s->hnext = w->buckets[b];
 	w->buckets[b] = s;
 	lru_push_front(w, s);
 	w->n_series++;
 	series_evict(w);
+	buckets_grow(w);
 	return s;
 
 err_free_series:
@@ -264,7 +291,8 @@ static void *rw_create(const struct cfg *c, bool dry_run, char *err, size_t errl
 	w->url = strdup(url);
 	w->prefix = strdup(sink_cfg_str(c, "METRIC_PREFIX", "sensor_"));
 	w->req = rw_request_new();
-	w->buckets = calloc(SERIES_BUCKETS, sizeof(*w->buckets));
+	w->n_buckets = SERIES_BUCKETS_MIN;
+	w->buckets = calloc(w->n_buckets, sizeof(*w->buckets));
 	if (!w->url || !w->prefix || !w->req || !w->buckets)
 		goto err_destroy;
 

@@ -232,9 +232,9 @@ static void test_reading_mapping(void **state)
 	struct reading r = {
 		.ts_ms = 1732276800123LL, .node = "rp3", .sensor = "desk",
 		.n_tags = 3,
-		.tags = { { "location", "desk" }, { "model", "dht22" }, { "node", "evil" } },
+		.tags = (struct reading_tag[]){ { "location", "desk" }, { "model", "dht22" }, { "node", "evil" } },
 		.n_fields = 2,
-		.fields = { { "humidity_percent", 48 }, { "temperature_celsius", 21.4 } },
+		.fields = (struct reading_field[]){ { "humidity_percent", 48 }, { "temperature_celsius", 21.4 } },
 	};
 	struct lp_buf b;
 	lp_buf_init(&b, 4096);

@@ -179,9 +179,9 @@ static void test_label_rules(void **state)
 	(void)state;
 	struct reading r = {
 		.ts_ms = 1, .node = "rp3", .sensor = "desk", .n_tags = 6,
-		.tags = { { "__evil", "x" }, { "a-b", "first" }, { "a_b", "second" },
+		.tags = (struct reading_tag[]){ { "__evil", "x" }, { "a-b", "first" }, { "a_b", "second" },
 			  { "empty", "" }, { "node", "other" }, { "room", "K\xc3\xbc" "che" } },
-		.n_fields = 1, .fields = { { "temperature_celsius", 21.4 } },
+		.n_fields = 1, .fields = (struct reading_field[]){ { "temperature_celsius", 21.4 } },
 	};
 	struct rw_labels ls;
 	unsigned dropped = 0;
@@ -229,9 +229,9 @@ static void test_decode_text(void **state)
 	(void)state;
 	struct reading r = {
 		.ts_ms = 1732276800123LL, .node = "rp3", .sensor = "desk", .n_tags = 2,
-		.tags = { { "location", "desk" }, { "note", "say \"hi\"\\" } },
+		.tags = (struct reading_tag[]){ { "location", "desk" }, { "note", "say \"hi\"\\" } },
 		.n_fields = 2,
-		.fields = { { "humidity_percent", 48 }, { "temperature_celsius", 21.4 } },
+		.fields = (struct reading_field[]){ { "humidity_percent", 48 }, { "temperature_celsius", 21.4 } },
 	};
 	struct rw_request *q = rw_request_new();
 	for (size_t i = 0; i < r.n_fields; i++) {

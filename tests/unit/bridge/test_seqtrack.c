@@ -42,11 +42,29 @@ static void test_many_topics_bounded(void **state)
 	seqtrack_free(t);
 }
 
+/* the table starts small and grows: 3000 topics are all remembered */
+static void test_grows(void **state)
+{
+	(void)state;
+	struct seqtrack *t = seqtrack_new(4096);
+	uint64_t miss;
+	char topic[32];
+	for (uint64_t seq = 1; seq <= 3; seq++) {
+		for (int i = 0; i < 3000; i++) {
+			snprintf(topic, sizeof(topic), "s/n%d/x", i);
+			assert_int_equal(seqtrack_see(t, topic, "aaaaaaaaaaaaaaaa", seq, &miss),
+					 seq == 1 ? SEQ_FIRST : SEQ_NEXT);
+		}
+	}
+	seqtrack_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sequence),
 		cmocka_unit_test(test_many_topics_bounded),
+		cmocka_unit_test(test_grows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,11 +93,13 @@ static void make_readings(size_t n)
 	for (size_t i = 0; i < n; i++) {
 		static char names[8][8];
 		snprintf(names[i], sizeof(names[i]), "s%zu", i);
+		static struct reading_tag tag[] = { { "location", "desk" } };
+		static struct reading_field fields[8][2];
+		fields[i][0] = (struct reading_field){ "humidity_percent", 48 };
+		fields[i][1] = (struct reading_field){ "temperature_celsius", 21.4 };
 		rd[i] = (struct reading){
 			.ts_ms = 1700000000000LL + (int64_t)i, .node = "rp3", .sensor = names[i],
-			.n_tags = 1, .tags = { { "location", "desk" } },
-			.n_fields = 2,
-			.fields = { { "humidity_percent", 48 }, { "temperature_celsius", 21.4 } },
+			.n_tags = 1, .tags = tag, .n_fields = 2, .fields = fields[i],
 		};
 		rp[i] = &rd[i];
 	}

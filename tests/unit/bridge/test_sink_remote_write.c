@@ -81,13 +81,20 @@ static void *create(bool dry_run)
 	return s;
 }
 
+/* a reading's tag and field arrays live elsewhere (in its arena when parsed):
+ * here in a pool that outlives every test's readings */
+static struct reading_tag desk_tag[] = { { "location", "desk" } };
+static struct reading_field field_pool[64][2];
+static size_t field_next;
+
 static struct reading reading(const char *node, const char *sensor, int64_t ts, double t)
 {
+	struct reading_field *f = field_pool[field_next++ % 64];
+	f[0] = (struct reading_field){ "humidity_percent", 48 };
+	f[1] = (struct reading_field){ "temperature_celsius", t };
 	return (struct reading){
 		.ts_ms = ts, .node = node, .sensor = sensor,
-		.n_tags = 1, .tags = { { "location", "desk" } },
-		.n_fields = 2,
-		.fields = { { "humidity_percent", 48 }, { "temperature_celsius", t } },
+		.n_tags = 1, .tags = desk_tag, .n_fields = 2, .fields = f,
 	};
 }
 
@@ -193,6 +200,34 @@ static void test_out_of_order(void **state)
 	send_all(s, zero, 1, &res);
 	assert_int_equal(res.dropped, 2);
 	assert_int_equal(srv.n_reqs, 2);
+	remote_write_sink_ops.destroy(s);
+}
+
+/* 3000 sensors = 6000 series: the series table grows (it starts at 1024
+ * buckets) and still finds every series, so each one's newest timestamp is
+ * remembered: a second round with older samples is skipped in full. */
+static void test_many_series(void **state)
+{
+	(void)state;
+	void *s = create(false);
+	struct sink_result res;
+	static char names[3000][8];
+	for (int round = 0; round < 2; round++) {
+		size_t ok = 0, dropped = 0;
+		for (int i = 0; i < 3000; i += 8) {
+			struct reading b[8];
+			for (int k = 0; k < 8; k++) {
+				snprintf(names[i + k], sizeof(names[0]), "s%d", i + k);
+				b[k] = reading("rp3", names[i + k], round == 0 ? 5000 : 4000, i + k);
+			}
+			fake_reset(&srv);
+			send_all(s, b, i + 8 <= 3000 ? 8 : 3000 - i, &res);
+			ok += res.verdict == SINK_OK;
+			dropped += res.dropped;
+		}
+		assert_int_equal(ok, round == 0 ? 375 : 0); /* 3000 / 8 batches */
+		assert_int_equal(dropped, round == 0 ? 0 : 6000);
+	}
 	remote_write_sink_ops.destroy(s);
 }
 
@@ -371,6 +406,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_request, before, after),
 		cmocka_unit_test_setup_teardown(test_basic_auth_and_prefix, before, after),
 		cmocka_unit_test_setup_teardown(test_out_of_order, before, after),
+		cmocka_unit_test_setup_teardown(test_many_series, before, after),
 		cmocka_unit_test_setup_teardown(test_retry_keeps_mark, before, after),
 		cmocka_unit_test_setup_teardown(test_400_drop, before, after),
 		cmocka_unit_test_setup_teardown(test_staleness_markers, before, after),

@@ -34,10 +34,12 @@ static void test_lines(void **state)
 	assert_non_null(s);
 
 	struct reading r[3];
+	struct reading_field f[3][1];
 	const struct reading *p[3];
 	for (int i = 0; i < 3; i++) {
+		f[i][0] = (struct reading_field){ "temperature_celsius", 21.4 };
 		r[i] = (struct reading){ .ts_ms = 1000 + i, .node = "rp3", .sensor = "desk",
-					 .n_fields = 1, .fields = { { "temperature_celsius", 21.4 } } };
+					 .n_fields = 1, .fields = f[i] };
 		p[i] = &r[i];
 	}
 	r[1].fields[0].value = INFINITY;
