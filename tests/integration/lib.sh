@@ -93,6 +93,29 @@ wait_for() {
 	"$@"
 }
 
+# make_certs DIR: a test CA (DIR/ca.crt) and, signed by it, DIR/broker.{crt,key}
+# for 127.0.0.1 and localhost, DIR/elsewhere.{crt,key} for another host name,
+# and DIR/client.{crt,key}; made with the openssl command, valid for 2 days.
+make_certs() {
+	local d=$1 log=$1/openssl.log
+	mkdir -p "$d"
+	_ossl() { openssl "$@" >>"$log" 2>&1 || fail "openssl $1 failed: $(tail -3 "$log")"; }
+	_ossl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sensorwire test CA" \
+		-keyout "$d/ca.key" -out "$d/ca.crt"
+	local name san
+	for name in broker elsewhere client; do
+		case $name in
+		broker) san="IP:127.0.0.1,DNS:localhost" ;;
+		elsewhere) san="DNS:broker.elsewhere.example" ;;
+		client) san="DNS:client" ;;
+		esac
+		_ossl req -newkey rsa:2048 -nodes -subj "/CN=$name" -keyout "$d/$name.key" -out "$d/$name.csr"
+		printf 'subjectAltName=%s\n' "$san" >"$d/$name.ext"
+		_ossl x509 -req -in "$d/$name.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+			-days 2 -extfile "$d/$name.ext" -out "$d/$name.crt"
+	done
+}
+
 # start_mosquitto PORT [extra config lines]: sets MOSQ_PID, MOSQ_CONF.
 start_mosquitto() {
 	local port=$1; shift || true

@@ -7,25 +7,12 @@
 #     verification is on), and so is a publisher without a client certificate;
 #   - the static publisher that `make` builds (two Paho variants, see
 #     common/paho.h) over tcp:// and over ssl:// alike.
-# Certificates are made here with the openssl command.
+# Certificates are made with the openssl command (make_certs in lib.sh).
 . "$(dirname "$0")/lib.sh"
 
 # --- a CA, a broker certificate for 127.0.0.1/localhost, one for another
-# host, and a client certificate
-cd "$T"
-ossl() { openssl "$@" >>"$T/openssl.log" 2>&1 || fail "openssl $1 failed: $(tail -3 "$T/openssl.log")"; }
-ossl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sensorwire test CA" \
-	-keyout ca.key -out ca.crt
-cert() { # name subject-alt-names
-	ossl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$1.key" -out "$1.csr"
-	printf 'subjectAltName=%s\n' "$2" >"$1.ext"
-	ossl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-		-extfile "$1.ext" -out "$1.crt"
-}
-cert broker "IP:127.0.0.1,DNS:localhost"
-cert elsewhere "DNS:broker.elsewhere.example"
-cert client "DNS:client"
-cd - >/dev/null
+# host, and a client certificate (lib.sh)
+make_certs "$T"
 
 PLAIN=$(free_port) TLS=$(free_port) WRONG=$(free_port)
 start_mosquitto "$PLAIN" \
@@ -50,7 +37,8 @@ track $BR
 bridge_subscribed() { grep -q 'subscribed' "$T/bridge.log"; }
 wait_for 15 bridge_subscribed || fail "bridge did not subscribe over TLS: $(tail -5 "$T/bridge.log")"
 
-# --- publishers: run BIN for a while against URL; echo how many readings arrived
+# --- publishers: run BIN against URL until 3 readings arrived, or (refused)
+# until it logged that it cannot connect and 2 s more; echo how many arrived
 publish() { # name bin url [env...]
 	local name=$1 bin=$2 url=$3 pid
 	shift 3
@@ -59,7 +47,9 @@ publish() { # name bin url [env...]
 	pid=$!
 	track $pid
 	arrived() { [ "$(grep -c "^sensors/$name/t " "$T/sub.txt")" -ge 3 ]; }
-	wait_for 15 arrived || true
+	refused() { grep -q 'cannot connect' "$T/$name.log"; }
+	wait_for 15 eval 'arrived || refused' || true
+	refused && sleep 2
 	stop_pid $pid TERM || fail "publisher $name exited with status $?"
 	grep -c "^sensors/$name/t " "$T/sub.txt" || true
 }
