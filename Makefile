@@ -8,7 +8,8 @@
 #   make install PREFIX=/usr/local
 #
 # BUILD selects the build directory (several trees can coexist), SAN=1 turns
-# on ASan+UBSan, V=1 shows the commands. User CFLAGS stay apart from ours.
+# on ASan+UBSan, V=1 shows the commands, PUBLISHER_STATIC=0 links the
+# publisher dynamically. User CFLAGS stay apart from ours.
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local

@@ -65,7 +65,7 @@ wait_for 10 bridge_has || fail "bridge printed no reading of tls-pub: $(tail -3 
 n=$(publish wrong-host "$PUBLISHER" "ssl://127.0.0.1:$WRONG" "${TLS_ENV[@]}")
 assert_eq 0 "$n" "readings through a broker with a certificate for another host"
 grep -qi 'cannot connect' "$T/wrong-host.log" || fail "no connect error logged for the wrong host: $(tail -3 "$T/wrong-host.log")"
-grep -q 'online' <(grep '^sensors/wrong-host/status' "$T/sub.txt") && fail "wrong-host came online"
+grep -q '^sensors/wrong-host/status online' "$T/sub.txt" && fail "wrong-host came online"
 
 # --- refused: no client certificate where the listener requires one
 n=$(publish no-cert "$PUBLISHER" "ssl://127.0.0.1:$TLS" MQTT_CA_FILE="$T/ca.crt")

@@ -273,4 +273,21 @@ static inline char *fake_gunzip(const unsigned char *in, size_t len)
 	return out;
 }
 
+/* The one receiver of a test file, started and stopped around its group:
+ * cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown). */
+static struct fake_srv srv;
+
+static inline int fake_group_setup(void **state)
+{
+	(void)state;
+	return fake_start(&srv);
+}
+
+static inline int fake_group_teardown(void **state)
+{
+	(void)state;
+	fake_stop(&srv);
+	return 0;
+}
+
 #endif

@@ -19,20 +19,6 @@
 #include "bridge/http.h"
 #include "fake_server.h"
 
-static struct fake_srv srv;
-
-static int setup(void **state)
-{
-	(void)state;
-	return fake_start(&srv);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	fake_stop(&srv);
-	return 0;
-}
 
 static void test_classify(void **state)
 {
@@ -236,5 +222,5 @@ int main(void)
 		cmocka_unit_test(test_post_bearer_retry_after_body),
 		cmocka_unit_test(test_post_timeout_and_refused),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown);
 }

@@ -37,21 +37,7 @@ static const struct cfg_key keys[] = {
 	{ .name = NULL },
 };
 
-static struct fake_srv srv;
 static struct cfg cfg;
-
-static int setup(void **state)
-{
-	(void)state;
-	return fake_start(&srv);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	fake_stop(&srv);
-	return 0;
-}
 
 /* Starts a fresh config and receiver log before each test. */
 static int before(void **state)
@@ -86,6 +72,14 @@ static void *create(bool dry_run)
 
 static struct reading rd[8];
 static const struct reading *rp[8];
+
+/* The v1 API on the fake receiver, uncompressed so that bodies read as text. */
+static void v1_plain(void)
+{
+	set("INFLUX_URL", srv.base);
+	set("INFLUX_DB", "db");
+	set("INFLUX_GZIP", "false");
+}
 
 /* n readings of sensor s<i> on rp3 at ts 1700000000000 + i. */
 static void make_readings(size_t n)
@@ -199,9 +193,7 @@ static void too_large_policy(struct fake_srv *f, const struct fake_req *rq,
 static void test_413_split(void **state)
 {
 	(void)state;
-	set("INFLUX_URL", srv.base);
-	set("INFLUX_DB", "db");
-	set("INFLUX_GZIP", "false");
+	v1_plain();
 	srv.policy = too_large_policy;
 	void *s = create(false);
 	make_readings(4);
@@ -284,9 +276,7 @@ static void assert_delivered_all_but_s2(void)
 static void test_400_bisect(void **state)
 {
 	(void)state;
-	set("INFLUX_URL", srv.base);
-	set("INFLUX_DB", "db");
-	set("INFLUX_GZIP", "false");
+	v1_plain();
 	srv.policy = bad_line_policy;
 	void *s = create(false);
 	make_readings(4);
@@ -355,9 +345,7 @@ static void test_400_deadletter(void **state)
 	char dir[] = "/tmp/sw-influx-dl.XXXXXX", path[64];
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/deadletter-influx.lp", dir);
-	set("INFLUX_URL", srv.base);
-	set("INFLUX_DB", "db");
-	set("INFLUX_GZIP", "false");
+	v1_plain();
 	set("STATE_DIR", dir);
 	srv.policy = poison_policy;
 	/* two lines in the answer: the comment must stay one line */
@@ -413,9 +401,7 @@ static void test_deadletter_bounded(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 64 << 20), 0);   /* sparse */
 	close(fd);
-	set("INFLUX_URL", srv.base);
-	set("INFLUX_DB", "db");
-	set("INFLUX_GZIP", "false");
+	v1_plain();
 	set("STATE_DIR", dir);
 	srv.policy = poison_policy;
 	refuse_msg = "partial write: field type conflict";
@@ -452,9 +438,7 @@ static void test_401_configuration(void **state)
 static void test_rejected_reading_skipped(void **state)
 {
 	(void)state;
-	set("INFLUX_URL", srv.base);
-	set("INFLUX_DB", "db");
-	set("INFLUX_GZIP", "false");
+	v1_plain();
 	void *s = create(false);
 	make_readings(3);
 	rd[1].fields[0].value = NAN;
@@ -546,5 +530,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dry_run, before, after),
 		cmocka_unit_test_setup_teardown(test_config_errors, before, after),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown);
 }

@@ -31,21 +31,7 @@ static const struct cfg_key keys[] = {
 	{ .name = NULL },
 };
 
-static struct fake_srv srv;
 static struct cfg cfg;
-
-static int setup(void **state)
-{
-	(void)state;
-	return fake_start(&srv);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	fake_stop(&srv);
-	return 0;
-}
 
 static int before(void **state)
 {
@@ -414,5 +400,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dry_run, before, after),
 		cmocka_unit_test_setup_teardown(test_config_errors, before, after),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown);
 }
