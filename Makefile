@@ -8,8 +8,8 @@
 #   make install PREFIX=/usr/local
 #
 # BUILD selects the build directory (several trees can coexist), SAN=1 turns
-# on ASan+UBSan, V=1 shows the commands, PUBLISHER_STATIC=0 links the
-# publisher dynamically. User CFLAGS stay apart from ours.
+# on ASan+UBSan, V=1 shows the commands, PUBLISHER_STATIC=0 / BRIDGE_STATIC=0
+# link the publisher / the bridge dynamically. User CFLAGS stay apart from ours.
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
@@ -18,9 +18,15 @@ SAN        ?= 0
 # the publisher is linked statically unless sanitizers are on (ASan needs a
 # dynamic program) or PUBLISHER_STATIC=0
 PUBLISHER_STATIC ?= $(if $(filter 1,$(SAN)),0,1)
+# the bridge too; it links libcurl, libmicrohttpd and cJSON built from Debian's
+# sources with only what it uses (scripts/static-deps.sh, into DEPS_DIR, shared
+# by every build tree)
+BRIDGE_STATIC ?= $(if $(filter 1,$(SAN)),0,1)
+DEPS_DIR   ?= build/deps
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 V          ?= 0
+, := ,
 
 ifeq ($(V),0)
 Q := @
@@ -61,7 +67,9 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TOOL_SRC   := $(wildcard tests/tools/*.c bench/*.c)
 TOOL_BIN   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
 
-BINS := $(BUILD)/sensor-bridge $(BUILD)/sensor-publisher
+# PROGRAMS=sensor-publisher builds (and installs) only that one, e.g. for its image
+PROGRAMS ?= sensor-bridge sensor-publisher
+BINS := $(PROGRAMS:%=$(BUILD)/%)
 
 .PHONY: all test unit integration demo bench install deps clean tools check-hw
 .DEFAULT_GOAL := all
@@ -76,9 +84,33 @@ $(BUILD)/libbridge.a: $(BRIDGE_OBJ)
 $(BUILD)/libpublisher.a: $(PUBLISHER_OBJ)
 	$(Q)ar rcs $@ $^
 
+# glibc's linker notes about getaddrinfo/dlopen in static programs are
+# filtered out of static links (only those): names resolve through /etc/hosts
+# and DNS, which glibc 2.34+ has built in; other NSS modules would need the
+# same glibc at run time.
+define static_link
+	$(Q)$(CC) -static $(ALL_LDFLAGS) $(1) 2>$@.ld; rc=$$?; \
+		grep -v -e 'in statically linked applications requires at runtime' \
+			-e ': in function `' $@.ld >&2; rm -f $@.ld; exit $$rc
+endef
+
+ifeq ($(BRIDGE_STATIC),1)
+# The bridge, linked statically (see "Footprint" in README.md). Debian's
+# shared libcurl maps and initialises GnuTLS, OpenSSL, krb5, LDAP, SSH, RTMP...
+# which alone is 9.7 MiB resident; this one has HTTP(S) over OpenSSL and zlib.
+$(DEPS_DIR)/.stamp: scripts/static-deps.sh
+	$(Q)scripts/static-deps.sh $(DEPS_DIR)
+$(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a \
+		$(DEPS_DIR)/.stamp
+	@echo "  LD      $@ (static)"
+	$(call static_link,-o $@ $(filter-out $(DEPS_DIR)/.stamp,$^) -L$(DEPS_DIR)/lib \
+		-lcurl -lmicrohttpd -lcjson -lprotobuf-c -lsnappy -lstdc++ -lpaho-mqtt3as \
+		-lz -lm -lpthread -lc -lssl -lcrypto)
+else
 $(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+endif
 ifeq ($(PUBLISHER_STATIC),1)
 # The publisher, linked statically (see "Footprint" in README.md): glibc and
 # the libraries' own code, no shared objects to map and relocate. Two Paho
@@ -86,9 +118,6 @@ ifeq ($(PUBLISHER_STATIC),1)
 # so OpenSSL is only touched by a TLS connection. -lc comes before the TLS
 # libraries so that the C library's code sits next to ours, not past OpenSSL's;
 # publisher/static.ld keeps OpenSSL's sections apart from both.
-# glibc's linker notes about getaddrinfo/dlopen in static programs are
-# filtered out (only those): names resolve through /etc/hosts and DNS, which
-# glibc 2.34+ has built in; other NSS modules need the same glibc at run time.
 # Both get their symbols prefixed (swtcp_, swtls_): they define the same names,
 # and the plain one also its own SHA1_*, which libcrypto defines too.
 $(BUILD)/paho/libsw%-paho.a: PAHO_A = $(shell $(CC) -print-file-name=$(PAHO_LIB_$*))
@@ -106,12 +135,10 @@ $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a
 		$(BUILD)/obj/common/paho_split.o $(BUILD)/libcommon.a \
 		$(BUILD)/paho/libswtcp-paho.a $(BUILD)/paho/libswtls-paho.a publisher/static.ld
 	@echo "  LD      $@ (static)"
-	$(Q)$(CC) -static $(ALL_LDFLAGS) -Wl,-T,publisher/static.ld -o $@ \
+	$(call static_link,-Wl$(,)-T$(,)publisher/static.ld -o $@ \
 		$(filter %.o,$^) $(BUILD)/libpublisher.a \
 		$(BUILD)/libcommon.a $(BUILD)/paho/libswtcp-paho.a -lgpiod -lz -lm -lpthread -lc \
-		$(BUILD)/paho/libswtls-paho.a -lssl -lcrypto 2>$@.ld; rc=$$?; \
-		grep -v -e 'in statically linked applications requires at runtime' \
-			-e ': in function `' $@.ld >&2; rm -f $@.ld; exit $$rc
+		$(BUILD)/paho/libswtls-paho.a -lssl -lcrypto)
 else
 $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
 	@echo "  LD      $@"
@@ -119,7 +146,7 @@ $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a
 endif
 
 # protoc-c generates the remote-write messages at build time
-$(PROTO_SRC) $(PROTO_HDR): proto/remote.proto
+$(PROTO_SRC) $(PROTO_HDR) &: proto/remote.proto
 	@mkdir -p $(BUILD)/gen/proto
 	@echo "  PROTOC  $<"
 	$(Q)protoc-c --c_out=$(BUILD)/gen -I. $<
@@ -161,15 +188,19 @@ deps:
 	$(Q)scripts/deps.sh
 
 # make test: sanitizer build in its own tree, then unit + integration
-# (plus the static publisher as `make` builds it, which ASan cannot run in:
-# tests/integration/test_tls.sh runs it over tcp:// and ssl://)
+# (plus the static programs as `make` builds them, which ASan cannot run in:
+# tests/integration/test_tls.sh runs the publisher over tcp:// and ssl://,
+# test_bridge_https.sh the bridge over mqtts:// and https://)
 test: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build/static build/static/sensor-publisher
+	$(Q)$(MAKE) --no-print-directory BUILD=build/static build/static/sensor-publisher \
+		build/static/sensor-bridge
 	$(Q)$(MAKE) --no-print-directory BUILD=build/san SAN=1 \
-		STATIC_PUBLISHER=$(CURDIR)/build/static/sensor-publisher run-tests
+		STATIC_PUBLISHER=$(CURDIR)/build/static/sensor-publisher \
+		STATIC_BRIDGE=$(CURDIR)/build/static/sensor-bridge run-tests
 
 run-tests: all $(UNIT_BIN) $(TOOL_BIN)
-	$(Q)BUILD=$(BUILD) STATIC_PUBLISHER=$(STATIC_PUBLISHER) tests/run.sh
+	$(Q)BUILD=$(BUILD) STATIC_PUBLISHER=$(STATIC_PUBLISHER) STATIC_BRIDGE=$(STATIC_BRIDGE) \
+		tests/run.sh
 
 unit: $(UNIT_BIN)
 	$(Q)BUILD=$(BUILD) tests/run.sh unit

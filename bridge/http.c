@@ -35,6 +35,7 @@ struct http_client {
 	long timeout_ms;
 	long connect_timeout_ms;
 	struct http_response *resp;       /* the request in flight */
+	char errbuf[CURL_ERROR_SIZE];     /* curl's detailed reason for a failure */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -253,6 +254,7 @@ static CURLcode setup(struct http_client *h)
 
 	curl_easy_reset(c);
 	rc |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	rc |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
 	rc |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
 	rc |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
 	rc |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -333,6 +335,7 @@ int http_post(struct http_client *h, const char *url, const char *const *headers
 		return -EINVAL;
 	}
 
+	h->errbuf[0] = '\0';
 	rc = curl_easy_perform(h->curl);
 	/* the list must outlive the transfer; detach it before freeing */
 	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
@@ -340,7 +343,11 @@ int http_post(struct http_client *h, const char *url, const char *const *headers
 	h->resp = NULL;
 
 	if (rc != CURLE_OK) {
-		snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(rc));
+		/* "SSL certificate problem: unable to get local issuer certificate"
+		 * says more than curl_easy_strerror's "SSL peer certificate or SSH
+		 * remote key was not OK" */
+		snprintf(resp->error, sizeof(resp->error), "%s",
+			 h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
 		resp->status = 0;
 		return rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
 	}

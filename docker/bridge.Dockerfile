@@ -4,14 +4,17 @@
 # Built from the repository root (the context), for the Pis and a PC:
 #   docker buildx build --platform linux/arm/v7,linux/arm64,linux/amd64 \
 #     -f docker/bridge.Dockerfile -t <registry>/sensor-bridge:0.1.0 --push .
-# Stage 1 compiles with the project's Makefile on Debian bookworm; stage 2 is
-# bookworm-slim with only the shared libraries the binary links, running as
-# the unprivileged user 10001 (Kubernetes' runAsNonRoot can verify it).
+# Stage 1 compiles with the project's Makefile on Debian bookworm: the bridge is
+# linked statically, with libcurl, libmicrohttpd and cJSON built from Debian's
+# source packages (scripts/static-deps.sh; it fetches them from deb.debian.org,
+# so the build needs the network, as apt-get does). Stage 2 is bookworm-slim
+# with only the CA store, running as the unprivileged user 10001 (Kubernetes'
+# runAsNonRoot can verify it).
 
 FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      build-essential pkg-config \
+      build-essential pkg-config autoconf automake libtool \
       libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler \
       libsnappy-dev zlib1g-dev libgpiod-dev libmicrohttpd-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -24,8 +27,6 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
-      libpaho-mqtt1.3 libcurl4 libcjson1 libprotobuf-c1 libsnappy1v5 zlib1g \
-      libmicrohttpd12 \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sensorwire \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent \

@@ -18,8 +18,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN make BUILD=build all \
- && make BUILD=build install PREFIX=/usr/local DESTDIR=/out
+RUN make BUILD=build PROGRAMS=sensor-publisher all \
+ && make BUILD=build PROGRAMS=sensor-publisher install PREFIX=/usr/local DESTDIR=/out
 
 FROM debian:bookworm-slim
 RUN apt-get update \

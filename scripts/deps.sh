@@ -9,6 +9,7 @@ PKGS=(
   libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler
   libsnappy-dev zlib1g-dev libgpiod-dev libcmocka-dev libmicrohttpd-dev
   libssl-dev openssl
+  autoconf automake libtool ca-certificates
   mosquitto mosquitto-clients prometheus victoria-metrics influxdb
   python3-paho-mqtt curl jq procps
 )

@@ -11,6 +11,9 @@
 . "$(dirname "$0")/lib.sh"
 cd "$SW_ROOT"
 for b in "$BRIDGE" "$PUBLISHER"; do [ -x "$b" ] || fail "$b is missing: build it first"; done
+# a dynamically linked bridge, for the negative check that a missing shared
+# library is caught (the image's own bridge is static: it needs none)
+DYN_BRIDGE=$BRIDGE
 # The images hold a plain build. A sanitizer build (make test's build/san)
 # links other libraries, so then build a plain one here, as the image does.
 if readelf -d "$BRIDGE" "$PUBLISHER" | grep -q 'NEEDED.*lib[a-z]*san'; then
@@ -55,10 +58,17 @@ needed_pkgs() {
 declare -A NEEDED
 NEEDED[$BRIDGE]=$(needed_pkgs "$BRIDGE")
 NEEDED[$PUBLISHER]=$(needed_pkgs "$PUBLISHER")
+if ! readelf -lW "$DYN_BRIDGE" | grep -q INTERP; then
+	env -u MAKEFLAGS -u MAKELEVEL make -s -j2 --no-print-directory BUILD="$T/dyn" SAN=0 BRIDGE_STATIC=0 \
+		"$T/dyn/sensor-bridge" >"$T/dyn.log" 2>&1 || { tail -n 20 "$T/dyn.log"; fail "dynamic build failed"; }
+	DYN_BRIDGE=$T/dyn/sensor-bridge
+fi
+NEEDED[$DYN_BRIDGE]=$(needed_pkgs "$DYN_BRIDGE")
 needed_of() { echo "${NEEDED[$1]}"; }
 
 # dev packages the project builds with, from scripts/deps.sh (not a copy)
-build_pkgs=$(sed -n '/^PKGS=(/,/^)/p' scripts/deps.sh | tr ' ' '\n' | grep -E -- '-dev$|^pkg-config$|^build-essential$|compiler$' |
+build_pkgs=$(sed -n '/^PKGS=(/,/^)/p' scripts/deps.sh | tr ' ' '\n' |
+	grep -E -- '-dev$|^pkg-config$|^build-essential$|compiler$|^autoconf$|^automake$|^libtool$' |
 	grep -v cmocka | sort -u)
 [ -n "$build_pkgs" ] || fail "no build packages found in scripts/deps.sh"
 
@@ -69,11 +79,16 @@ check_dockerfile() { # file binary-name binary-path
 	for p in $froms; do
 		case $p in debian:bookworm|debian:bookworm-slim|debian:bookworm-*) ;; *) echo "$f: base $p is not Debian bookworm"; return 1 ;; esac
 	done
-	logical "$f" | grep -q 'make BUILD=[a-z]* all' || { echo "$f: does not build with make ... all"; return 1; }
+	logical "$f" | grep -Eq "make BUILD=[a-z]+ (PROGRAMS=$name )?all" ||
+		{ echo "$f: does not build with make ... all"; return 1; }
+	# autotools build the bridge's static libraries (scripts/static-deps.sh)
+	local need_pkgs=$build_pkgs
+	logical "$f" | grep -q "PROGRAMS=$name " && [ "$name" != sensor-bridge ] &&
+		need_pkgs=$(grep -vx -e autoconf -e automake -e libtool <<<"$build_pkgs")
 	local buildst runtime
 	buildst=$(stage_pkgs "$f" 1)
 	runtime=$(stage_pkgs "$f" 2)
-	for p in $build_pkgs; do
+	for p in $need_pkgs; do
 		in_list "$p" "$buildst" || { echo "$f: build stage lacks $p (scripts/deps.sh)"; return 1; }
 	done
 	for p in $(needed_of "$bin"); do
@@ -82,9 +97,11 @@ check_dockerfile() { # file binary-name binary-path
 	for p in $buildst $runtime; do
 		pkg_exists "$p" || { echo "$f: no Debian package named $p"; return 1; }
 	done
+	# both speak TLS (ssl://, https://) and verify with the system CA store
+	in_list ca-certificates "$runtime" || { echo "$f: runtime stage lacks ca-certificates"; return 1; }
 	# the path it copies out is where `make install` puts the binary
 	local inst dest src
-	inst=$(logical "$f" | grep -o 'make BUILD=[a-z]* install[^&]*' | head -n1)
+	inst=$(logical "$f" | grep -Eo 'make BUILD=[a-z]+ (PROGRAMS=[a-z-]+ )?install[^&]*' | head -n1)
 	[ -n "$inst" ] || { echo "$f: no make install"; return 1; }
 	dest=$(sed -n 's/.*DESTDIR=\([^ ]*\).*/\1/p' <<<"$inst")
 	out=$(make -n --no-print-directory ${inst#make } 2>/dev/null | grep "install -m 0755" | head -n1)
@@ -100,12 +117,17 @@ check_dockerfile() { # file binary-name binary-path
 
 check_dockerfile docker/bridge.Dockerfile sensor-bridge "$BRIDGE" || fail "bridge image"
 check_dockerfile docker/publisher.Dockerfile sensor-publisher "$PUBLISHER" || fail "publisher image"
-note "libraries: bridge needs $(needed_of "$BRIDGE" | tr '\n' ' ')"
+libs=$(needed_of "$BRIDGE" | xargs)
+note "libraries: bridge needs ${libs:-none (static)}"
 grep -q 'linux/arm/v7,linux/arm64,linux/amd64' docs/deploy.md || fail "docs/deploy.md lacks the multi-arch buildx line"
 
 # --- negative self-checks --------------------------------------------------
-sed 's/ libcurl4 / /' docker/bridge.Dockerfile >"$T/nolib.Dockerfile"
-out=$(check_dockerfile "$T/nolib.Dockerfile" sensor-bridge "$BRIDGE") && fail "a Dockerfile without libcurl4 passed"
+out=$(check_dockerfile docker/bridge.Dockerfile sensor-bridge "$DYN_BRIDGE") &&
+	fail "a runtime stage without its shared libraries passed a dynamically linked bridge"
+grep -q "runtime stage lacks lib.* (needed by sensor-bridge)" <<<"$out" || fail "unexpected: $out"
+note "rejected: $out (dynamic bridge)"
+sed 's/ ca-certificates / /; s/ca-certificates \\$/\\/; s/ ca-certificates$//' docker/bridge.Dockerfile >"$T/noca.Dockerfile"
+out=$(check_dockerfile "$T/noca.Dockerfile" sensor-bridge "$BRIDGE") && fail "a Dockerfile without ca-certificates passed"
 note "rejected: $out"
 sed 's/^USER 10001:10001/USER root/' docker/bridge.Dockerfile >"$T/root.Dockerfile"
 out=$(check_dockerfile "$T/root.Dockerfile" sensor-bridge "$BRIDGE") && fail "a Dockerfile running as root passed"
