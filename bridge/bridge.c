@@ -308,12 +308,19 @@ static void *sender_main(void *arg)
 	bool pacing = false;
 	int64_t window_start = 0;
 	uint64_t window_samples = 0;
+	size_t recs_per_k = 1000;   /* readings per 1000 samples in the last batch */
 
 	for (;;) {
 		bool stop = stopping(b);
 		int wait = stop ? 0 : p.any ? (int)(first_ms + b->batch_delay_ms - clock_now_ms()) : 1000;
-		size_t want = b->batch_max > p.samples ? b->batch_max - p.samples : 1;
-		size_t n = wal_read(o->reader, &wb, want, wait > 0 ? wait : 0);
+		/* about as many readings as fill the batch (by the last batch's
+		 * fields per reading); an empty batch waits for its first record,
+		 * which starts the clock, then for the rest in one wake-up */
+		size_t room = b->batch_max > p.samples ? b->batch_max - p.samples : 1;
+		size_t want = (room * recs_per_k + 999) / 1000;
+		if (want > room)
+			want = room;
+		size_t n = wal_read(o->reader, &wb, want, p.any ? want : 1, wait > 0 ? wait : 0);
 		for (size_t i = 0; i < n; i++) {
 			if (!p.any)
 				first_ms = clock_now_ms();
@@ -328,6 +335,8 @@ static void *sender_main(void *arg)
 		if (p.samples < b->batch_max && clock_now_ms() - first_ms < b->batch_delay_ms && !stop)
 			continue;
 		size_t sent = p.samples;
+		if (p.samples)
+			recs_per_k = p.n * 1000 / p.samples ? p.n * 1000 / p.samples : 1;
 		if (!flush(o, &p))
 			goto rewind;
 		/* catching up after an outage: pace the replay, from its start */

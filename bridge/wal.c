@@ -27,6 +27,9 @@
 #define BODY_FIXED 10
 #define MAX_BODY (1u << 20)
 #define MAX_READERS 8
+/* wal_read reads this much at least (more than one largest reading) and at most */
+#define READ_MIN (32u << 10)
+#define READ_MAX (1u << 20)
 
 struct seg {
 	uint64_t first_lsn;
@@ -49,13 +52,16 @@ struct wal_reader {
 	const struct seg *cseg;
 	uint64_t coff;
 	uint64_t clsn;
+	/* a reader waiting in wal_read is signalled once wait_min records are there */
+	pthread_cond_t cond;
+	bool waiting;
+	uint64_t wait_min;
 };
 
 struct wal {
 	struct wal_opts o;
 	char *dir;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;        /* readers wait here for new records */
 	pthread_cond_t sync_cond;   /* the syncer waits here for its period or stop */
 	int waiting;                /* readers inside wal_read's wait */
 	struct seg *head, *tail;
@@ -293,6 +299,26 @@ static void *syncer_main(void *arg)
 	return NULL;
 }
 
+/* Signals every waiting reader (shutdown). Lock held. */
+static void wake_all(struct wal *w)
+{
+	for (int i = 0; i < w->n_readers; i++)
+		pthread_cond_broadcast(&w->readers[i]->cond);
+}
+
+/* Signals the waiting readers that now have as many records as they wait for. Lock held. */
+static void wake_ready(struct wal *w)
+{
+	for (int i = 0; i < w->n_readers; i++) {
+		struct wal_reader *r = w->readers[i];
+		if (r->waiting && w->next_lsn >= r->lsn + r->wait_min) {
+			r->waiting = false;
+			w->waiting--;
+			pthread_cond_signal(&r->cond);
+		}
+	}
+}
+
 struct wal *wal_open(const struct wal_opts *o, char *err, size_t errlen)
 {
 	struct wal *w = calloc(1, sizeof(*w));
@@ -306,7 +332,6 @@ struct wal *wal_open(const struct wal_opts *o, char *err, size_t errlen)
 	if (!w->o.max_records)
 		w->o.max_records = 100000;
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
 	pthread_cond_init(&w->sync_cond, NULL);
 	w->next_lsn = 1;
 	if (o->dir) {
@@ -346,22 +371,23 @@ void wal_close(struct wal *w)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
-	pthread_cond_broadcast(&w->cond);
+	wake_all(w);
 	pthread_cond_broadcast(&w->sync_cond);
 	pthread_mutex_unlock(&w->lock);
 	if (w->syncer_running)
 		pthread_join(w->syncer, NULL);
 	if (w->tail && w->tail->fd >= 0 && w->o.sync_ms != WAL_SYNC_NEVER)
 		fdatasync(w->tail->fd);
-	for (int i = 0; i < w->n_readers; i++)
+	for (int i = 0; i < w->n_readers; i++) {
+		pthread_cond_destroy(&w->readers[i]->cond);
 		free(w->readers[i]);
+	}
 	while (w->head) {
 		struct seg *s = w->head;
 		w->head = s->next;
 		seg_free(w, s, false);
 	}
 	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->cond);
 	pthread_cond_destroy(&w->sync_cond);
 	free(w->dir);
 	free(w);
@@ -505,7 +531,7 @@ int wal_append(struct wal *w, int64_t arrival_ms, const char *topic, const void 
 	w->st.appended++;
 	trim(w);
 	if (w->waiting)
-		pthread_cond_broadcast(&w->cond);
+		wake_ready(w);
 out:
 	pthread_mutex_unlock(&w->lock);
 	if (f != stackbuf)
@@ -573,6 +599,7 @@ struct wal_reader *wal_reader_open(struct wal *w, const char *name, char *err, s
 	}
 	r->w = w;
 	snprintf(r->name, sizeof(r->name), "%s", name);
+	pthread_cond_init(&r->cond, NULL);
 	pthread_mutex_lock(&w->lock);
 	uint64_t start = w->head ? w->head->first_lsn : w->next_lsn;
 	uint64_t saved;
@@ -596,7 +623,10 @@ struct wal_reader *wal_reader_open(struct wal *w, const char *name, char *err, s
 	return r;
 }
 
-/* Finds lsn's byte offset; uses the reader's cache when it can. Lock held. */
+/*
+ * Finds lsn's byte offset; uses the reader's cache when it can, else walks
+ * the segment's frame headers a chunk at a time. Lock held.
+ */
 static const struct seg *locate(struct wal_reader *r, uint64_t lsn, uint64_t *off)
 {
 	struct wal *w = r->w;
@@ -607,13 +637,26 @@ static const struct seg *locate(struct wal_reader *r, uint64_t lsn, uint64_t *of
 	for (const struct seg *s = w->head; s; s = s->next) {
 		if (lsn < s->first_lsn || lsn >= s->first_lsn + s->count)
 			continue;
-		uint64_t o = 0;
-		unsigned char hdr[HDR];
-		for (uint64_t l = s->first_lsn; l < lsn; l++) {
-			if (seg_pread(s, o, hdr, HDR) < 0)
+		unsigned char *chunk = malloc(READ_MIN);
+		if (!chunk)
+			return NULL;
+		uint64_t o = 0, l = s->first_lsn;
+		while (l < lsn) {
+			uint64_t avail = s->bytes - o;
+			size_t n = avail < READ_MIN ? (size_t)avail : READ_MIN;
+			if (n < HDR || seg_pread(s, o, chunk, n) < 0) {
+				free(chunk);
 				return NULL;
-			o += HDR + get32(hdr);
+			}
+			size_t pos = 0;
+			while (l < lsn && pos + HDR <= n) {
+				pos += HDR + get32(chunk + pos);
+				l++;
+			}
+			/* pos may point past the chunk: the next read starts there */
+			o += pos;
 		}
+		free(chunk);
 		*off = o;
 		return s;
 	}
@@ -630,6 +673,10 @@ static int batch_reserve(struct wal_batch *b, size_t nrec, size_t bytes)
 		if (!nr)
 			return -1;
 		b->recs = nr;
+		size_t *no = realloc(b->offs, cap * 2 * sizeof(*no));
+		if (!no)
+			return -1;
+		b->offs = no;
 		b->cap = cap;
 	}
 	if (bytes > b->buf_cap) {
@@ -645,19 +692,80 @@ static int batch_reserve(struct wal_batch *b, size_t nrec, size_t bytes)
 	return 0;
 }
 
-size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, int wait_ms)
+/*
+ * How many bytes of s to read from off for about `records` records: the
+ * segment's average frame size times that, with some slack, within
+ * READ_MIN..READ_MAX and what the segment holds.
+ */
+static size_t read_size(const struct seg *s, uint64_t off, size_t records)
+{
+	uint64_t avail = s->bytes - off;
+	uint64_t avg = s->count ? s->bytes / s->count : 256;
+	uint64_t n = (uint64_t)records * (avg + avg / 8) + HDR;
+	if (n < READ_MIN)
+		n = READ_MIN;
+	if (n > READ_MAX)
+		n = READ_MAX;
+	return (size_t)(avail < n ? avail : n);
+}
+
+/*
+ * Turns the frames in chunk (n bytes, read from s at the reader's position)
+ * into records, up to want in all. Each body becomes
+ *   i64 arrival | 1 byte | topic NUL | payload
+ * in place: the topic moves one byte left over its length, which makes room
+ * for its NUL. Returns the bytes consumed (whole frames only).
+ */
+static size_t take_frames(struct wal_reader *r, const struct seg *s, struct wal_batch *b,
+			  char *chunk, size_t n, size_t want)
+{
+	size_t pos = 0;
+	uint64_t end = s->first_lsn + s->count;
+	while (b->n < want && r->lsn < end && pos + HDR <= n) {
+		uint32_t len = get32((unsigned char *)chunk + pos);
+		if (len < BODY_FIXED || pos + HDR + len > n)
+			break;
+		char *body = chunk + pos + HDR;
+		size_t tl = (size_t)((unsigned char)body[8] | (unsigned char)body[9] << 8);
+		if (tl > len - BODY_FIXED)
+			tl = len - BODY_FIXED;   /* never written so; CRC-checked at open */
+		memmove(body + 9, body + BODY_FIXED, tl);
+		body[9 + tl] = '\0';
+		struct wal_record *rec = &b->recs[b->n];
+		rec->lsn = r->lsn;
+		rec->arrival_ms = (int64_t)get64((unsigned char *)body);
+		rec->len = len - BODY_FIXED - tl;
+		size_t at = (size_t)(body - b->buf);
+		b->offs[2 * b->n] = at + 9;
+		b->offs[2 * b->n + 1] = at + BODY_FIXED + tl;
+		b->n++;
+		r->lsn++;
+		pos += HDR + len;
+	}
+	return pos;
+}
+
+size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, size_t min,
+		int wait_ms)
 {
 	struct wal *w = r->w;
 	struct timespec until = clock_deadline_ms(wait_ms);
 	b->n = 0;
 	b->buf_len = 0;
+	if (min < 1)
+		min = 1;
+	if (min > max)
+		min = max;
 	pthread_mutex_lock(&w->lock);
-	while (r->lsn >= w->next_lsn && !w->woken && !w->stopping) {
-		if (wait_ms <= 0)
-			break;
+	while (w->next_lsn < r->lsn + min && !w->woken && !w->stopping && wait_ms > 0) {
+		r->wait_min = min;
+		r->waiting = true;
 		w->waiting++;
-		int rc = pthread_cond_timedwait(&w->cond, &w->lock, &until);
-		w->waiting--;
+		int rc = pthread_cond_timedwait(&r->cond, &w->lock, &until);
+		if (r->waiting) {
+			r->waiting = false;
+			w->waiting--;
+		}
 		if (rc == ETIMEDOUT)
 			break;
 	}
@@ -669,9 +777,9 @@ size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, int wait_
 		want = max;
 	uint64_t off = 0;
 	const struct seg *s = want ? locate(r, r->lsn, &off) : NULL;
-	/* offsets of each record in b->buf; pointers fixed up at the end */
-	size_t *offs = want ? malloc(want * sizeof(size_t) * 2) : NULL;
-	while (s && b->n < want && offs) {
+	if (s && batch_reserve(b, want, 0) < 0)
+		s = NULL;
+	while (s && b->n < want) {
 		if (r->lsn >= s->first_lsn + s->count) {
 			s = s->next;
 			off = 0;
@@ -681,36 +789,29 @@ size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, int wait_
 				r->lsn = s->first_lsn;
 			continue;
 		}
-		unsigned char hdr[HDR];
-		if (seg_pread(s, off, hdr, HDR) < 0)
+		size_t n = read_size(s, off, want - b->n);
+		if (n < HDR || batch_reserve(b, want, b->buf_len + n) < 0 ||
+		    seg_pread(s, off, b->buf + b->buf_len, n) < 0)
 			break;
-		uint32_t len = get32(hdr);
-		if (batch_reserve(b, b->n + 1, b->buf_len + len + 1) < 0)
-			break;
-		char *body = b->buf + b->buf_len;
-		if (seg_pread(s, off + HDR, body, len) < 0)
-			break;
-		size_t tl = (size_t)((unsigned char)body[8] | (unsigned char)body[9] << 8);
-		/* NUL-terminate the topic in place: shift it one byte left over the length */
-		memmove(body + 9, body + BODY_FIXED, tl);
-		body[9 + tl] = '\0';
-		body[len] = '\0'; /* payload too, for convenience */
-		struct wal_record *rec = &b->recs[b->n];
-		rec->lsn = r->lsn;
-		rec->arrival_ms = (int64_t)get64((unsigned char *)body);
-		rec->len = len - BODY_FIXED - tl;
-		offs[2 * b->n] = b->buf_len + 9;
-		offs[2 * b->n + 1] = b->buf_len + BODY_FIXED + tl;
-		b->buf_len += len + 1;
-		b->n++;
-		r->lsn++;
-		off += HDR + len;
+		size_t used = take_frames(r, s, b, b->buf + b->buf_len, n, want);
+		if (used == 0) {
+			/* a frame larger than the chunk: read it whole */
+			size_t frame = HDR + get32((unsigned char *)b->buf + b->buf_len);
+			if (frame <= n || frame > s->bytes - off ||
+			    batch_reserve(b, want, b->buf_len + frame) < 0 ||
+			    seg_pread(s, off, b->buf + b->buf_len, frame) < 0)
+				break;
+			used = take_frames(r, s, b, b->buf + b->buf_len, frame, want);
+			if (used == 0)
+				break;
+		}
+		b->buf_len += used;
+		off += used;
 	}
 	for (size_t i = 0; i < b->n; i++) {
-		b->recs[i].topic = b->buf + offs[2 * i];
-		b->recs[i].payload = b->buf + offs[2 * i + 1];
+		b->recs[i].topic = b->buf + b->offs[2 * i];
+		b->recs[i].payload = b->buf + b->offs[2 * i + 1];
 	}
-	free(offs);
 	if (s) {
 		r->cseg = s;
 		r->coff = off;
@@ -764,7 +865,7 @@ void wal_wake(struct wal *w)
 {
 	pthread_mutex_lock(&w->lock);
 	w->woken = true;
-	pthread_cond_broadcast(&w->cond);
+	wake_all(w);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -780,5 +881,6 @@ void wal_batch_release(struct wal_batch *b)
 {
 	free(b->recs);
 	free(b->buf);
+	free(b->offs);
 	memset(b, 0, sizeof(*b));
 }

@@ -50,6 +50,7 @@ struct wal_batch {
 	size_t n, cap;
 	char *buf;
 	size_t buf_len, buf_cap;
+	size_t *offs;             /* wal_read's bookkeeping: cap pairs of offsets */
 };
 
 struct wal_stats {
@@ -82,10 +83,15 @@ struct wal_reader *wal_reader_open(struct wal *w, const char *name, char *err, s
 
 /*
  * Reads up to max records after the reader's position into b (replacing
- * its contents), waiting up to wait_ms for the first one. Returns the number
- * read (0 on timeout or after wal_wake). Does not move the saved cursor.
+ * its contents). When fewer than min (1 <= min <= max) are there, it first
+ * waits up to wait_ms for min of them: the appender wakes a reader only once
+ * its min is reached, so a sender filling a batch is woken once per batch,
+ * not once per record. Returns the number read (fewer than min after a
+ * timeout; 0 on timeout or after wal_wake). Does not move the saved cursor.
+ * The log is read in large chunks, not record by record.
  */
-size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, int wait_ms);
+size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, size_t min,
+		int wait_ms);
 /* Moves the reader back to its last committed position (retry from the log). */
 void wal_rewind(struct wal_reader *r);
 /* Everything up to and including lsn is done: saves the cursor. 0 or -errno. */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "bridge/wal.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 static char dir[64];
@@ -63,7 +65,7 @@ static int read_all(struct wal_reader *r, int from, bool commit)
 	struct wal_batch b = { 0 };
 	int expect = from, total = 0;
 	size_t n;
-	while ((n = wal_read(r, &b, 7, 0)) > 0) {
+	while ((n = wal_read(r, &b, 7, 1, 0)) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			char want[64], topic[64];
 			snprintf(want, sizeof(want), "{\"seq\":%d}", expect);
@@ -93,10 +95,10 @@ static void test_disk_resume_and_independent_readers(void **state)
 	assert_int_equal(read_all(a, 0, true), 100);
 	/* b reads 40 and commits only those */
 	struct wal_batch bt = { 0 };
-	assert_int_equal(wal_read(b, &bt, 40, 0), 40);
+	assert_int_equal(wal_read(b, &bt, 40, 1, 0), 40);
 	assert_int_equal(wal_commit(b, bt.recs[39].lsn), 0);
 	/* read more without committing: lost on "crash" */
-	assert_int_equal(wal_read(b, &bt, 10, 0), 10);
+	assert_int_equal(wal_read(b, &bt, 10, 1, 0), 10);
 	wal_batch_release(&bt);
 	assert_int_equal(wal_reader_lag(b), 60);
 	wal_close(w);
@@ -221,9 +223,123 @@ static void test_read_waits_and_wakes(void **state)
 	struct wal *w = wal_open(&o, err, sizeof(err));
 	struct wal_reader *r = wal_reader_open(w, "x", err, sizeof(err));
 	struct wal_batch b = { 0 };
-	assert_int_equal(wal_read(r, &b, 10, 50), 0);
+	assert_int_equal(wal_read(r, &b, 10, 1, 50), 0);
 	wal_wake(w);
-	assert_int_equal(wal_read(r, &b, 10, 5000), 0);
+	assert_int_equal(wal_read(r, &b, 10, 1, 5000), 0);
+	wal_batch_release(&b);
+	wal_close(w);
+}
+
+/* Records larger than a read chunk, and chunks that end inside a record. */
+static void test_chunked_reads(void **state)
+{
+	(void)state;
+	char err[256];
+	struct wal *w = open_disk(4 << 20, 0);
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	size_t sizes[] = { 10, 70000, 33, 40000, 5, 200000 };
+	char *big = malloc(200000);
+	assert_non_null(big);
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < 6; i++) {
+			memset(big, 'a' + (int)i, sizes[i]);
+			assert_int_equal(wal_append(w, (int64_t)i, "sensors/n/big", big, sizes[i]), 0);
+		}
+		/* many small ones, so a chunk boundary falls inside some frame */
+		for (int k = 0; k < 3000; k++) {
+			char p[32];
+			int n = snprintf(p, sizeof(p), "{\"k\":%d}", k);
+			assert_int_equal(wal_append(w, k, "sensors/n/small", p, (size_t)n), 0);
+		}
+	}
+	struct wal_batch b = { 0 };
+	size_t n, total = 0;
+	while ((n = wal_read(r, &b, 333, 1, 0)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			size_t k = (total + i) % 3006;
+			const struct wal_record *rec = &b.recs[i];
+			if (k < 6) {
+				assert_string_equal(rec->topic, "sensors/n/big");
+				assert_int_equal(rec->len, sizes[k]);
+				const char *pl = rec->payload;
+				assert_int_equal(pl[0], 'a' + (int)k);
+				assert_int_equal(pl[rec->len - 1], 'a' + (int)k);
+			} else {
+				char want[32];
+				snprintf(want, sizeof(want), "{\"k\":%zu}", k - 6);
+				assert_string_equal(rec->topic, "sensors/n/small");
+				assert_int_equal(rec->len, strlen(want));
+				assert_memory_equal(rec->payload, want, rec->len);
+				assert_int_equal(rec->arrival_ms, (int64_t)(k - 6));
+			}
+		}
+		assert_int_equal(wal_commit(r, b.recs[n - 1].lsn), 0);
+		total += n;
+	}
+	assert_int_equal(total, 3 * 3006);
+	/* a reopened log finds a position in the middle of a segment */
+	wal_batch_release(&b);
+	wal_close(w);
+	w = open_disk(4 << 20, 0);
+	r = wal_reader_open(w, "mid", err, sizeof(err));
+	assert_int_equal(wal_read(r, &b, 3015, 1, 0), 3015);
+	assert_int_equal(wal_commit(r, b.recs[3014].lsn), 0);
+	wal_close(w);
+	w = open_disk(4 << 20, 0);
+	r = wal_reader_open(w, "mid", err, sizeof(err));
+	assert_int_equal(wal_read(r, &b, 1, 1, 0), 1);
+	assert_string_equal(b.recs[0].topic, "sensors/n/small");
+	assert_memory_equal(b.recs[0].payload, "{\"k\":3}", 7);
+	wal_batch_release(&b);
+	wal_close(w);
+	free(big);
+}
+
+struct appender {
+	struct wal *w;
+	int n;
+	int delay_ms;
+};
+
+static void *append_later(void *arg)
+{
+	struct appender *a = arg;
+	struct timespec ts = { 0, a->delay_ms * 1000000L };
+	for (int i = 0; i < a->n; i++) {
+		nanosleep(&ts, NULL);
+		wal_append(a->w, i, "sensors/n/s", "{}", 2);
+	}
+	return NULL;
+}
+
+/* A reader waiting for min records is not released by fewer, unless time is up. */
+static void test_read_waits_for_min(void **state)
+{
+	(void)state;
+	char err[256];
+	struct wal_opts o = { 0 };
+	struct wal *w = wal_open(&o, err, sizeof(err));
+	struct wal_reader *r = wal_reader_open(w, "x", err, sizeof(err));
+	struct wal_batch b = { 0 };
+	pthread_t t;
+
+	/* 5 records, 10 ms apart: a wait for 5 returns all of them */
+	struct appender a = { w, 5, 10 };
+	assert_int_equal(pthread_create(&t, NULL, append_later, &a), 0);
+	assert_int_equal(wal_read(r, &b, 100, 5, 5000), 5);
+	pthread_join(t, NULL);
+
+	/* 3 records: a wait for 5 times out and returns the 3 */
+	a.n = 3;
+	assert_int_equal(pthread_create(&t, NULL, append_later, &a), 0);
+	int64_t t0 = clock_now_ms();
+	assert_int_equal(wal_read(r, &b, 100, 5, 300), 3);
+	assert_true(clock_now_ms() - t0 >= 250);
+	pthread_join(t, NULL);
+
+	/* min is capped at max */
+	wal_append(w, 1, "sensors/n/s", "{}", 2);
+	assert_int_equal(wal_read(r, &b, 1, 5, 5000), 1);
 	wal_batch_release(&b);
 	wal_close(w);
 }
@@ -239,6 +355,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_memory_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_age_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_waits_and_wakes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chunked_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_waits_for_min, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
