@@ -3,8 +3,9 @@
  *
  * on_message runs on Paho's receive thread (PROTOCOLS.md G8/G9): it only
  * parses (to refuse malformed payloads with a log line and a count) and
- * appends to the log, then returns; the PUBACK follows. It never blocks on
- * HTTP. Each output's thread reads the log through its own cursor, batches
+ * appends the parsed reading to the log as a binary record (record.h), then
+ * returns; the PUBACK follows. It never blocks on HTTP. Each output's thread
+ * decodes the records (no second JSON parse) through its own cursor, batches
  * by BATCH_MAX_SAMPLES or BATCH_MAX_DELAY_MS, sends, and commits the cursor
  * only after the sink says ok (or drop); on retry it waits with jittered
  * backoff (honouring Retry-After) and resends the same batch, for as long
@@ -12,6 +13,7 @@
  */
 #include "bridge/bridge.h"
 #include "bridge/reading.h"
+#include "bridge/record.h"
 #include "bridge/seqtrack.h"
 #include "bridge/sink.h"
 #include "bridge/wal.h"
@@ -58,6 +60,9 @@ struct bridge {
 	struct output out[MAX_OUTPUTS];
 	size_t n_out;
 	struct seqtrack *seq;     /* only touched on the MQTT thread */
+	/* the record being appended: a payload's reading is never larger than
+	 * the payload, its topic and 8 bytes per field (record.h) */
+	unsigned char rec[RECORD_FIXED + READING_MAX_PAYLOAD + 512 + 8 * READING_MAX_FIELDS];
 	size_t batch_max;
 	int batch_delay_ms;
 	long replay_rate;
@@ -126,6 +131,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 	int64_t arrival = clock_now_ms();
 	(void)retained; /* a retained reading keeps its ts, so a redelivery lands on the same point */
 	b->received++;
+	const void *data = payload;
+	size_t data_len = len;
 	enum topic_kind kind = reading_topic_split(topic, node, sizeof(node), sensor,
 						   sizeof(sensor));
 	if (kind == TOPIC_STATUS) {
@@ -157,9 +164,19 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 					  (unsigned long long)r.seq);
 			}
 		}
+		int n = record_encode(&r, b->rec, sizeof(b->rec));
 		reading_release(&r);
+		if (n < 0) {
+			/* cannot happen (see b->rec); kept as a loud loss, not a silent one */
+			b->lost++;
+			log_error("bridge", "cannot store a reading from '%s': %s (lost)", topic,
+				  strerror(-n));
+			return;
+		}
+		data = b->rec;
+		data_len = (size_t)n;
 	}
-	int rc = wal_append(b->wal, arrival, topic, payload, len);
+	int rc = wal_append(b->wal, arrival, topic, data, data_len);
 	if (rc < 0) {
 		b->lost++;
 		log_error("bridge", "cannot store a reading from '%s': %s (lost)", topic,
@@ -290,11 +307,22 @@ static bool take_record(struct output *o, struct pending *p, const struct wal_re
 	}
 	p->any = true;
 	p->last_lsn = rec->lsn;
-	if (reading_parse(&p->r[p->n], rec->topic, rec->payload, rec->len, rec->arrival_ms, err,
-			  sizeof(err)) == 0) {
-		p->samples += p->r[p->n].n_fields;
-		p->n++;
+	/* a log from sensor-bridge 0.1.0 (format 1) holds the JSON payloads */
+	int rc = rec->format == 1 ?
+		 reading_parse(&p->r[p->n], rec->topic, rec->payload, rec->len, rec->arrival_ms,
+			       err, sizeof(err)) :
+		 record_decode(&p->r[p->n], rec->payload, rec->len);
+	if (rc == -ENOMEM)
+		return false;
+	if (rc < 0) {
+		/* only a damaged log gets here: on_message stored what it parsed */
+		log_error(o->ops->name, "log record %llu from '%s' cannot be read (%s); skipped",
+			  (unsigned long long)rec->lsn, rec->topic,
+			  rec->format == 1 ? err : "not a reading record");
+		return true;
 	}
+	p->samples += p->r[p->n].n_fields;
+	p->n++;
 	return true;
 }
 

@@ -1,11 +1,15 @@
 /*
  * wal.c - segmented append-only log with per-output cursors (see wal.h).
  *
- * On disk: STATE_DIR/wal/<first-lsn as 16 hex digits>.seg, records framed as
+ * On disk: STATE_DIR/wal/<first-lsn as 16 hex digits>.log, a header
+ *   "SWLOG" 0 | u16 format
+ * then records framed as
  *   u32 body length | u32 crc32(body) | body
  *   body = i64 arrival_ms | u16 topic length | topic | payload
  * (little endian), and STATE_DIR/wal/<name>.cursor holding the next LSN to
- * read. In memory the same frames live in malloc'd segment buffers.
+ * read. Format 1 segments (<first-lsn>.seg, sensor-bridge 0.1.0) have the
+ * same frames and no header; they are read, never written. In memory the
+ * same frames live in malloc'd segment buffers.
  */
 #include "bridge/wal.h"
 #include "common/log.h"
@@ -30,9 +34,13 @@
 /* wal_read reads this much at least (more than one largest reading) and at most */
 #define READ_MIN (32u << 10)
 #define READ_MAX (1u << 20)
+#define SEG_MAGIC "SWLOG"     /* and a NUL: 6 bytes, then u16 format */
+#define SEG_HDR 8
 
 struct seg {
 	uint64_t first_lsn;
+	unsigned format;      /* WAL_FORMAT, or 1 for a .seg file */
+	uint64_t start;       /* bytes before the first frame (the file header) */
 	uint64_t count;
 	uint64_t bytes;
 	int64_t newest_ms;
@@ -102,9 +110,10 @@ static uint64_t get64(const unsigned char *p)
 	return v;
 }
 
-static void seg_path(const struct wal *w, uint64_t first, char *out, size_t n)
+static void seg_path(const struct wal *w, uint64_t first, unsigned format, char *out, size_t n)
 {
-	snprintf(out, n, "%s/%016llx.seg", w->dir, (unsigned long long)first);
+	snprintf(out, n, "%s/%016llx.%s", w->dir, (unsigned long long)first,
+		 format == 1 ? "seg" : "log");
 }
 
 /* Reads n bytes at off from a segment. 0 or -1. */
@@ -132,30 +141,110 @@ static void seg_free(struct wal *w, struct seg *s, bool unlink_file)
 		close(s->fd);
 	if (unlink_file && w->dir) {
 		char path[512];
-		seg_path(w, s->first_lsn, path, sizeof(path));
+		seg_path(w, s->first_lsn, s->format, path, sizeof(path));
 		unlink(path);
 	}
 	free(s->mem);
 	free(s);
 }
 
+static uint64_t seg_recover(struct seg *s, const char *path);
+
+static void put_seg_header(unsigned char *h)
+{
+	memcpy(h, SEG_MAGIC, 6);
+	h[6] = WAL_FORMAT & 0xff;
+	h[7] = WAL_FORMAT >> 8;
+}
+
+/* A new, empty segment in the current format; on disk its file, header written. */
 static struct seg *seg_new(struct wal *w, uint64_t first)
 {
 	struct seg *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
 	s->first_lsn = first;
+	s->format = WAL_FORMAT;
 	s->fd = -1;
 	if (w->dir) {
 		char path[512];
-		seg_path(w, first, path, sizeof(path));
-		s->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		unsigned char h[SEG_HDR];
+		put_seg_header(h);
+		seg_path(w, first, WAL_FORMAT, path, sizeof(path));
+		s->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 		if (s->fd < 0) {
 			free(s);
 			return NULL;
 		}
+		if (write(s->fd, h, SEG_HDR) != SEG_HDR) {
+			int e = errno ? errno : EIO;
+			close(s->fd);
+			unlink(path);
+			free(s);
+			errno = e;
+			return NULL;
+		}
+		s->start = s->bytes = SEG_HDR;
 	}
 	return s;
+}
+
+/*
+ * An existing segment file: checks its header (format 2 on) and finds its
+ * records (seg_recover). NULL + err when it is not a log segment this bridge
+ * can read.
+ */
+static struct seg *seg_load(struct wal *w, uint64_t first, unsigned format, char *err,
+			    size_t errlen)
+{
+	char path[512];
+	struct stat sb;
+	unsigned char h[SEG_HDR];
+	struct seg *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->first_lsn = first;
+	s->format = format;
+	seg_path(w, first, format, path, sizeof(path));
+	s->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+	if (s->fd < 0 || fstat(s->fd, &sb) < 0) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		goto err_free;
+	}
+	if (format != 1) {
+		s->start = SEG_HDR;
+		if (sb.st_size < SEG_HDR) {
+			/* created, then stopped before its header was written */
+			log_warn("wal", "'%s': torn header; rewritten", path);
+			put_seg_header(h);
+			if (ftruncate(s->fd, 0) < 0 || write(s->fd, h, SEG_HDR) != SEG_HDR) {
+				snprintf(err, errlen, "cannot repair '%s': %s", path, strerror(errno));
+				goto err_free;
+			}
+		} else if (pread(s->fd, h, SEG_HDR, 0) != SEG_HDR) {
+			snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+			goto err_free;
+		} else if (memcmp(h, SEG_MAGIC, 6) != 0) {
+			snprintf(err, errlen, "'%s' is not a sensor-bridge log segment (no SWLOG "
+				 "header); move it out of the way", path);
+			goto err_free;
+		} else if ((s->format = (unsigned)(h[6] | h[7] << 8)) != WAL_FORMAT) {
+			snprintf(err, errlen, "'%s' is in log format %u, which this sensor-bridge "
+				 "cannot read (it reads formats 1 and %d): it was written by a %s one",
+				 path, s->format, WAL_FORMAT, s->format > WAL_FORMAT ? "newer" : "broken");
+			goto err_free;
+		}
+	}
+	w->st.repaired_bytes += seg_recover(s, path);
+	return s;
+
+err_free:
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s);
+	return NULL;
 }
 
 static void seg_link(struct wal *w, struct seg *s)
@@ -177,7 +266,7 @@ static uint64_t seg_recover(struct seg *s, const char *path)
 	struct stat sb;
 	if (fstat(s->fd, &sb) < 0)
 		return 0;
-	uint64_t size = (uint64_t)sb.st_size, off = 0;
+	uint64_t size = (uint64_t)sb.st_size, off = s->start;
 	s->bytes = size;
 	unsigned char hdr[HDR];
 	char *body = malloc(MAX_BODY);
@@ -212,10 +301,18 @@ static uint64_t seg_recover(struct seg *s, const char *path)
 	return cut;
 }
 
-static int cmp_u64(const void *a, const void *b)
+struct seg_name {
+	uint64_t first;
+	unsigned format;      /* 1 for .seg, else read from the header */
+};
+
+/* By first LSN; an old segment before a new one with the same first LSN. */
+static int cmp_seg_name(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	const struct seg_name *x = a, *y = b;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return (x->format != 1) - (y->format != 1);
 }
 
 static int load_segments(struct wal *w, char *err, size_t errlen)
@@ -225,18 +322,18 @@ static int load_segments(struct wal *w, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot open '%s': %s", w->dir, strerror(errno));
 		return -1;
 	}
-	uint64_t *firsts = NULL;
+	struct seg_name *firsts = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		unsigned long long first;
 		char tail[8];
 		if (strlen(e->d_name) != 20 || sscanf(e->d_name, "%16llx.%3s", &first, tail) != 2 ||
-		    strcmp(tail, "seg") != 0)
+		    (strcmp(tail, "seg") != 0 && strcmp(tail, "log") != 0))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			uint64_t *nf = realloc(firsts, cap * sizeof(*nf));
+			struct seg_name *nf = realloc(firsts, cap * sizeof(*nf));
 			if (!nf) {
 				closedir(d);
 				free(firsts);
@@ -245,23 +342,20 @@ static int load_segments(struct wal *w, char *err, size_t errlen)
 			}
 			firsts = nf;
 		}
-		firsts[n++] = first;
+		firsts[n++] = (struct seg_name){ first, strcmp(tail, "seg") == 0 ? 1 : WAL_FORMAT };
 	}
 	closedir(d);
 	if (n)
-		qsort(firsts, n, sizeof(*firsts), cmp_u64);
+		qsort(firsts, n, sizeof(*firsts), cmp_seg_name);
 	w->next_lsn = 1;
 	for (size_t i = 0; i < n; i++) {
-		struct seg *s = seg_new(w, firsts[i]);
-		char path[512];
-		seg_path(w, firsts[i], path, sizeof(path));
+		struct seg *s = seg_load(w, firsts[i].first, firsts[i].format, err, errlen);
 		if (!s) {
-			snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 			free(firsts);
 			return -1;
 		}
-		w->st.repaired_bytes += seg_recover(s, path);
-		if (s->count == 0 && i + 1 < n) {
+		/* an empty segment is kept only to append to: the last, in this format */
+		if (s->count == 0 && (i + 1 < n || s->format != WAL_FORMAT)) {
 			seg_free(w, s, true);
 			continue;
 		}
@@ -458,6 +552,7 @@ static int roll(struct wal *w)
 	if (w->tail && w->tail->fd >= 0 && w->o.sync_ms != WAL_SYNC_NEVER)
 		fdatasync(w->tail->fd);
 	seg_link(w, s);
+	w->bytes += s->bytes;
 	return 0;
 }
 
@@ -486,8 +581,10 @@ int wal_append(struct wal *w, int64_t arrival_ms, const char *topic, const void 
 	/* memory segments hold 1/16 of the record bound, so a drop is at most that */
 	bool full = w->dir ? w->tail && w->tail->bytes + flen > w->o.segment_bytes :
 			     w->tail && w->tail->count >= w->o.max_records / 16 + 1;
-	if (!w->tail || full) {
-		if (w->tail && w->tail->count == 0) {
+	/* an old-format segment is never appended to */
+	bool old = w->tail && w->tail->format != WAL_FORMAT;
+	if (!w->tail || full || old) {
+		if (w->tail && w->tail->count == 0 && !old) {
 			/* an empty segment takes any record */
 		} else if ((rc = roll(w)) < 0) {
 			goto out;
@@ -640,7 +737,7 @@ static const struct seg *locate(struct wal_reader *r, uint64_t lsn, uint64_t *of
 		unsigned char *chunk = malloc(READ_MIN);
 		if (!chunk)
 			return NULL;
-		uint64_t o = 0, l = s->first_lsn;
+		uint64_t o = s->start, l = s->first_lsn;
 		while (l < lsn) {
 			uint64_t avail = s->bytes - o;
 			size_t n = avail < READ_MIN ? (size_t)avail : READ_MIN;
@@ -700,7 +797,7 @@ static int batch_reserve(struct wal_batch *b, size_t nrec, size_t bytes)
 static size_t read_size(const struct seg *s, uint64_t off, size_t records)
 {
 	uint64_t avail = s->bytes - off;
-	uint64_t avg = s->count ? s->bytes / s->count : 256;
+	uint64_t avg = s->count ? (s->bytes - s->start) / s->count : 256;
 	uint64_t n = (uint64_t)records * (avg + avg / 8) + HDR;
 	if (n < READ_MIN)
 		n = READ_MIN;
@@ -733,6 +830,7 @@ static size_t take_frames(struct wal_reader *r, const struct seg *s, struct wal_
 		body[9 + tl] = '\0';
 		struct wal_record *rec = &b->recs[b->n];
 		rec->lsn = r->lsn;
+		rec->format = s->format;
 		rec->arrival_ms = (int64_t)get64((unsigned char *)body);
 		rec->len = len - BODY_FIXED - tl;
 		size_t at = (size_t)(body - b->buf);
@@ -782,9 +880,9 @@ size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, size_t mi
 	while (s && b->n < want) {
 		if (r->lsn >= s->first_lsn + s->count) {
 			s = s->next;
-			off = 0;
 			if (!s)
 				break;
+			off = s->start;
 			if (r->lsn < s->first_lsn)
 				r->lsn = s->first_lsn;
 			continue;

@@ -27,6 +27,20 @@
 #define WAL_SYNC_ALWAYS 0
 #define WAL_SYNC_NEVER (-1)
 
+/*
+ * The log's format, in the header of every segment file. The framing is the
+ * same in all formats; what changed is what the bridge stores as payload:
+ *  1  (sensor-bridge 0.1.0, "<lsn>.seg" files without a header): the MQTT
+ *     payload as received;
+ *  2  ("<lsn>.log"): for a reading, its binary record (bridge/record.h);
+ *     status payloads as received.
+ * New segments are written in WAL_FORMAT; format 1 segments left by an older
+ * bridge are read (each record says its format), and a segment in a format
+ * this code does not know stops wal_open() with an error naming the file.
+ * A .log name keeps an older bridge from reading (and cutting) new segments.
+ */
+#define WAL_FORMAT 2
+
 struct wal_opts {
 	const char *dir;          /* NULL = in memory */
 	uint64_t max_bytes;       /* 0 = unbounded (disk) */
@@ -38,9 +52,10 @@ struct wal_opts {
 
 struct wal_record {
 	uint64_t lsn;             /* position in the log, +1 per record */
+	unsigned format;          /* of the segment it was read from: 1 or WAL_FORMAT */
 	int64_t arrival_ms;
 	const char *topic;        /* NUL-terminated */
-	const void *payload;
+	const void *payload;      /* not NUL-terminated */
 	size_t len;
 };
 

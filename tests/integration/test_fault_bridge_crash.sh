@@ -28,7 +28,7 @@ stop_pid "$VM_PID"
 stream 3001 3050 200
 wait_for 10 grep -q "retrying with backoff" "$T/bridge-crash.log"
 stop_pid "$BRIDGE_PID"
-seg=$(ls "$T/state-crash/wal/"*.seg | sort | tail -1)
+seg=$(ls "$T/state-crash/wal/"*.log | sort | tail -1)
 size=$(stat -c %s "$seg")
 truncate -s $((size - 5)) "$seg"
 start_victoria "$VM"

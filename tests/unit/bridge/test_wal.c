@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "bridge/wal.h"
 #include "common/clock.h"
@@ -130,7 +131,7 @@ static void test_torn_tail_is_cut(void **state)
 	(void)r;
 	append_n(w, 0, 20);
 	wal_close(w);
-	snprintf(path, sizeof(path), "%s/wal/%016x.seg", dir, 1);
+	snprintf(path, sizeof(path), "%s/wal/%016x.log", dir, 1);
 	struct stat sb;
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(truncate(path, sb.st_size - 3), 0);
@@ -344,6 +345,144 @@ static void test_read_waits_for_min(void **state)
 	wal_close(w);
 }
 
+/* Writes a file of bytes. */
+static void put_file(const char *name, const void *data, size_t len)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/wal", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/wal/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+/* Appends one frame (u32 len | u32 crc | i64 arrival | u16 tl | topic | payload) to buf. */
+static size_t put_frame(unsigned char *buf, int64_t arrival, const char *topic,
+			const char *payload)
+{
+	size_t tl = strlen(topic), pl = strlen(payload), body = 10 + tl + pl;
+	unsigned char *b = buf + 8;
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)((uint64_t)arrival >> (8 * i));
+	b[8] = (unsigned char)tl;
+	b[9] = (unsigned char)(tl >> 8);
+	memcpy(b + 10, topic, tl);
+	memcpy(b + 10 + tl, payload, pl);
+	uint32_t crc = (uint32_t)crc32(0, b, (uInt)body);
+	for (int i = 0; i < 4; i++) {
+		buf[i] = (unsigned char)(body >> (8 * i));
+		buf[4 + i] = (unsigned char)(crc >> (8 * i));
+	}
+	return 8 + body;
+}
+
+static bool file_exists(const char *name)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/wal/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * A log left by sensor-bridge 0.1.0 (format 1: .seg files, no header) is
+ * read, each record marked format 1; new records go to a .log segment after
+ * it; once every cursor has passed the old segment it is deleted.
+ */
+static void test_reads_format1_log(void **state)
+{
+	(void)state;
+	char err[256];
+	unsigned char seg[1024];
+	size_t n = 0;
+	n += put_frame(seg + n, 1700000000001LL, "sensors/n/s1", "{\"seq\":1,\"x\":1}");
+	n += put_frame(seg + n, 1700000000002LL, "sensors/n/status", "online");
+	n += put_frame(seg + n, 1700000000003LL, "sensors/n/s1", "{\"seq\":2,\"x\":2}");
+	put_file("0000000000000001.seg", seg, n);
+	put_file("out.cursor", "2\n", 2);
+
+	struct wal *w = open_disk(1 << 20, 0);
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	assert_int_equal(wal_append(w, 1700000000004LL, "sensors/n/s1", "\xb2new", 4), 0);
+	assert_true(file_exists("0000000000000004.log"));
+	struct wal_batch b = { 0 };
+	assert_int_equal(wal_read(r, &b, 10, 1, 0), 3);
+	assert_int_equal(b.recs[0].lsn, 2);
+	assert_int_equal(b.recs[0].format, 1);
+	assert_string_equal(b.recs[0].topic, "sensors/n/status");
+	assert_memory_equal(b.recs[0].payload, "online", 6);
+	assert_int_equal(b.recs[1].format, 1);
+	assert_int_equal(b.recs[1].len, strlen("{\"seq\":2,\"x\":2}"));
+	assert_memory_equal(b.recs[1].payload, "{\"seq\":2,\"x\":2}", b.recs[1].len);
+	assert_int_equal(b.recs[1].arrival_ms, 1700000000003LL);
+	assert_int_equal(b.recs[2].lsn, 4);
+	assert_int_equal(b.recs[2].format, WAL_FORMAT);
+	assert_memory_equal(b.recs[2].payload, "\xb2new", 4);
+	assert_int_equal(wal_commit(r, 4), 0);
+	assert_false(file_exists("0000000000000001.seg"));
+	wal_batch_release(&b);
+	wal_close(w);
+}
+
+/* An old log whose last segment is empty: the new records start a .log segment. */
+static void test_format1_empty_tail(void **state)
+{
+	(void)state;
+	char err[256];
+	unsigned char seg[256];
+	size_t n = put_frame(seg, 1700000000001LL, "sensors/n/s1", "{\"x\":1}");
+	put_file("0000000000000001.seg", seg, n);
+	put_file("0000000000000002.seg", seg, 0);
+	struct wal *w = open_disk(1 << 20, 0);
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	assert_false(file_exists("0000000000000002.seg"));
+	assert_int_equal(wal_append(w, 1700000000002LL, "sensors/n/s1", "\xb2", 1), 0);
+	assert_true(file_exists("0000000000000002.log"));
+	struct wal_batch b = { 0 };
+	assert_int_equal(wal_read(r, &b, 10, 1, 0), 2);
+	assert_int_equal(b.recs[0].format, 1);
+	assert_int_equal(b.recs[1].format, WAL_FORMAT);
+	assert_int_equal(b.recs[1].lsn, 2);
+	wal_batch_release(&b);
+	wal_close(w);
+}
+
+/* A segment this code cannot read stops wal_open with the file's name. */
+static void test_unknown_format_refused(void **state)
+{
+	(void)state;
+	char err[256];
+	struct wal_opts o = { .dir = dir, .sync_ms = WAL_SYNC_NEVER };
+	unsigned char h[8 + 64] = { 'S', 'W', 'L', 'O', 'G', 0, 3, 0 };
+	put_file("0000000000000001.log", h, 8);
+	assert_null(wal_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "0000000000000001.log"));
+	assert_non_null(strstr(err, "format 3"));
+	assert_non_null(strstr(err, "newer"));
+
+	put_file("0000000000000001.log", "not a log segment", 17);
+	assert_null(wal_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a sensor-bridge log segment"));
+}
+
+/* A segment created but stopped before its header was written is repaired. */
+static void test_torn_header_repaired(void **state)
+{
+	(void)state;
+	char err[256];
+	put_file("0000000000000001.log", "SWL", 3);
+	struct wal *w = open_disk(1 << 20, 0);
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	append_n(w, 0, 5);
+	assert_int_equal(read_all(r, 0, true), 5);
+	wal_close(w);
+	w = open_disk(1 << 20, 0);
+	r = wal_reader_open(w, "again", err, sizeof(err));
+	assert_int_equal(read_all(r, 0, false), 5);
+	wal_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +496,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_waits_and_wakes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunked_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_waits_for_min, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_format1_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format1_empty_tail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_format_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_header_repaired, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
