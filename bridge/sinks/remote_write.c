@@ -19,6 +19,14 @@
  * REMOTE_WRITE_MAX_SERIES series; the least recently written one is
  * forgotten first (it then accepts any timestamp again).
  *
+ * Each series keeps its labels encoded as protobuf (rw_labels_encode()), and
+ * is found from a reading by the raw material of its labels (field name,
+ * node, sensor, tags) before any naming rule is applied: a sample is a hash
+ * lookup and a copy of those bytes. Label sets are built and sanitised only
+ * for a series not seen before. Its encoded labels are its identity, so two
+ * readings whose labels end up the same after the naming rules share one
+ * series (the second is just not found by the quick lookup).
+ *
  * node_offline() sends a staleness marker (A10) for every remembered series
  * of that node, at the offline time (or 1 ms after the last sample if that
  * is later), once per offline event. It runs on the same thread as send().
@@ -43,14 +51,18 @@
 #define SERIES_BUCKETS_MIN 1024      /* power of two; doubles as series come */
 
 struct series {
-	char *key;                        /* rw_series_key() */
-	char *node;
+	struct series *lnext;             /* chain in the by-labels table */
+	struct series *rnext;             /* chain in the by-reading table */
+	struct series *prev, *next;       /* LRU list, most recent first */
+	uint64_t lhash, rhash;
 	int64_t last_sent;                /* 0 = nothing delivered yet */
 	int64_t pending;                  /* newest sample in the request being sent */
 	uint64_t pending_gen;             /* pending is valid when == rw->gen */
 	bool stale;                       /* a staleness marker was delivered last */
-	struct series *hnext;             /* hash chain */
-	struct series *prev, *next;       /* LRU list, most recent first */
+	const char *node;                 /* in raw */
+	size_t labels_len, raw_len;
+	unsigned char *labels;            /* rw_labels_encode() bytes, after the struct */
+	char *raw;                        /* reading_key() of the reading that made it */
 };
 
 struct remote_write {
@@ -59,7 +71,8 @@ struct remote_write {
 	bool dry_run;
 	struct rw_request *req;
 	char *prefix;
-	struct series **buckets;
+	struct series **by_labels;
+	struct series **by_reading;
 	size_t n_buckets;            /* power of two, >= n_series */
 	struct series *head, *tail;
 	size_t n_series;
@@ -69,37 +82,66 @@ struct remote_write {
 };
 
 /* FNV-1a: the keys are short and this needs no state. */
-static size_t hash_key(const struct remote_write *w, const char *k)
+static uint64_t hash_bytes(const void *p, size_t n)
 {
+	const unsigned char *b = p;
 	uint64_t h = 1469598103934665603ULL;
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 1099511628211ULL;
-	return (size_t)(h & (w->n_buckets - 1));
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
 }
 
-/* Doubles the table once there are more series than buckets: a thousand
- * sensors cost 16 KiB of buckets, not a table sized for the 100k cap. */
+/*
+ * Field i of r as the raw key of its series: field name, node, sensor, then
+ * each tag's key and value, each followed by a NUL (no string holds one, so
+ * the key is unambiguous). Writes at most cap bytes; returns the length.
+ */
+static size_t reading_key(const struct reading *r, size_t i, char *out, size_t cap)
+{
+	const char *parts[3 + 2 * READING_MAX_TAGS];
+	size_t n = 0, len = 0;
+	parts[n++] = r->fields[i].name;
+	parts[n++] = r->node;
+	parts[n++] = r->sensor;
+	for (size_t t = 0; t < r->n_tags && t < READING_MAX_TAGS; t++) {
+		parts[n++] = r->tags[t].key ? r->tags[t].key : "";
+		parts[n++] = r->tags[t].value ? r->tags[t].value : "";
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t l = strlen(parts[k]) + 1;
+		if (len + l <= cap)
+			memcpy(out + len, parts[k], l);
+		len += l;
+	}
+	return len;
+}
+
+/* Doubles the tables once there are more series than buckets: a thousand
+ * sensors cost 32 KiB of buckets, not tables sized for the 100k cap. */
 static void buckets_grow(struct remote_write *w)
 {
 	if (w->n_series < w->n_buckets)
 		return;
-	struct series **old = w->buckets;
-	size_t n_old = w->n_buckets;
-	struct series **nb = calloc(n_old * 2, sizeof(*nb));
-	if (!nb)
+	size_t n = w->n_buckets * 2;
+	struct series **nl = calloc(n, sizeof(*nl)), **nr = calloc(n, sizeof(*nr));
+	if (!nl || !nr) {
+		free(nl);
+		free(nr);
 		return; /* longer chains, still correct */
-	w->buckets = nb;
-	w->n_buckets = n_old * 2;
-	for (size_t i = 0; i < n_old; i++) {
-		struct series *s = old[i], *next;
-		for (; s; s = next) {
-			next = s->hnext;
-			size_t b = hash_key(w, s->key);
-			s->hnext = nb[b];
-			nb[b] = s;
-		}
 	}
-	free(old);
+	for (struct series *s = w->head; s; s = s->next) {
+		size_t b = s->lhash & (n - 1);
+		s->lnext = nl[b];
+		nl[b] = s;
+		b = s->rhash & (n - 1);
+		s->rnext = nr[b];
+		nr[b] = s;
+	}
+	free(w->by_labels);
+	free(w->by_reading);
+	w->by_labels = nl;
+	w->by_reading = nr;
+	w->n_buckets = n;
 }
 
 static void lru_unlink(struct remote_write *w, struct series *s)
@@ -126,30 +168,37 @@ static void lru_push_front(struct remote_write *w, struct series *s)
 		w->tail = s;
 }
 
-static struct series *series_find(struct remote_write *w, const char *key)
+static struct series *find_by_reading(struct remote_write *w, const char *key, size_t len,
+				      uint64_t h)
 {
-	for (struct series *s = w->buckets[hash_key(w, key)]; s; s = s->hnext)
-		if (strcmp(s->key, key) == 0)
+	for (struct series *s = w->by_reading[h & (w->n_buckets - 1)]; s; s = s->rnext)
+		if (s->rhash == h && s->raw_len == len && memcmp(s->raw, key, len) == 0)
 			return s;
 	return NULL;
 }
 
-static void series_free(struct series *s)
+static struct series *find_by_labels(struct remote_write *w, const void *labels, size_t len,
+				     uint64_t h)
 {
-	free(s->key);
-	free(s->node);
-	free(s);
+	for (struct series *s = w->by_labels[h & (w->n_buckets - 1)]; s; s = s->lnext)
+		if (s->lhash == h && s->labels_len == len && memcmp(s->labels, labels, len) == 0)
+			return s;
+	return NULL;
 }
 
 static void series_remove(struct remote_write *w, struct series *s)
 {
-	struct series **pp = &w->buckets[hash_key(w, s->key)];
+	struct series **pp = &w->by_labels[s->lhash & (w->n_buckets - 1)];
 	while (*pp != s)
-		pp = &(*pp)->hnext;
-	*pp = s->hnext;
+		pp = &(*pp)->lnext;
+	*pp = s->lnext;
+	pp = &w->by_reading[s->rhash & (w->n_buckets - 1)];
+	while (*pp != s)
+		pp = &(*pp)->rnext;
+	*pp = s->rnext;
 	lru_unlink(w, s);
 	w->n_series--;
-	series_free(s);
+	free(s);
 }
 
 /* Forgets the least recently written series beyond the cap, never one in flight. */
@@ -159,54 +208,62 @@ static void series_evict(struct remote_write *w)
 		series_remove(w, w->tail);
 }
 
-/* Takes ownership of key. */
-static struct series *series_add(struct remote_write *w, char *key, const char *node)
+/* A new series: one block holding the struct, its encoded labels and its raw key. */
+static struct series *series_add(struct remote_write *w, const void *labels, size_t labels_len,
+				 uint64_t lhash, const char *raw, size_t raw_len, uint64_t rhash)
 {
-	struct series *s = calloc(1, sizeof(*s));
+	struct series *s = calloc(1, sizeof(*s) + labels_len + raw_len);
 	if (!s)
-		goto err_free_key;
-	s->key = key;
-	s->node = strdup(node ? node : "");
-	if (!s->node)
-		goto err_free_series;
-	size_t b = hash_key(w, key);
-	s->hnext = w->buckets[b];
-	w->buckets[b] = s;
+		return NULL;
+	s->labels = (unsigned char *)(s + 1);
+	s->labels_len = labels_len;
+	memcpy(s->labels, labels, labels_len);
+	s->raw = (char *)s->labels + labels_len;
+	s->raw_len = raw_len;
+	memcpy(s->raw, raw, raw_len);
+	s->node = s->raw + strlen(s->raw) + 1;   /* the second string: node */
+	s->lhash = lhash;
+	s->rhash = rhash;
+	size_t b = lhash & (w->n_buckets - 1);
+	s->lnext = w->by_labels[b];
+	w->by_labels[b] = s;
+	b = rhash & (w->n_buckets - 1);
+	s->rnext = w->by_reading[b];
+	w->by_reading[b] = s;
 	lru_push_front(w, s);
 	w->n_series++;
 	series_evict(w);
 	buckets_grow(w);
 	return s;
-
-err_free_series:
-	free(s);
-err_free_key:
-	free(key);
-	return NULL;
 }
 
-/* Rebuilds a label set from a series key (name 0xfe value 0xff ...). */
-static int labels_from_key(const char *key, struct rw_labels *ls)
+/*
+ * The series of field i of r (raw key key, len bytes, hash h) when it is not
+ * in the quick table: builds its labels with the naming rules. NULL with
+ * *rc -EINVAL when the reading has no valid series for it, -ENOMEM.
+ */
+static struct series *series_for(struct remote_write *w, const struct reading *r, size_t i,
+				 const char *key, size_t len, uint64_t h, int *rc)
 {
-	ls->n = 0;
-	while (*key && ls->n < RW_MAX_LABELS) {
-		const char *sep = strchr(key, '\xfe');
-		const char *end = sep ? strchr(sep, '\xff') : NULL;
-		if (!end)
-			break;
-		struct rw_label *l = &ls->l[ls->n];
-		l->name = strndup(key, (size_t)(sep - key));
-		l->value = strndup(sep + 1, (size_t)(end - sep - 1));
-		if (!l->name || !l->value) {
-			free(l->name);
-			free(l->value);
-			rw_labels_release(ls);
-			return -ENOMEM;
-		}
-		ls->n++;
-		key = end + 1;
+	struct rw_labels ls;
+	*rc = rw_labels_for_field(&ls, w->prefix, r, i, NULL);
+	if (*rc < 0)
+		return NULL;
+	size_t elen = rw_labels_encoded_len(&ls);
+	unsigned char *enc = malloc(elen ? elen : 1);
+	if (!enc) {
+		rw_labels_release(&ls);
+		*rc = -ENOMEM;
+		return NULL;
 	}
-	return 0;
+	rw_labels_encode(&ls, enc);
+	rw_labels_release(&ls);
+	uint64_t lh = hash_bytes(enc, elen);
+	struct series *s = find_by_labels(w, enc, elen, lh);
+	if (!s && !(s = series_add(w, enc, elen, lh, key, len, h)))
+		*rc = -ENOMEM;
+	free(enc);
+	return s;
 }
 
 static void rw_destroy(void *sink)
@@ -216,7 +273,8 @@ static void rw_destroy(void *sink)
 		return;
 	while (w->head)
 		series_remove(w, w->head);
-	free(w->buckets);
+	free(w->by_labels);
+	free(w->by_reading);
 	rw_request_free(w->req);
 	http_client_free(w->http);
 	free(w->url);
@@ -292,8 +350,9 @@ static void *rw_create(const struct cfg *c, bool dry_run, char *err, size_t errl
 	w->prefix = strdup(sink_cfg_str(c, "METRIC_PREFIX", "sensor_"));
 	w->req = rw_request_new();
 	w->n_buckets = SERIES_BUCKETS_MIN;
-	w->buckets = calloc(w->n_buckets, sizeof(*w->buckets));
-	if (!w->url || !w->prefix || !w->req || !w->buckets)
+	w->by_labels = calloc(w->n_buckets, sizeof(*w->by_labels));
+	w->by_reading = calloc(w->n_buckets, sizeof(*w->by_reading));
+	if (!w->url || !w->prefix || !w->req || !w->by_labels || !w->by_reading)
 		goto err_destroy;
 
 	struct http_opts o = {
@@ -407,45 +466,45 @@ static void commit_pending(struct remote_write *w, bool stale, bool front_only)
 static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
 		      size_t *skipped)
 {
-	struct rw_labels ls;
-	int rc = rw_labels_for_field(&ls, w->prefix, r, i, NULL);
-	if (rc == -EINVAL) {
-		(*skipped)++;
-		return 0;
+	char stack[512];
+	int rc = 0;
+	size_t len = reading_key(r, i, stack, sizeof(stack));
+	char *key = stack;
+	if (len > sizeof(stack)) {
+		if (!(key = malloc(len)))
+			return -ENOMEM;
+		reading_key(r, i, key, len);
 	}
-	if (rc < 0)
-		return rc;
-	char *key = rw_series_key(&ls);
-	if (!key) {
-		rc = -ENOMEM;
-		goto out_release;
-	}
-	struct series *s = series_find(w, key);
-	if (s) {
-		free(key);
-		int64_t newest = s->pending_gen == w->gen ? s->pending : s->last_sent;
-		if (r->ts_ms <= newest) {
+	uint64_t h = hash_bytes(key, len);
+	struct series *s = find_by_reading(w, key, len, h);
+	if (!s && !(s = series_for(w, r, i, key, len, h, &rc))) {
+		if (rc == -EINVAL) {
 			(*skipped)++;
-			w->stats.out_of_order++;
-			log_debug("remote_write", "out of order: '%s' at %lld, already sent %lld",
-				  r->fields[i].name, (long long)r->ts_ms, (long long)newest);
 			rc = 0;
-			goto out_release;
 		}
-	} else if (!(s = series_add(w, key, r->node))) {
-		rc = -ENOMEM;
-		goto out_release;
+		goto out;
 	}
-	rc = rw_request_add(w->req, &ls, r->fields[i].value, r->ts_ms);
+	int64_t newest = s->pending_gen == w->gen ? s->pending : s->last_sent;
+	if (r->ts_ms <= newest) {
+		(*skipped)++;
+		w->stats.out_of_order++;
+		log_debug("remote_write", "out of order: '%s' at %lld, already sent %lld",
+			  r->fields[i].name, (long long)r->ts_ms, (long long)newest);
+		goto out;
+	}
+	rc = rw_request_add_encoded(w->req, s->labels, s->labels_len, r->fields[i].value, r->ts_ms);
 	if (rc == 0) {
 		s->pending = r->ts_ms;
 		s->pending_gen = w->gen;
-		lru_unlink(w, s);
-		lru_push_front(w, s);
+		if (w->head != s) {
+			lru_unlink(w, s);
+			lru_push_front(w, s);
+		}
 		rc = 1;
 	}
-out_release:
-	rw_labels_release(&ls);
+out:
+	if (key != stack)
+		free(key);
 	return rc;
 }
 
@@ -517,16 +576,12 @@ static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
 	for (struct series *s = w->tail; s; s = s->prev) {
 		if (s->stale || s->last_sent <= 0 || strcmp(s->node, node) != 0)
 			continue;
-		struct rw_labels ls;
-		if (labels_from_key(s->key, &ls) < 0)
-			break;
 		int64_t t = ts_ms > s->last_sent ? ts_ms : s->last_sent + 1;
-		if (rw_request_add_stale(w->req, &ls, t) == 0) {
+		if (rw_request_add_stale_encoded(w->req, s->labels, s->labels_len, t) == 0) {
 			s->pending = t;
 			s->pending_gen = w->gen;
 			added++;
 		}
-		rw_labels_release(&ls);
 	}
 	if (added == 0)
 		return;

@@ -1,8 +1,11 @@
 /*
  * rw_encode.c - remote-write 1.0 encoder/decoder (see rw_encode.h for the
- * naming rules). The messages come from protoc-c (proto/remote.proto), the
- * compression from libsnappy's C API; this file only maps readings onto
- * them and keeps label sets valid for strict receivers like Prometheus.
+ * naming rules). The request is written straight into one buffer in
+ * protobuf's wire format, the few fields of proto/remote.proto by hand (so a
+ * series' labels can be encoded once and copied for every sample); the
+ * decoder, for --dry-run and tests, uses protoc-c's generated code, and the
+ * compression is libsnappy's C API. This file maps readings onto the
+ * messages and keeps label sets valid for strict receivers like Prometheus.
  */
 #include "bridge/sinks/rw_encode.h"
 #include "bridge/sinks/lineproto.h"
@@ -11,7 +14,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdalign.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +21,21 @@
 
 #include <snappy-c.h>
 
+/* protobuf wire types and the field keys of proto/remote.proto */
+#define KEY_LEN(field) ((field) << 3 | 2)     /* length-delimited */
+#define KEY_WRITE_REQUEST_TIMESERIES KEY_LEN(1)
+#define KEY_TIMESERIES_LABELS KEY_LEN(1)
+#define KEY_TIMESERIES_SAMPLES KEY_LEN(2)
+#define KEY_LABEL_NAME KEY_LEN(1)
+#define KEY_LABEL_VALUE KEY_LEN(2)
+#define KEY_SAMPLE_VALUE (1 << 3 | 1)         /* fixed64 */
+#define KEY_SAMPLE_TIMESTAMP (2 << 3 | 0)     /* varint */
+
+/* The WriteRequest as protobuf bytes: one TimeSeries entry per sample. */
 struct rw_request {
-	Prometheus__TimeSeries **ts;   /* each the head of one malloc'd block */
+	unsigned char *buf;
+	size_t len, cap;
 	size_t n;
-	size_t cap;
 };
 
 /*
@@ -248,13 +261,6 @@ uint64_t rw_double_bits(double v)
 	return b;
 }
 
-static double bits_double(uint64_t b)
-{
-	double v;
-	memcpy(&v, &b, sizeof(v));
-	return v;
-}
-
 int rw_is_stale(double v)
 {
 	return rw_double_bits(v) == RW_STALE_NAN_BITS;
@@ -267,8 +273,7 @@ struct rw_request *rw_request_new(void)
 
 void rw_request_clear(struct rw_request *q)
 {
-	for (size_t i = 0; i < q->n; i++)
-		free(q->ts[i]);
+	q->len = 0;
 	q->n = 0;
 }
 
@@ -276,8 +281,7 @@ void rw_request_free(struct rw_request *q)
 {
 	if (!q)
 		return;
-	rw_request_clear(q);
-	free(q->ts);
+	free(q->buf);
 	free(q);
 }
 
@@ -286,122 +290,178 @@ size_t rw_request_samples(const struct rw_request *q)
 	return q->n;
 }
 
-static size_t align_up(size_t n)
+static size_t varint_len(uint64_t v)
 {
-	size_t a = alignof(max_align_t);
-	return (n + a - 1) / a * a;
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+/* A string field; proto3 leaves an empty one out (as protobuf-c does). */
+static size_t str_field_len(const char *s)
+{
+	size_t n = strlen(s);
+	return n ? 1 + varint_len(n) + n : 0;
+}
+
+static unsigned char *put_str_field(unsigned char *p, unsigned key, const char *s)
+{
+	size_t n = strlen(s);
+	if (!n)
+		return p;
+	*p++ = (unsigned char)key;
+	p = put_varint(p, n);
+	memcpy(p, s, n);
+	return p + n;
+}
+
+size_t rw_labels_encoded_len(const struct rw_labels *ls)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < ls->n; i++) {
+		size_t m = str_field_len(ls->l[i].name) + str_field_len(ls->l[i].value);
+		len += 1 + varint_len(m) + m;
+	}
+	return len;
+}
+
+size_t rw_labels_encode(const struct rw_labels *ls, void *out)
+{
+	unsigned char *p = out;
+	for (size_t i = 0; i < ls->n; i++) {
+		size_t m = str_field_len(ls->l[i].name) + str_field_len(ls->l[i].value);
+		*p++ = KEY_TIMESERIES_LABELS;
+		p = put_varint(p, m);
+		p = put_str_field(p, KEY_LABEL_NAME, ls->l[i].name);
+		p = put_str_field(p, KEY_LABEL_VALUE, ls->l[i].value);
+	}
+	return (size_t)(p - (unsigned char *)out);
 }
 
 /*
- * One block per series: TimeSeries, its one Sample, the pointer arrays, the
- * Labels and their strings, so a request costs one malloc per sample.
+ * Appends TimeSeries { labels, Sample { value, timestamp } }. proto3 leaves
+ * out a zero value (protobuf-c compares the double with 0, so -0.0 too).
  */
-static int add_raw(struct rw_request *q, const struct rw_labels *ls, uint64_t bits,
+static int add_raw(struct rw_request *q, const void *labels, size_t labels_len, uint64_t bits,
 		   int64_t ts_ms)
 {
 	if (ts_ms <= 0)
 		return -ERANGE;
-	if (ls->n == 0)
+	if (labels_len == 0)
 		return -EINVAL;
-	if (q->n == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 64;
-		Prometheus__TimeSeries **t = realloc(q->ts, cap * sizeof(*t));
-		if (!t)
+	double v;
+	memcpy(&v, &bits, sizeof(v));
+	size_t sample = (v != 0 ? 9 : 0) + 1 + varint_len((uint64_t)ts_ms);
+	size_t series = labels_len + 1 + varint_len(sample) + sample;
+	size_t need = q->len + 1 + varint_len(series) + series;
+	if (need > q->cap) {
+		size_t cap = q->cap ? q->cap : 16384;
+		while (cap < need)
+			cap *= 2;
+		unsigned char *nb = realloc(q->buf, cap);
+		if (!nb)
 			return -ENOMEM;
-		q->ts = t;
+		q->buf = nb;
 		q->cap = cap;
 	}
-
-	size_t off_sample = align_up(sizeof(Prometheus__TimeSeries));
-	size_t off_sptr = align_up(off_sample + sizeof(Prometheus__Sample));
-	size_t off_lptr = align_up(off_sptr + sizeof(Prometheus__Sample *));
-	size_t off_labels = align_up(off_lptr + ls->n * sizeof(Prometheus__Label *));
-	size_t off_str = off_labels + ls->n * sizeof(Prometheus__Label);
-	size_t total = off_str;
-	for (size_t i = 0; i < ls->n; i++)
-		total += strlen(ls->l[i].name) + strlen(ls->l[i].value) + 2;
-
-	char *blk = malloc(total);
-	if (!blk)
-		return -ENOMEM;
-	Prometheus__TimeSeries *ts = (Prometheus__TimeSeries *)blk;
-	Prometheus__Sample *s = (Prometheus__Sample *)(blk + off_sample);
-	Prometheus__Sample **sp = (Prometheus__Sample **)(blk + off_sptr);
-	Prometheus__Label **lp = (Prometheus__Label **)(blk + off_lptr);
-	Prometheus__Label *lab = (Prometheus__Label *)(blk + off_labels);
-	char *str = blk + off_str;
-
-	prometheus__time_series__init(ts);
-	prometheus__sample__init(s);
-	s->value = bits_double(bits);
-	s->timestamp = ts_ms;
-	sp[0] = s;
-	ts->n_samples = 1;
-	ts->samples = sp;
-	for (size_t i = 0; i < ls->n; i++) {
-		prometheus__label__init(&lab[i]);
-		lab[i].name = str;
-		str = stpcpy(str, ls->l[i].name) + 1;
-		lab[i].value = str;
-		str = stpcpy(str, ls->l[i].value) + 1;
-		lp[i] = &lab[i];
+	unsigned char *p = q->buf + q->len;
+	*p++ = KEY_WRITE_REQUEST_TIMESERIES;
+	p = put_varint(p, series);
+	memcpy(p, labels, labels_len);
+	p += labels_len;
+	*p++ = KEY_TIMESERIES_SAMPLES;
+	p = put_varint(p, sample);
+	if (v != 0) {
+		*p++ = KEY_SAMPLE_VALUE;
+		for (int i = 0; i < 8; i++)
+			*p++ = (unsigned char)(bits >> (8 * i));
 	}
-	ts->n_labels = ls->n;
-	ts->labels = lp;
-	q->ts[q->n++] = ts;
+	*p++ = KEY_SAMPLE_TIMESTAMP;
+	p = put_varint(p, (uint64_t)ts_ms);
+	q->len = (size_t)(p - q->buf);
+	q->n++;
 	return 0;
+}
+
+int rw_request_add_encoded(struct rw_request *q, const void *labels, size_t len, double value,
+			   int64_t ts_ms)
+{
+	uint64_t bits = isnan(value) ? RW_NAN_BITS : rw_double_bits(value);
+	return add_raw(q, labels, len, bits, ts_ms);
+}
+
+int rw_request_add_stale_encoded(struct rw_request *q, const void *labels, size_t len,
+				 int64_t ts_ms)
+{
+	return add_raw(q, labels, len, RW_STALE_NAN_BITS, ts_ms);
+}
+
+/* Encodes ls and appends a sample with those labels. */
+static int add_labels(struct rw_request *q, const struct rw_labels *ls, uint64_t bits,
+		      int64_t ts_ms)
+{
+	unsigned char stack[1024];
+	size_t len = rw_labels_encoded_len(ls);
+	unsigned char *labels = len <= sizeof(stack) ? stack : malloc(len);
+	if (!labels)
+		return -ENOMEM;
+	rw_labels_encode(ls, labels);
+	int rc = add_raw(q, labels, len, bits, ts_ms);
+	if (labels != stack)
+		free(labels);
+	return rc;
 }
 
 int rw_request_add(struct rw_request *q, const struct rw_labels *ls, double value,
 		   int64_t ts_ms)
 {
 	uint64_t bits = isnan(value) ? RW_NAN_BITS : rw_double_bits(value);
-	return add_raw(q, ls, bits, ts_ms);
+	return add_labels(q, ls, bits, ts_ms);
 }
 
 int rw_request_add_stale(struct rw_request *q, const struct rw_labels *ls, int64_t ts_ms)
 {
-	return add_raw(q, ls, RW_STALE_NAN_BITS, ts_ms);
+	return add_labels(q, ls, RW_STALE_NAN_BITS, ts_ms);
 }
 
 int rw_request_pack(const struct rw_request *q, void **out, size_t *out_len)
 {
-	Prometheus__WriteRequest wr = PROMETHEUS__WRITE_REQUEST__INIT;
-	wr.n_timeseries = q->n;
-	wr.timeseries = q->ts;
-	size_t len = prometheus__write_request__get_packed_size(&wr);
-	uint8_t *buf = malloc(len ? len : 1);
+	void *buf = malloc(q->len ? q->len : 1);
 	if (!buf)
 		return -ENOMEM;
-	*out_len = prometheus__write_request__pack(&wr, buf);
+	if (q->len)
+		memcpy(buf, q->buf, q->len);
 	*out = buf;
+	*out_len = q->len;
 	return 0;
 }
 
 int rw_request_encode(const struct rw_request *q, void **out, size_t *out_len)
 {
-	void *raw;
-	size_t raw_len;
-	int rc = rw_request_pack(q, &raw, &raw_len);
-	if (rc < 0)
-		return rc;
-
-	size_t cap = snappy_max_compressed_length(raw_len);
+	size_t cap = snappy_max_compressed_length(q->len);
 	char *z = malloc(cap);
-	if (!z) {
-		rc = -ENOMEM;
-		goto out_free_raw;
-	}
-	if (snappy_compress(raw, raw_len, z, &cap) != SNAPPY_OK) {
+	if (!z)
+		return -ENOMEM;
+	if (snappy_compress(q->len ? (const char *)q->buf : "", q->len, z, &cap) != SNAPPY_OK) {
 		free(z);
-		rc = -EIO;
-		goto out_free_raw;
+		return -EIO;
 	}
 	*out = z;
 	*out_len = cap;
-out_free_raw:
-	free(raw);
-	return rc;
+	return 0;
 }
 
 int rw_unsnappy(const void *in, size_t len, void **out, size_t *out_len)

@@ -92,6 +92,16 @@ char *rw_sanitize_metric_name(const char *s);
 char *rw_sanitize_label_name(const char *s);
 char *rw_sanitize_label_value(const char *s);
 
+/*
+ * A label set in protobuf form: its TimeSeries.labels entries, in order, as
+ * they go on the wire (and a canonical key for the set: equal sets, equal
+ * bytes). A caller can encode a series' labels once and add every sample of
+ * it with rw_request_add_encoded(). rw_labels_encode() writes
+ * rw_labels_encoded_len(ls) bytes to out and returns that length.
+ */
+size_t rw_labels_encoded_len(const struct rw_labels *ls);
+size_t rw_labels_encode(const struct rw_labels *ls, void *out);
+
 /* A request being built: owned by the caller, freed by rw_request_free(). */
 struct rw_request;
 
@@ -109,6 +119,12 @@ int rw_request_add(struct rw_request *q, const struct rw_labels *ls, double valu
 
 /* Appends a staleness marker (A10) for the series ls at ts_ms. */
 int rw_request_add_stale(struct rw_request *q, const struct rw_labels *ls, int64_t ts_ms);
+
+/* The same two with the labels as rw_labels_encode() wrote them (len > 0). */
+int rw_request_add_encoded(struct rw_request *q, const void *labels, size_t len, double value,
+			   int64_t ts_ms);
+int rw_request_add_stale_encoded(struct rw_request *q, const void *labels, size_t len,
+				 int64_t ts_ms);
 
 /* The uncompressed protobuf bytes (for tests). Caller frees *out. */
 int rw_request_pack(const struct rw_request *q, void **out, size_t *out_len);

@@ -3,6 +3,7 @@
  * receiver: the four reserved headers, auth and extra headers, the decoded
  * body, out-of-order skipping (and that only a 2xx moves the mark), 503 +
  * Retry-After, 400 drop, staleness markers on node_offline (exact NaN bits),
+ * the series table (found by the reading, or by the labels it ends up with),
  * dry run and configuration errors.
  */
 #include <errno.h>
@@ -217,6 +218,61 @@ static void test_many_series(void **state)
 	remote_write_sink_ops.destroy(s);
 }
 
+/*
+ * A series is found from the reading's own strings first; two readings whose
+ * strings differ but whose labels end up the same after the naming rules are
+ * the same series (one out-of-order mark), and a key longer than the quick
+ * path's buffer works too.
+ */
+static void test_series_identity(void **state)
+{
+	(void)state;
+	void *s = create(false);
+	struct sink_result res;
+	/* invalid UTF-8 in the node: both become "n_" */
+	struct reading a[] = { reading("n\xff", "desk", 2000, 1) };
+	struct reading b[] = { reading("n\xfe", "desk", 1000, 2), reading("n\xfe", "desk", 2000, 3),
+			       reading("n\xfe", "desk", 3000, 4) };
+	send_all(s, a, 1, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	send_all(s, b, 3, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 4);
+	char *text = decoded(1);
+	assert_string_equal(text,
+		"sensor_humidity_percent{location=\"desk\",node=\"n_\",sensor=\"desk\"} 48 @3000\n"
+		"sensor_temperature_celsius{location=\"desk\",node=\"n_\",sensor=\"desk\"} 4 @3000\n");
+	free(text);
+
+	/* a payload tag named node is dropped (the topic wins): same series */
+	struct reading_tag extra[] = { { "location", "desk" }, { "node", "elsewhere" } };
+	struct reading c[] = { reading("n\xff", "desk", 3000, 5) };
+	c[0].tags = extra;
+	c[0].n_tags = 2;
+	send_all(s, c, 1, &res);
+	assert_int_equal(res.verdict, SINK_DROP);
+	assert_int_equal(res.dropped, 2);
+
+	/* a raw key longer than 512 bytes */
+	static char longv[700];
+	memset(longv, 'x', sizeof(longv) - 1);
+	struct reading_tag big[] = { { "location", longv } };
+	struct reading d[] = { reading("rp3", "desk", 5000, 6), reading("rp3", "desk", 4000, 7),
+			       reading("rp3", "desk", 6000, 8) };
+	for (int i = 0; i < 3; i++)
+		d[i].tags = big;
+	send_all(s, d, 3, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 2);
+	text = decoded(2);
+	assert_non_null(strstr(text, longv));
+	assert_non_null(strstr(text, "} 6 @5000\n"));
+	assert_non_null(strstr(text, "} 8 @6000\n"));
+	assert_null(strstr(text, "} 7 @4000\n"));
+	free(text);
+	remote_write_sink_ops.destroy(s);
+}
+
 static void test_retry_keeps_mark(void **state)
 {
 	(void)state;
@@ -393,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_basic_auth_and_prefix, before, after),
 		cmocka_unit_test_setup_teardown(test_out_of_order, before, after),
 		cmocka_unit_test_setup_teardown(test_many_series, before, after),
+		cmocka_unit_test_setup_teardown(test_series_identity, before, after),
 		cmocka_unit_test_setup_teardown(test_retry_keeps_mark, before, after),
 		cmocka_unit_test_setup_teardown(test_400_drop, before, after),
 		cmocka_unit_test_setup_teardown(test_staleness_markers, before, after),
