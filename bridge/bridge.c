@@ -337,22 +337,29 @@ static void *sender_main(void *arg)
 	int64_t window_start = 0;
 	uint64_t window_samples = 0;
 	size_t recs_per_k = 1000;   /* readings per 1000 samples in the last batch */
+	size_t n = 0, taken = 0;    /* records in wb, and how many are in batches */
 
 	for (;;) {
 		bool stop = stopping(b);
-		int wait = stop ? 0 : p.any ? (int)(first_ms + b->batch_delay_ms - clock_now_ms()) : 1000;
-		/* about as many readings as fill the batch (by the last batch's
-		 * fields per reading); an empty batch waits for its first record,
-		 * which starts the clock, then for the rest in one wake-up */
-		size_t room = b->batch_max > p.samples ? b->batch_max - p.samples : 1;
-		size_t want = (room * recs_per_k + 999) / 1000;
-		if (want > room)
-			want = room;
-		size_t n = wal_read(o->reader, &wb, want, p.any ? want : 1, wait > 0 ? wait : 0);
-		for (size_t i = 0; i < n; i++) {
+		if (taken == n) {
+			int wait = stop ? 0 : p.any ? (int)(first_ms + b->batch_delay_ms - clock_now_ms()) :
+						      1000;
+			/* about as many readings as fill the batch (by the last
+			 * batch's fields per reading); an empty batch waits for its
+			 * first record, which starts the clock, then for the rest in
+			 * one wake-up */
+			size_t room = b->batch_max > p.samples ? b->batch_max - p.samples : 1;
+			size_t want = (room * recs_per_k + 999) / 1000;
+			if (want > room)
+				want = room;
+			n = wal_read(o->reader, &wb, want, p.any ? want : 1, wait > 0 ? wait : 0);
+			taken = 0;
+		}
+		/* a batch ends at BATCH_MAX_SAMPLES; records read past it start the next */
+		for (; taken < n && p.samples < b->batch_max; taken++) {
 			if (!p.any)
 				first_ms = clock_now_ms();
-			if (!take_record(o, &p, &wb.recs[i]))
+			if (!take_record(o, &p, &wb.recs[taken]))
 				goto rewind;
 		}
 		if (!p.any) {
@@ -387,6 +394,7 @@ rewind:
 		/* not delivered (shutdown deadline): it stays in the log */
 		pending_clear(&p);
 		wal_rewind(o->reader);
+		n = taken = 0;
 		if (stopping(b))
 			break;
 	}
