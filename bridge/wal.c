@@ -10,6 +10,15 @@
  * read. Format 1 segments (<first-lsn>.seg, sensor-bridge 0.1.0) have the
  * same frames and no header; they are read, never written. In memory the
  * same frames live in malloc'd segment buffers.
+ *
+ * Appends go through a shared mapping of the last segment, a window of
+ * MAP_WINDOW bytes at a time (so a record costs a copy, not a write() call;
+ * once copied it is in the page cache and survives a kill -9 just the same).
+ * The window's blocks are reserved with fallocate() first, so a full disk is
+ * an error from the append and never a SIGBUS. The file is therefore longer
+ * than its records while it is appended to: a closed segment is cut to its
+ * records, and after a crash the zeros past the last record are cut when the
+ * log is opened. Where a file cannot be mapped, write() is used.
  */
 #include "bridge/wal.h"
 #include "common/log.h"
@@ -22,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +46,7 @@
 #define READ_MAX (1u << 20)
 #define SEG_MAGIC "SWLOG"     /* and a NUL: 6 bytes, then u16 format */
 #define SEG_HDR 8
+#define MAP_WINDOW (256u << 10)
 
 struct seg {
 	uint64_t first_lsn;
@@ -45,6 +56,10 @@ struct seg {
 	uint64_t bytes;
 	int64_t newest_ms;
 	int fd;               /* disk */
+	/* the last segment's append window (disk): file bytes [map_off, map_off + map_len) */
+	char *map;
+	uint64_t map_off, map_len;
+	uint64_t alloc;       /* file size: bytes, plus what fallocate reserved */
 	char *mem;            /* memory */
 	uint64_t mem_cap;
 	struct seg *next;
@@ -83,6 +98,8 @@ struct wal {
 	pthread_t syncer;
 	bool syncer_running;
 	bool stopping;
+	bool no_map;                /* the log's files cannot be mapped: write() */
+	uint64_t page;
 };
 
 static void put32(unsigned char *p, uint32_t v)
@@ -135,8 +152,23 @@ static int seg_pread(const struct seg *s, uint64_t off, void *buf, size_t n)
 	return 0;
 }
 
+/* A disk segment done with appends: unmapped, and cut to its records. */
+static void seg_seal(struct seg *s)
+{
+	if (s->map) {
+		munmap(s->map, s->map_len);
+		s->map = NULL;
+		s->map_len = 0;
+	}
+	if (s->fd >= 0 && s->alloc > s->bytes) {
+		if (ftruncate(s->fd, (off_t)s->bytes) == 0)
+			s->alloc = s->bytes;
+	}
+}
+
 static void seg_free(struct wal *w, struct seg *s, bool unlink_file)
 {
+	seg_seal(s);
 	if (s->fd >= 0)
 		close(s->fd);
 	if (unlink_file && w->dir) {
@@ -184,7 +216,7 @@ static struct seg *seg_new(struct wal *w, uint64_t first)
 			errno = e;
 			return NULL;
 		}
-		s->start = s->bytes = SEG_HDR;
+		s->start = s->bytes = s->alloc = SEG_HDR;
 	}
 	return s;
 }
@@ -288,17 +320,29 @@ static uint64_t seg_recover(struct seg *s, const char *path)
 		s->count++;
 		off += HDR + len;
 	}
-	free(body);
 	uint64_t cut = size - off;
+	/* only zeros after the last record: space reserved for appends (a crash) */
+	bool reserved = cut > 0;
+	for (uint64_t o = off; reserved && o < size;) {
+		size_t n = size - o < MAX_BODY ? (size_t)(size - o) : MAX_BODY;
+		if (seg_pread(s, o, body, n) < 0)
+			reserved = false;
+		for (size_t i = 0; reserved && i < n; i++)
+			reserved = body[i] == 0;
+		o += n;
+	}
+	free(body);
 	if (cut) {
-		log_warn("wal", "'%s': torn or corrupt record at offset %llu; cut %llu bytes, "
-			 "kept %llu records", path, (unsigned long long)off,
-			 (unsigned long long)cut, (unsigned long long)s->count);
+		if (!reserved)
+			log_warn("wal", "'%s': torn or corrupt record at offset %llu; cut %llu bytes, "
+				 "kept %llu records", path, (unsigned long long)off,
+				 (unsigned long long)cut, (unsigned long long)s->count);
 		if (ftruncate(s->fd, (off_t)off) < 0)
 			log_error("wal", "'%s': cannot truncate: %s", path, strerror(errno));
 		s->bytes = off;
 	}
-	return cut;
+	s->alloc = s->bytes;
+	return reserved ? 0 : cut;
 }
 
 struct seg_name {
@@ -421,6 +465,8 @@ struct wal *wal_open(const struct wal_opts *o, char *err, size_t errlen)
 		return NULL;
 	}
 	w->o = *o;
+	long pg = sysconf(_SC_PAGESIZE);
+	w->page = pg > 0 ? (uint64_t)pg : 4096;
 	if (!w->o.segment_bytes)
 		w->o.segment_bytes = 4u << 20;
 	if (!w->o.max_records)
@@ -470,6 +516,8 @@ void wal_close(struct wal *w)
 	pthread_mutex_unlock(&w->lock);
 	if (w->syncer_running)
 		pthread_join(w->syncer, NULL);
+	if (w->tail)
+		seg_seal(w->tail);
 	if (w->tail && w->tail->fd >= 0 && w->o.sync_ms != WAL_SYNC_NEVER)
 		fdatasync(w->tail->fd);
 	for (int i = 0; i < w->n_readers; i++) {
@@ -544,11 +592,69 @@ static void trim(struct wal *w)
 	}
 }
 
+/*
+ * Makes room for n more bytes at the end of disk segment s: reserves the
+ * blocks (fallocate) and maps the window that holds them. 0 or -errno.
+ */
+static int seg_map(struct wal *w, struct seg *s, size_t n)
+{
+	uint64_t off = s->bytes & ~(w->page - 1);
+	uint64_t len = MAP_WINDOW;
+	while (off + len < s->bytes + n)
+		len += MAP_WINDOW;
+	if (off + len > s->alloc) {
+		if (fallocate(s->fd, 0, (off_t)s->alloc, (off_t)(off + len - s->alloc)) < 0)
+			return -errno;
+		s->alloc = off + len;
+	}
+	if (s->map)
+		munmap(s->map, s->map_len);
+	s->map = NULL;
+	s->map_len = 0;
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, (off_t)off);
+	if (m == MAP_FAILED)
+		return -errno;
+	s->map = m;
+	s->map_off = off;
+	s->map_len = len;
+	return 0;
+}
+
+/* Appends frame f (n bytes) to disk segment s: through its mapping, else write(). */
+static int seg_write(struct wal *w, struct seg *s, const void *f, size_t n)
+{
+	if (!w->no_map && s->bytes + n > s->map_off + s->map_len) {
+		int rc = seg_map(w, s, n);
+		if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG || rc == -ENOMEM)
+			return rc;
+		if (rc < 0) {
+			log_warn("wal", "cannot map the log for appending (%s); using write()",
+				 strerror(-rc));
+			w->no_map = true;
+			seg_seal(s);
+		}
+	}
+	if (!w->no_map) {
+		memcpy(s->map + (s->bytes - s->map_off), f, n);
+		return 0;
+	}
+	ssize_t k = write(s->fd, f, n);
+	if (k == (ssize_t)n)
+		return 0;
+	int rc = k < 0 ? -errno : -EIO;
+	/* a partial frame would be cut at the next open; cut it now */
+	if (k > 0 && ftruncate(s->fd, (off_t)s->bytes) < 0)
+		rc = -errno;
+	return rc;
+}
+
 static int roll(struct wal *w)
 {
 	struct seg *s = seg_new(w, w->next_lsn);
 	if (!s)
 		return -errno;
+	if (w->tail)
+		seg_seal(w->tail);
 	if (w->tail && w->tail->fd >= 0 && w->o.sync_ms != WAL_SYNC_NEVER)
 		fdatasync(w->tail->fd);
 	seg_link(w, s);
@@ -592,14 +698,8 @@ int wal_append(struct wal *w, int64_t arrival_ms, const char *topic, const void 
 	}
 	struct seg *s = w->tail;
 	if (w->dir) {
-		ssize_t n = write(s->fd, f, flen);
-		if (n != (ssize_t)flen) {
-			rc = n < 0 ? -errno : -EIO;
-			/* a partial frame would be cut at the next open; cut it now */
-			if (n > 0 && ftruncate(s->fd, (off_t)s->bytes) < 0)
-				rc = -errno;
+		if ((rc = seg_write(w, s, f, flen)) < 0)
 			goto out;
-		}
 		if (w->o.sync_ms == WAL_SYNC_ALWAYS)
 			fdatasync(s->fd);
 		else

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -483,6 +485,51 @@ static void test_torn_header_repaired(void **state)
 	wal_close(w);
 }
 
+/*
+ * Appends go through a mapping: a process killed with SIGKILL leaves every
+ * appended record in the file (and zeros past them, which the next open cuts
+ * without calling it a repair); a closed segment is exactly its records.
+ */
+static void test_kill9_keeps_appends(void **state)
+{
+	(void)state;
+	char err[256], path[128];
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct wal *w = open_disk(1 << 20, 0);
+		append_n(w, 0, 3000);
+		raise(SIGKILL);
+		_exit(1);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/wal/%016x.log", dir, 1);
+	assert_int_equal(stat(path, &sb), 0);
+	off_t reserved = sb.st_size;
+	struct wal *w = open_disk(1 << 20, 0);
+	struct wal_stats ws;
+	wal_get_stats(w, &ws);
+	assert_int_equal(ws.repaired_bytes, 0);
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	assert_int_equal(read_all(r, 0, true), 3000);
+	append_n(w, 3000, 3010);
+	assert_int_equal(read_all(r, 3000, true), 10);
+	wal_close(w);
+
+	/* closed: no reserved space left, and the last byte is a record's */
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size < reserved);
+	int fd = open(path, O_RDONLY);
+	char last;
+	assert_int_equal(pread(fd, &last, 1, sb.st_size - 1), 1);
+	close(fd);
+	assert_int_equal(last, '}');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +547,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_format1_empty_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_format_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_header_repaired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill9_keeps_appends, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
