@@ -96,6 +96,31 @@ static bool past_deadline(struct bridge *b)
 	return past;
 }
 
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * Waits ms between two tries of a failed send. A stop request does not cut
+ * the wait short (the shutdown flush must not hammer a receiver that is
+ * failing), but the stop deadline does. Returns true when it has passed.
+ */
+static bool backoff_sleep(struct bridge *b, uint32_t ms)
+{
+	struct timespec until = clock_deadline_ms(ms);
+	pthread_mutex_lock(&b->stop_lock);
+	for (;;) {
+		const struct timespec *t = &until;
+		if (b->stopping && ts_before(&b->stop_deadline, t))
+			t = &b->stop_deadline;
+		if (pthread_cond_timedwait(&b->stop_cond, &b->stop_lock, t) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&b->stop_lock);
+	return past_deadline(b);
+}
+
 /* Sleeps ms, or less when the bridge is asked to stop. Returns true if stopping. */
 static bool sleep_unless_stopping(struct bridge *b, uint32_t ms)
 {
@@ -204,7 +229,8 @@ static bool deliver(struct output *o, const struct reading *const *rs, size_t n,
 		    size_t samples)
 {
 	struct bridge *b = o->b;
-	bool announced = false;
+	uint64_t tries = 0;
+	char logged[sizeof(((struct sink_result *)0)->reason)] = "";
 	for (;;) {
 		struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
 		o->ops->send(o->sink, rs, n, &res);
@@ -215,12 +241,14 @@ static bool deliver(struct output *o, const struct reading *const *rs, size_t n,
 				bad = samples;
 			o->sent += samples - bad;
 			o->dropped += bad;
-			if (announced)
-				log_info(o->ops->name, "delivering again");
+			if (tries)
+				log_info(o->ops->name, "delivering again after %llu retries",
+					 (unsigned long long)tries);
 			backoff_reset(&o->backoff);
 			o->healthy = 1;
 			return true;
 		}
+		tries++;
 		o->retries++;
 		o->healthy = 0;
 		if (past_deadline(b))
@@ -228,13 +256,16 @@ static bool deliver(struct output *o, const struct reading *const *rs, size_t n,
 		uint32_t delay = res.retry_after_ms >= 0 ?
 				 backoff_override(&o->backoff, (uint32_t)res.retry_after_ms) :
 				 backoff_next(&o->backoff);
-		if (!announced)
-			log_warn(o->ops->name, "send failed; retrying with backoff (next in %u ms)",
-				 delay);
-		else
-			log_debug(o->ops->name, "retrying in %u ms", delay);
-		announced = true;
-		if (sleep_unless_stopping(b, delay) && past_deadline(b))
+		/* once per reason, not once per try: a receiver down for an hour
+		 * gives one line, and another when the reason changes */
+		if (tries == 1 || strcmp(res.reason, logged) != 0) {
+			log_warn(o->ops->name, "send failed%s%s; retrying with backoff (next in %u ms)",
+				 res.reason[0] ? ": " : "", res.reason, delay);
+			snprintf(logged, sizeof(logged), "%s", res.reason);
+		} else {
+			log_debug(o->ops->name, "%s; retrying in %u ms", res.reason, delay);
+		}
+		if (backoff_sleep(b, delay))
 			return false;
 	}
 }

@@ -5,6 +5,8 @@
 #include "bridge/sink.h"
 #include "bridge/sinks/sinks.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct sink_ops *const sinks[] = {
@@ -24,4 +26,14 @@ const struct sink_ops *sink_find(const char *name)
 const char *sink_names(void)
 {
 	return "influx, remote_write, stdout";
+}
+
+void sink_reason(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n >= size && size > 4)
+		memcpy(buf + size - 4, "...", 4);
 }

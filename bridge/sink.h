@@ -26,6 +26,8 @@ struct sink_result {
 	enum sink_verdict verdict;
 	int retry_after_ms;       /* >= 0 when the server said when to retry, else -1 */
 	size_t dropped;           /* samples dropped inside the sink (bad lines, out of order) */
+	char reason[256];         /* SINK_RETRY: why, for the log ("status 503: ...");
+				     the caller logs it when it changes, not per try */
 };
 
 struct sink_stats {
@@ -52,5 +54,9 @@ struct sink_ops {
 const struct sink_ops *sink_find(const char *name);
 /* Comma list of all sink names, for help and errors. */
 const char *sink_names(void);
+
+/* Sets a sink_result's reason (printf-style); text past its size ends in "..." */
+void sink_reason(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -78,6 +78,8 @@ struct batch {
 	size_t dropped;                   /* samples dropped */
 	int budget;                       /* bisection requests left */
 	int retry_after_ms;
+	char *reason;                     /* why a range is to be retried */
+	size_t reason_len;
 };
 
 enum range_result {
@@ -388,7 +390,7 @@ static enum range_result post_range(struct influx *s, struct batch *bt, size_t a
 	int rc = http_post(s->http, s->url, headers, body, len, &resp);
 	free(gz);
 	if (rc < 0) {
-		log_warn("influx", "cannot reach '%s': %s", s->url, resp.error);
+		sink_reason(bt->reason, bt->reason_len, "cannot reach '%s': %s", s->url, resp.error);
 		return RANGE_RETRY;
 	}
 
@@ -397,7 +399,8 @@ static enum range_result post_range(struct influx *s, struct batch *bt, size_t a
 		bt->sent += samples_in(bt, a, b);
 		return RANGE_SENT;
 	case HTTP_RETRY:
-		log_warn("influx", "status %ld: %s", resp.status, resp.body);
+		sink_reason(bt->reason, bt->reason_len, "status %ld%s%s", resp.status,
+			    resp.body[0] ? ": " : "", resp.body);
 		bt->retry_after_ms = resp.retry_after_ms;
 		return RANGE_RETRY;
 	case HTTP_TOO_LARGE:
@@ -461,12 +464,14 @@ static void influx_send(void *sink, const struct reading *const *r, size_t n,
 			struct sink_result *res)
 {
 	struct influx *s = sink;
-	struct batch bt = { .budget = INFLUX_BISECT_BUDGET, .retry_after_ms = -1 };
+	struct batch bt = { .budget = INFLUX_BISECT_BUDGET, .retry_after_ms = -1,
+			    .reason = res->reason, .reason_len = sizeof(res->reason) };
 	enum range_result rr = RANGE_SENT;
 
 	res->verdict = SINK_OK;
 	res->retry_after_ms = -1;
 	res->dropped = 0;
+	res->reason[0] = '\0';
 
 	if (encode(s, r, n, &bt) < 0) {
 		log_error("influx", "out of memory encoding %zu readings", n);

@@ -417,14 +417,16 @@ static enum sink_verdict post_request(struct remote_write *w, struct sink_result
 	int rc = http_post(w->http, w->url, headers, body, len, &resp);
 	free(body);
 	if (rc < 0) {
-		log_warn("remote_write", "cannot reach '%s': %s", w->url, resp.error);
+		sink_reason(res->reason, sizeof(res->reason), "cannot reach '%s': %s", w->url,
+			    resp.error);
 		return SINK_RETRY;
 	}
 	switch (http_classify(resp.status)) {
 	case HTTP_OK:
 		return SINK_OK;
 	case HTTP_RETRY:
-		log_warn("remote_write", "status %ld: %s", resp.status, resp.body);
+		sink_reason(res->reason, sizeof(res->reason), "status %ld%s%s", resp.status,
+			    resp.body[0] ? ": " : "", resp.body);
 		res->retry_after_ms = resp.retry_after_ms;
 		return SINK_RETRY;
 	case HTTP_TOO_LARGE:
@@ -517,6 +519,7 @@ static void rw_send(void *sink, const struct reading *const *r, size_t n,
 	res->verdict = SINK_OK;
 	res->retry_after_ms = -1;
 	res->dropped = 0;
+	res->reason[0] = '\0';
 	w->gen++;
 	rw_request_clear(w->req);
 
@@ -589,8 +592,8 @@ static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
 		commit_pending(w, true, false);
 		log_info("remote_write", "node '%s' offline: %zu series marked stale", node, added);
 	} else {
-		log_warn("remote_write", "node '%s' offline: staleness markers not delivered",
-			 node);
+		log_warn("remote_write", "node '%s' offline: staleness markers not delivered%s%s",
+			 node, res.reason[0] ? ": " : "", res.reason);
 	}
 	w->gen++;
 }

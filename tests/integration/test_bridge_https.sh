@@ -46,10 +46,12 @@ env MQTT_URL="mqtts://localhost:$MQS" MQTT_CLIENT_ID=https-bridge \
 BR=$!
 track $BR
 # one that does not know the CA: system store only, durable log
+DHP=$(free_port)
 distrust() {
 	env MQTT_URL="tcp://127.0.0.1:$MQ" MQTT_CLIENT_ID=distrust OUTPUTS=remote_write \
 		METRIC_PREFIX=untrusted_ REMOTE_WRITE_URL="https://localhost:$VMS/api/v1/write" \
-		STATE_DIR="$T/state" BATCH_MAX_DELAY_MS=200 "$@" "$BR_BIN" >>"$T/distrust.log" 2>&1 &
+		STATE_DIR="$T/state" BATCH_MAX_DELAY_MS=200 HEALTH_PORT="$DHP" HEALTH_ADDR=127.0.0.1 \
+		LOG_LEVEL=debug "$@" "$BR_BIN" >>"$T/distrust.log" 2>&1 &
 	DT=$!
 	track $DT
 }
@@ -90,8 +92,15 @@ cert_error() { grep -q 'SSL certificate problem: unable to get local issuer cert
 wait_for 15 cert_error || fail "no certificate error logged: $(tail -5 "$T/distrust.log")"
 assert_eq 0 "$(vm_count '{__name__=~"untrusted_.*"}')" "samples through an untrusted certificate"
 kill -0 $DT || fail "the bridge exited on a certificate error"
-# restarted with the CA, it delivers what its log kept
+# the reason is logged once, not once per try (the tries go on, at debug level)
+retries() { curl -sf "http://127.0.0.1:$DHP/metrics" | sed -n 's/^sensorwire_bridge_output_retries_total{output="remote_write"} //p'; }
+wait_for 15 eval '[ "$(retries)" -ge 3 ]' || fail "fewer than 3 retries: $(retries)"
+assert_eq 1 "$(grep -c '^warn.*certificate problem' "$T/distrust.log")" "warnings for the same reason"
+# restarted with the CA, it delivers what its log kept; on the way down it
+# keeps backing off until the stop deadline (5 s) instead of retrying in a loop
 stop_pid $DT TERM || fail "distrusting bridge exited with status $?"
+tries=$(sed -n '/SIGTERM: stopping/,$p' "$T/distrust.log" | grep -c 'retrying in' || true)
+[ "$tries" -le 10 ] || fail "$tries tries in the 5 s shutdown flush: backoff not honoured"
 distrust TLS_CA_FILE="$T/ca.crt"
 wait_for 30 is 4 vm_count '{__name__=~"untrusted_.*"}' ||
 	fail "the kept readings were not delivered after the restart: $(tail -5 "$T/distrust.log")"

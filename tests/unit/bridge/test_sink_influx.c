@@ -227,6 +227,7 @@ static void test_503_retry_after(void **state)
 	influx_sink_ops.send(s, rp, 2, &res);
 	assert_int_equal(res.verdict, SINK_RETRY);
 	assert_int_equal(res.retry_after_ms, 3000);
+	assert_string_equal(res.reason, "status 503: overloaded");
 	/* the same batch goes through once the server is back */
 	influx_sink_ops.send(s, rp, 2, &res);
 	assert_int_equal(res.verdict, SINK_OK);

@@ -284,9 +284,11 @@ static void test_retry_keeps_mark(void **state)
 	send_all(s, r, 1, &res);
 	assert_int_equal(res.verdict, SINK_RETRY);
 	assert_int_equal(res.retry_after_ms, 2000);
+	assert_string_equal(res.reason, "status 503: try later");
 	send_all(s, r, 1, &res);
 	assert_int_equal(res.verdict, SINK_RETRY);
 	assert_int_equal(res.retry_after_ms, -1);
+	assert_string_equal(res.reason, "status 429");
 	/* the resend is not "out of order": the failed sends did not move the mark */
 	send_all(s, r, 1, &res);
 	assert_int_equal(res.verdict, SINK_OK);

@@ -67,10 +67,23 @@ static void test_lines(void **state)
 	cfg_release(&c);
 }
 
+static void test_reason(void **state)
+{
+	(void)state;
+	char buf[16];
+	sink_reason(buf, sizeof(buf), "status %d: %s", 503, "busy");
+	assert_string_equal(buf, "status 503: busy");
+	/* longer than the buffer: cut, and says so */
+	sink_reason(buf, sizeof(buf), "status %d: %s", 503, "a long body from the server");
+	assert_string_equal(buf, "status 503: ...");
+	assert_int_equal(strlen(buf), sizeof(buf) - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_reason),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
