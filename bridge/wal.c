@@ -603,8 +603,13 @@ static int seg_map(struct wal *w, struct seg *s, size_t n)
 	while (off + len < s->bytes + n)
 		len += MAP_WINDOW;
 	if (off + len > s->alloc) {
-		if (fallocate(s->fd, 0, (off_t)s->alloc, (off_t)(off + len - s->alloc)) < 0)
-			return -errno;
+		if (fallocate(s->fd, 0, (off_t)s->alloc, (off_t)(off + len - s->alloc)) < 0) {
+			int rc = -errno;
+			/* a failed fallocate may still have grown the file */
+			if (ftruncate(s->fd, (off_t)s->alloc) < 0)
+				log_debug("wal", "cannot cut back the log: %s", strerror(errno));
+			return rc;
+		}
 		s->alloc = off + len;
 	}
 	if (s->map)

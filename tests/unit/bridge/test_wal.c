@@ -7,12 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -530,6 +532,54 @@ static void test_kill9_keeps_appends(void **state)
 	assert_int_equal(last, '}');
 }
 
+/*
+ * When the file cannot grow (here RLIMIT_FSIZE, as a full disk would), the
+ * append fails with an error, never a SIGBUS, and what was appended stays.
+ */
+static void test_full_disk_is_an_error(void **state)
+{
+	(void)state;
+	char err[256];
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl = { 300 << 10, 300 << 10 };
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			_exit(2);
+		struct wal *w = open_disk(4 << 20, 0);
+		char payload[1000];
+		memset(payload, 'p', sizeof(payload));
+		int rc = 0, n = 0;
+		while (n < 1000 && (rc = wal_append(w, n, "sensors/n/s", payload, sizeof(payload))) == 0)
+			n++;
+		if (rc != -EFBIG || n < 200 || n > 300)
+			_exit(3);
+		/* still refused, still no signal */
+		if (wal_append(w, n, "sensors/n/s", payload, sizeof(payload)) != -EFBIG)
+			_exit(4);
+		wal_close(w);
+		_exit(n == 0 ? 5 : 0);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	/* every record appended before the error is there */
+	struct wal *w = open_disk(4 << 20, 0);
+	struct wal_stats ws;
+	wal_get_stats(w, &ws);
+	assert_int_equal(ws.repaired_bytes, 0);
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	struct wal_batch b = { 0 };
+	size_t n = wal_read(r, &b, 1000, 1, 0);
+	assert_true(n >= 200 && n <= 300);
+	assert_int_equal(b.recs[n - 1].lsn, n);
+	assert_int_equal(b.recs[n - 1].len, 1000);
+	wal_batch_release(&b);
+	wal_close(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +598,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_format_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_header_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_keeps_appends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk_is_an_error, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
