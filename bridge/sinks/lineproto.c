@@ -105,62 +105,6 @@ static void c_locale_init(void)
 	c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
 }
 
-/*
- * The common case without snprintf() and strtod(): v is the double nearest
- * to a decimal m / 10^d with at most 15 significant digits (sensor values
- * like 21.4 or 48), 1e-4 <= |v| < 1e15. Then "%.15g" prints exactly that
- * decimal (it lies on the 15-digit grid and v is within half an ulp of it,
- * far less than half the grid's spacing), and strtod() reads v back, so it
- * is what the loop below would write. Returns the length, or 0 to leave it
- * to the loop.
- */
-static int format_short_decimal(double v, char *out)
-{
-	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
-	double a = fabs(v);
-	if (v == 0) {
-		out[0] = '0';
-		out[1] = '\0';
-		return 1;
-	}
-	if (a < 1e-4 || a >= 1e15)
-		return 0;
-	for (int d = 0; d < 10; d++) {
-		double x = a * pow10[d];
-		if (x >= 1e15)
-			return 0;
-		if (x != floor(x) || x / pow10[d] != a)
-			continue;
-		/* the digits of m, with a '.' d places from the right, and no
-		 * trailing zeros after it (as %g) */
-		uint64_t m = (uint64_t)x;
-		while (d > 0 && m % 10 == 0) {
-			m /= 10;
-			d--;
-		}
-		char digits[24];
-		int nd = 0, n = 0;
-		for (; m; m /= 10)
-			digits[nd++] = (char)('0' + m % 10);
-		if (v < 0)
-			out[n++] = '-';
-		if (nd <= d) {
-			out[n++] = '0';
-			out[n++] = '.';
-			for (int z = nd; z < d; z++)
-				out[n++] = '0';
-		}
-		for (int i = nd - 1; i >= 0; i--) {
-			out[n++] = digits[i];
-			if (i == d && d > 0 && nd > d)
-				out[n++] = '.';
-		}
-		out[n] = '\0';
-		return n;
-	}
-	return 0;
-}
-
 int lp_format_float(double v, char *out, size_t len)
 {
 	static const int precisions[] = { 15, 16, 17 };
@@ -169,8 +113,6 @@ int lp_format_float(double v, char *out, size_t len)
 
 	if (!isfinite(v) || len < LP_FLOAT_LEN)
 		return -EINVAL;
-	if ((n = format_short_decimal(v, out)) > 0)
-		return n;
 	pthread_once(&c_locale_once, c_locale_init);
 	if (c_locale)
 		old = uselocale(c_locale);
