@@ -395,12 +395,17 @@ print_bridge() {
 	echo "   msg/s: first publish -> last sample acknowledged by the receiver (live), or"
 	echo "   consumer start -> last message (backlog); 5-95%: the rate in between. The"
 	echo "   load generator alone (no subscriber) publishes $GEN_RATE msg/s."
-	local r1 r2
+	local r1 r2 r2e
 	r1=$(div "$BR_LIVE" "$SUB_LIVE" %.2f)
-	r2=$(div "$BR_DRAIN" "$SUB_DRAIN" %.2f)
+	# the drain is judged on the sustained (5-95%) rates: the end-to-end one
+	# depends on whether the last batch is full (BATCH_MAX_SAMPLES) or waits
+	# BATCH_MAX_DELAY_MS, i.e. on N, not on the bridge (bench/README.md)
+	r2=$(div "${R_SUST[br_drain]}" "${R_SUST[sub_drain]}" %.2f)
+	r2e=$(div "$BR_DRAIN" "$SUB_DRAIN" %.2f)
 	echo
 	echo "goal: bridge >= 0.8x mosquitto_sub, live load:       ${r1}x  $(verdict "$r1" '>=' 0.8)"
-	echo "goal: bridge >= 0.8x mosquitto_sub, backlog drain:   ${r2}x  $(verdict "$r2" '>=' 0.8)"
+	echo "goal: bridge >= 0.8x mosquitto_sub, backlog drain:   ${r2}x  $(verdict "$r2" '>=' 0.8)" \
+		"(5-95% rates; end to end ${r2e}x)"
 	echo "goal: peak RSS < 8 MiB at $STEADY_RATE msg/s:           $(mib "$STEADY_RSS") MiB  $(verdict "$(mib "$STEADY_RSS")" '<' 8)" \
 		"(MALLOC_ARENA_MAX=2: $(mib "$STEADY_RSS2") MiB)"
 }
