@@ -84,21 +84,19 @@ static bool stopping(struct bridge *b)
 	return s;
 }
 
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 static bool past_deadline(struct bridge *b)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	pthread_mutex_lock(&b->stop_lock);
-	bool past = b->stopping && (now.tv_sec > b->stop_deadline.tv_sec ||
-				    (now.tv_sec == b->stop_deadline.tv_sec &&
-				     now.tv_nsec >= b->stop_deadline.tv_nsec));
+	bool past = b->stopping && !ts_before(&now, &b->stop_deadline);
 	pthread_mutex_unlock(&b->stop_lock);
 	return past;
-}
-
-static bool ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 /*
@@ -401,8 +399,8 @@ static void *sender_main(void *arg)
 		if (p.samples < b->batch_max && clock_now_ms() - first_ms < b->batch_delay_ms && !stop)
 			continue;
 		size_t sent = p.samples;
-		if (p.samples)
-			recs_per_k = p.n * 1000 / p.samples ? p.n * 1000 / p.samples : 1;
+		if (p.samples && (recs_per_k = p.n * 1000 / p.samples) == 0)
+			recs_per_k = 1;
 		if (!flush(o, &p))
 			goto rewind;
 		/* catching up after an outage: pace the replay, from its start */

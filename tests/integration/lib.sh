@@ -139,14 +139,25 @@ start_mosquitto() {
 }
 
 # start_victoria PORT [flags]: sets VM_PID (data in $T/vm survives a restart). Fresh data is queryable at once.
+# With -tls among the flags it serves https (its readiness is probed without
+# checking the certificate; the tests check that themselves).
 start_victoria() {
-	local port=$1; shift
+	local port=$1 scheme=http; shift
+	[[ " $* " == *" -tls "* ]] && scheme=https
 	victoria-metrics -httpListenAddr=127.0.0.1:"$port" -storageDataPath="$T/vm" \
 		-retentionPeriod=100y -search.latencyOffset=0s -search.disableCache \
 		-loggerLevel=ERROR "$@" >>"$T/victoria.log" 2>&1 &
 	VM_PID=$!
 	track $VM_PID
-	wait_for 20 curl -sf "http://127.0.0.1:$port/health"
+	wait_for 20 curl -sfk "$scheme://127.0.0.1:$port/health"
+}
+
+# vm_export BASE_URL MATCH [curl options]: the series matching MATCH, one
+# line each: [labels sorted by name, timestamps, values], lines sorted
+vm_export() {
+	local base=$1 match=$2; shift 2
+	curl -sf "$@" "$base/api/v1/export" --data-urlencode "match[]=$match" |
+		jq -c '[(.metric|to_entries|sort_by(.key)|from_entries), .timestamps, .values]' | sort
 }
 
 # start_prometheus PORT: remote-write receiver on /api/v1/write. Sets PROM_PID.

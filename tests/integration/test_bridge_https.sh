@@ -28,12 +28,7 @@ start_mosquitto "$MQ" \
 	"listener $MQS 127.0.0.1" "cafile $T/ca.crt" "certfile $T/broker.crt" "keyfile $T/broker.key" \
 	"require_certificate true"
 wait_port "$MQS"
-victoria-metrics -httpListenAddr=127.0.0.1:"$VMS" -storageDataPath="$T/vm" -retentionPeriod=100y \
-	-search.latencyOffset=0s -search.disableCache -loggerLevel=ERROR \
-	-tls -tlsCertFile="$T/broker.crt" -tlsKeyFile="$T/broker.key" >>"$T/victoria.log" 2>&1 &
-track $!
-wait_for 20 curl -sf --cacert "$T/ca.crt" "https://localhost:$VMS/health" ||
-	fail "victoria-metrics did not answer over https"
+start_victoria "$VMS" -tls -tlsCertFile="$T/broker.crt" -tlsKeyFile="$T/broker.key"
 
 # the bridge under test: TLS in (by name), HTTPS out, both outputs
 env MQTT_URL="mqtts://localhost:$MQS" MQTT_CLIENT_ID=https-bridge \
@@ -65,19 +60,16 @@ pub() { mosquitto_pub -p "$MQ" -q 1 -t "$1" -m "$2"; }
 pub sensors/pi7/attic "{\"ts\":$T1,\"seq\":1,\"boot\":\"0123456789abcdef\",\"temperature_celsius\":18.125,\"humidity_percent\":61,\"tags\":{\"model\":\"dht22\"}}"
 pub sensors/pi7/attic "{\"ts\":$T2,\"seq\":2,\"boot\":\"0123456789abcdef\",\"temperature_celsius\":-0.5,\"humidity_percent\":62.25,\"tags\":{\"model\":\"dht22\"}}"
 
-vm_export() {
-	curl -sf --cacert "$T/ca.crt" "https://localhost:$VMS/api/v1/export" --data-urlencode "match[]=$1" |
-		jq -c '[(.metric|to_entries|sort_by(.key)|from_entries), .timestamps, .values]' | sort
-}
-vm_count() { vm_export "$1" | jq -s '[.[][1]|length]|add // 0'; }
+vm() { vm_export "https://localhost:$VMS" "$1" --cacert "$T/ca.crt"; }
+vm_count() { vm "$1" | jq -s '[.[][1]|length]|add // 0'; }
 wait_for 30 is 4 vm_count '{__name__=~"(sensor|lp)_temperature_celsius"}' ||
 	fail "victoria-metrics did not get 4 temperature samples over https: $(tail -5 "$T/bridge.log")"
 expect="[{\"__name__\":\"sensor_temperature_celsius\",\"model\":\"dht22\",\"node\":\"pi7\",\"sensor\":\"attic\"},[$T1,$T2],[18.125,-0.5]]"
-assert_eq "$expect" "$(vm_export 'sensor_temperature_celsius')" "remote-write series over https"
-assert_eq "${expect/sensor_temperature/lp_temperature}" "$(vm_export 'lp_temperature_celsius')" \
+assert_eq "$expect" "$(vm 'sensor_temperature_celsius')" "remote-write series over https"
+assert_eq "${expect/sensor_temperature/lp_temperature}" "$(vm 'lp_temperature_celsius')" \
 	"line-protocol series over https (gzip, v2 API)"
 assert_eq "[{\"__name__\":\"lp_humidity_percent\",\"model\":\"dht22\",\"node\":\"pi7\",\"sensor\":\"attic\"},[$T1,$T2],[61,62.25]]" \
-	"$(vm_export 'lp_humidity_percent')" "line-protocol humidity over https"
+	"$(vm 'lp_humidity_percent')" "line-protocol humidity over https"
 
 # --- the health endpoint
 assert_eq ok "$(curl -sf "http://127.0.0.1:$HP/healthz")" "/healthz"

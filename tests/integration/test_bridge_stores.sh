@@ -68,18 +68,15 @@ assert_eq "[{\"__name__\":\"sensor_temperature_celsius\",\"node\":\"rp4\",\"sens
 assert_eq 2 "$(curl -sf "http://127.0.0.1:$PROM/api/v1/label/__name__/values" | jq '[.data[] | select(startswith("sensor_"))] | length')" "prometheus metric names"
 
 # --- VictoriaMetrics: remote-write and line protocol side by side
-vm_export() {
-	curl -sf "http://127.0.0.1:$VM/api/v1/export" --data-urlencode "match[]=$1" |
-		jq -c '[(.metric|to_entries|sort_by(.key)|from_entries), .timestamps, .values]' | sort
-}
-vm_ready() { [ "$(vm_export '{__name__=~"(sensor|lp)_temperature_celsius"}' | jq -s '[.[][1]|length]|add')" = 6 ]; }
+vm() { vm_export "http://127.0.0.1:$VM" "$@"; }
+vm_ready() { [ "$(vm '{__name__=~"(sensor|lp)_temperature_celsius"}' | jq -s '[.[][1]|length]|add')" = 6 ]; }
 wait_for 30 vm_ready || fail "victoria-metrics did not get 6 temperature samples"
 expect_rw="[{\"__name__\":\"sensor_temperature_celsius\",\"location\":\"desk\",\"model\":\"dht22\",\"node\":\"rp3\",\"sensor\":\"desk\"},[$T1,$T2],[21.4,-3.25]]"
-got=$(vm_export '{__name__="sensor_temperature_celsius",node="rp3"}')
+got=$(vm '{__name__="sensor_temperature_celsius",node="rp3"}')
 assert_eq "$expect_rw" "$got" "victoria-metrics remote-write series"
-got=$(vm_export '{__name__="lp_temperature_celsius",node="rp3"}')
+got=$(vm '{__name__="lp_temperature_celsius",node="rp3"}')
 assert_eq "${expect_rw/sensor_temperature/lp_temperature}" "$got" "victoria-metrics line-protocol series"
-got=$(vm_export '{__name__="lp_humidity_percent"}')
+got=$(vm '{__name__="lp_humidity_percent"}')
 assert_eq "[{\"__name__\":\"lp_humidity_percent\",\"location\":\"desk\",\"model\":\"dht22\",\"node\":\"rp3\",\"sensor\":\"desk\"},[$T1,$T2],[48,50.5]]" "$(echo "$got")" "victoria-metrics line-protocol humidity"
 
 # --- InfluxDB 1.x
