@@ -592,9 +592,21 @@ static void trim(struct wal *w)
 	}
 }
 
+/* From now on the log is appended to with write(), not through a mapping. */
+static void stop_mapping(struct wal *w, struct seg *s, const char *why, int err)
+{
+	log_warn("wal", "cannot map the log for appending (%s: %s); using write()", why,
+		 strerror(err));
+	w->no_map = true;
+	seg_seal(s);
+}
+
 /*
  * Makes room for n more bytes at the end of disk segment s: reserves the
- * blocks (fallocate) and maps the window that holds them. 0 or -errno.
+ * blocks (fallocate) and maps the window that holds them. A failed
+ * reservation is the append's error (a full disk must not become a SIGBUS
+ * later); a file system without fallocate, or a failed mmap, switches the
+ * log to write(). 0 or -errno.
  */
 static int seg_map(struct wal *w, struct seg *s, size_t n)
 {
@@ -604,11 +616,14 @@ static int seg_map(struct wal *w, struct seg *s, size_t n)
 		len += MAP_WINDOW;
 	if (off + len > s->alloc) {
 		if (fallocate(s->fd, 0, (off_t)s->alloc, (off_t)(off + len - s->alloc)) < 0) {
-			int rc = -errno;
+			int rc = errno;
 			/* a failed fallocate may still have grown the file */
 			if (ftruncate(s->fd, (off_t)s->alloc) < 0)
 				log_debug("wal", "cannot cut back the log: %s", strerror(errno));
-			return rc;
+			if (rc != EOPNOTSUPP)
+				return -rc;
+			stop_mapping(w, s, "fallocate", rc);
+			return 0;
 		}
 		s->alloc = off + len;
 	}
@@ -617,8 +632,10 @@ static int seg_map(struct wal *w, struct seg *s, size_t n)
 	s->map = NULL;
 	s->map_len = 0;
 	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, (off_t)off);
-	if (m == MAP_FAILED)
-		return -errno;
+	if (m == MAP_FAILED) {
+		stop_mapping(w, s, "mmap", errno);
+		return 0;
+	}
 	s->map = m;
 	s->map_off = off;
 	s->map_len = len;
@@ -630,14 +647,8 @@ static int seg_write(struct wal *w, struct seg *s, const void *f, size_t n)
 {
 	if (!w->no_map && s->bytes + n > s->map_off + s->map_len) {
 		int rc = seg_map(w, s, n);
-		if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG || rc == -ENOMEM)
+		if (rc < 0)
 			return rc;
-		if (rc < 0) {
-			log_warn("wal", "cannot map the log for appending (%s); using write()",
-				 strerror(-rc));
-			w->no_map = true;
-			seg_seal(s);
-		}
 	}
 	if (!w->no_map) {
 		memcpy(s->map + (s->bytes - s->map_off), f, n);
