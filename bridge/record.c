@@ -6,6 +6,7 @@
  * limits and its string area holds exactly the strings they announce.
  */
 #include "bridge/record.h"
+#include "bridge/bytes.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -15,20 +16,6 @@
 #define F_TS_FROM_PAYLOAD 1
 #define F_HAS_SEQ 2
 #define F_HAS_BOOT 4
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static int hexval(char c)
 {

@@ -6,6 +6,7 @@
  * SEQ_FIRST later).
  */
 #include "bridge/seqtrack.h"
+#include "bridge/bytes.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,22 +29,6 @@ struct seqtrack {
 
 #define SEQ_PROBES 8
 #define SEQ_CAP_MIN 64
-
-/* FNV-1a, then a finaliser (murmur3's fmix64): FNV's low bits, which pick
- * the slot, cluster for topics that differ only in a digit or two, and linear
- * probing turns clusters into forgotten topics. */
-static uint64_t hash_topic(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
 
 struct seqtrack *seqtrack_new(size_t max_topics)
 {
@@ -118,7 +103,7 @@ void seqtrack_free(struct seqtrack *t)
 enum seq_event seqtrack_see(struct seqtrack *t, const char *topic, const char *boot,
 			    uint64_t seq, uint64_t *missing)
 {
-	uint64_t h = hash_topic(topic);
+	uint64_t h = hash_bytes(topic, strlen(topic));
 	struct entry *e = lookup(t, topic, h);
 	/* a new topic: keep the table at most a quarter full, and grow rather
 	 * than forget while it may */

@@ -21,6 +21,7 @@
  * log is opened. Where a file cannot be mapped, write() is used.
  */
 #include "bridge/wal.h"
+#include "bridge/bytes.h"
 #include "common/log.h"
 #include "common/clock.h"
 
@@ -101,31 +102,6 @@ struct wal {
 	bool no_map;                /* the log's files cannot be mapped: write() */
 	uint64_t page;
 };
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static void seg_path(const struct wal *w, uint64_t first, unsigned format, char *out, size_t n)
 {

@@ -38,6 +38,7 @@
  */
 #include "bridge/http.h"
 #include "bridge/sinks/rw_encode.h"
+#include "bridge/bytes.h"
 #include "bridge/sinks/sinks.h"
 #include "common/log.h"
 
@@ -80,16 +81,6 @@ struct remote_write {
 	uint64_t gen;
 	struct sink_stats stats;
 };
-
-/* FNV-1a: the keys are short and this needs no state. */
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ULL;
-	return h;
-}
 
 /*
  * Field i of r as the raw key of its series: field name, node, sensor, then

@@ -8,6 +8,7 @@
  * messages and keeps label sets valid for strict receivers like Prometheus.
  */
 #include "bridge/sinks/rw_encode.h"
+#include "bridge/bytes.h"
 #include "bridge/sinks/lineproto.h"
 #include "proto/remote.pb-c.h"
 
@@ -236,24 +237,6 @@ int rw_labels_for_field(struct rw_labels *ls, const char *prefix,
 	return rc;
 }
 
-char *rw_series_key(const struct rw_labels *ls)
-{
-	size_t len = 1;
-	for (size_t i = 0; i < ls->n; i++)
-		len += strlen(ls->l[i].name) + strlen(ls->l[i].value) + 2;
-	char *k = malloc(len), *p = k;
-	if (!k)
-		return NULL;
-	for (size_t i = 0; i < ls->n; i++) {
-		p = stpcpy(p, ls->l[i].name);
-		*p++ = '\xfe';
-		p = stpcpy(p, ls->l[i].value);
-		*p++ = '\xff';
-	}
-	*p = '\0';
-	return k;
-}
-
 uint64_t rw_double_bits(double v)
 {
 	uint64_t b;
@@ -386,8 +369,8 @@ static int add_raw(struct rw_request *q, const void *labels, size_t labels_len, 
 	p = put_varint(p, sample);
 	if (v != 0) {
 		*p++ = KEY_SAMPLE_VALUE;
-		for (int i = 0; i < 8; i++)
-			*p++ = (unsigned char)(bits >> (8 * i));
+		put64(p, bits);
+		p += 8;
 	}
 	*p++ = KEY_SAMPLE_TIMESTAMP;
 	p = put_varint(p, (uint64_t)ts_ms);
@@ -396,11 +379,16 @@ static int add_raw(struct rw_request *q, const void *labels, size_t labels_len, 
 	return 0;
 }
 
+/* A sample value's bits: any NaN goes as the one ordinary NaN (markers: *_stale) */
+static uint64_t value_bits(double value)
+{
+	return isnan(value) ? RW_NAN_BITS : rw_double_bits(value);
+}
+
 int rw_request_add_encoded(struct rw_request *q, const void *labels, size_t len, double value,
 			   int64_t ts_ms)
 {
-	uint64_t bits = isnan(value) ? RW_NAN_BITS : rw_double_bits(value);
-	return add_raw(q, labels, len, bits, ts_ms);
+	return add_raw(q, labels, len, value_bits(value), ts_ms);
 }
 
 int rw_request_add_stale_encoded(struct rw_request *q, const void *labels, size_t len,
@@ -428,8 +416,7 @@ static int add_labels(struct rw_request *q, const struct rw_labels *ls, uint64_t
 int rw_request_add(struct rw_request *q, const struct rw_labels *ls, double value,
 		   int64_t ts_ms)
 {
-	uint64_t bits = isnan(value) ? RW_NAN_BITS : rw_double_bits(value);
-	return add_labels(q, ls, bits, ts_ms);
+	return add_labels(q, ls, value_bits(value), ts_ms);
 }
 
 int rw_request_add_stale(struct rw_request *q, const struct rw_labels *ls, int64_t ts_ms)

@@ -78,13 +78,6 @@ void rw_labels_release(struct rw_labels *ls);
 const char *rw_labels_get(const struct rw_labels *ls, const char *name);
 
 /*
- * A stable key for the series: name 0xfe value 0xff ... over the sorted
- * labels (bytes that never occur in valid UTF-8, so keys are unambiguous).
- * Returns a malloc'd string the caller frees, or NULL.
- */
-char *rw_series_key(const struct rw_labels *ls);
-
-/*
  * Sanitisers, exposed for tests and for callers that build names
  * themselves. Each returns a malloc'd string (caller frees) or NULL.
  */
