@@ -13,17 +13,42 @@
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
-BUILD      ?= build
 SAN        ?= 0
+
+# --- toolchain: native, or a cross build for a Pi from a PC -----------------
+# `make CROSS=arm-linux-gnueabihf-` (or aarch64-linux-gnu-) takes the compiler,
+# ar, nm, objcopy and pkg-config of that prefix, so the target's libraries and
+# flags are used, never the host's. `make CC=arm-linux-gnueabihf-gcc` alone
+# implies the same prefix. ARCH_FLAGS adds target flags to every compile and
+# link, e.g. ARCH_FLAGS='-march=armv6+fp -marm' for Raspberry Pi OS 32-bit's
+# ARMv6 baseline (Pi Zero/1). See README "Building for a Pi from a PC".
+ifeq ($(origin CROSS),undefined)
+CROSS := $(if $(filter-out default,$(origin CC)),$(patsubst %gcc,%,$(filter %-gcc,$(notdir $(CC)))))
+endif
+ifeq ($(origin CC),default)
+CC := $(if $(CROSS),$(CROSS)gcc,cc)
+endif
+ifeq ($(origin AR),default)
+AR := $(CROSS)ar
+endif
+NM         ?= $(CROSS)nm
+OBJCOPY    ?= $(CROSS)objcopy
+PKG_CONFIG ?= $(CROSS)pkg-config
+ARCH_FLAGS ?=
+TRIPLET    := $(shell $(CC) -dumpmachine 2>/dev/null)
+# a cross build goes to its own tree unless BUILD says otherwise
+BUILD      ?= $(if $(CROSS),build/$(TRIPLET),build)
+
 # the publisher is linked statically unless sanitizers are on (ASan needs a
-# dynamic program) or PUBLISHER_STATIC=0
+# dynamic program) or PUBLISHER_STATIC=0; it needs only Debian's .a files
 PUBLISHER_STATIC ?= $(if $(filter 1,$(SAN)),0,1)
-# the bridge too; it links libcurl, libmicrohttpd and cJSON built from Debian's
-# sources with only what it uses (scripts/static-deps.sh, into DEPS_DIR, shared
-# by every build tree)
-BRIDGE_STATIC ?= $(if $(filter 1,$(SAN)),0,1)
-DEPS_DIR   ?= build/deps
-CC         ?= cc
+# The bridge links Debian's shared libraries by default. BRIDGE_STATIC=1 is the
+# images' and releases' build: a static bridge with libcurl, libmicrohttpd and
+# cJSON compiled from Debian's sources with only what it uses
+# (scripts/static-deps.sh, minutes and network once, into DEPS_DIR: one tree
+# per target, shared by every build tree of it).
+BRIDGE_STATIC ?= 0
+DEPS_DIR   ?= build/deps/$(TRIPLET)$(if $(ARCH_FLAGS),-$(shell echo '$(ARCH_FLAGS)' | cksum | cut -d' ' -f1))
 CFLAGS     ?= -O2 -g
 V          ?= 0
 , := ,
@@ -44,17 +69,36 @@ ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
 
-PKGS := libcurl libcjson libprotobuf-c zlib libgpiod
-ALL_CFLAGS := -std=gnu11 $(WARN) $(SANFLAGS) -D_GNU_SOURCE -I. -I$(BUILD)/gen \
-	-DSW_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
-LIBS := -lpaho-mqtt3as $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsnappy \
-	-lmicrohttpd -lpthread -lm
+# libgpiod's API changed with 2.0 (Debian 13, Raspberry Pi OS trixie): the
+# GPIO backend is publisher/drivers/gpio_v1.c or gpio_v2.c, from the major
+# version installed (1 when libgpiod's .pc is missing, e.g. a bridge-only box)
+GPIOD_API := $(firstword $(subst ., ,$(shell $(PKG_CONFIG) --modversion libgpiod 2>/dev/null)) 1)
+
+# 64-bit off_t and time_t on 32-bit targets too (armhf): readdir on ext4,
+# files past 2 GiB and dates past 2038. No-ops on 64-bit targets.
+LFS := -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64
+
+# Each program gets its own libraries' flags, so building only the publisher
+# needs no curl, protobuf or microhttpd development packages.
+PUB_PKGS    := libgpiod zlib
+BRIDGE_PKGS := libcurl libcjson libprotobuf-c zlib libmicrohttpd
+pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pc_libs   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+ALL_CFLAGS = -std=gnu11 $(WARN) $(SANFLAGS) $(ARCH_FLAGS) -D_GNU_SOURCE $(LFS) -I. -I$(BUILD)/gen \
+	-DSW_VERSION='"$(VERSION)"' -DSW_GPIOD_API=$(GPIOD_API) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(SANFLAGS) $(ARCH_FLAGS) $(LDFLAGS)
+# 64-bit atomics are library calls on ARMv6 (and some other 32-bit targets):
+# libatomic, linked only where something uses it
+ATOMIC := -Wl,--push-state,--as-needed -latomic -Wl,--pop-state
+COMMON_LIBS    := -lpaho-mqtt3as -lpthread -lm $(ATOMIC)
+PUB_LIBS        = $(call pc_libs,$(PUB_PKGS)) $(COMMON_LIBS)
+BRIDGE_LIBS     = $(call pc_libs,$(BRIDGE_PKGS)) -lsnappy $(COMMON_LIBS)
 
 # --- sources: every .c under a component dir belongs to it; main.c is the program
 COMMON_SRC    := $(wildcard common/*.c)
 BRIDGE_SRC    := $(filter-out bridge/main.c,$(wildcard bridge/*.c bridge/sinks/*.c))
-PUBLISHER_SRC := $(filter-out publisher/main.c,$(wildcard publisher/*.c publisher/drivers/*.c))
+PUBLISHER_SRC := $(filter-out publisher/main.c publisher/drivers/gpio_v%.c,\
+	$(wildcard publisher/*.c publisher/drivers/*.c)) publisher/drivers/gpio_v$(GPIOD_API).c
 PROTO_SRC     := $(BUILD)/gen/proto/remote.pb-c.c
 PROTO_HDR     := $(BUILD)/gen/proto/remote.pb-c.h
 
@@ -71,63 +115,88 @@ TOOL_BIN   := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
 PROGRAMS ?= sensor-bridge sensor-publisher
 BINS := $(PROGRAMS:%=$(BUILD)/%)
 
-.PHONY: all test unit integration demo bench install deps clean tools check-hw
+.PHONY: all test unit unit-bins integration demo bench install deps clean tools check-hw \
+	matrix release
 .DEFAULT_GOAL := all
 .SECONDARY:
 
 all: $(BINS)
 
+# each component's objects see only its own libraries' flags; the bridge's
+# (and the tests' that link it) wait for the generated protobuf header
+$(BUILD)/obj/bridge/%.o: PKG_CFLAGS = $(call pc_cflags,$(BRIDGE_PKGS))
+$(BUILD)/obj/gen/%.o: PKG_CFLAGS = $(call pc_cflags,$(BRIDGE_PKGS))
+$(BUILD)/obj/publisher/%.o: PKG_CFLAGS = $(call pc_cflags,$(PUB_PKGS))
+$(BUILD)/obj/tests/unit/bridge/%.o $(BUILD)/obj/tests/tools/%.o $(BUILD)/obj/bench/%.o: \
+	PKG_CFLAGS = $(call pc_cflags,$(BRIDGE_PKGS))
+$(BUILD)/obj/tests/unit/publisher/%.o: PKG_CFLAGS = $(call pc_cflags,$(PUB_PKGS))
+$(BRIDGE_OBJ) $(BUILD)/obj/bridge/main.o \
+	$(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/unit/bridge/*.c)): | $(PROTO_HDR)
+# libgpiod 1.x's event struct carries a struct timespec in the ABI the
+# library was built with, which on Debian 12's 32-bit ports is 32-bit time_t;
+# gpio_v1.c turns every timestamp into uint64_t ns, so no time_t leaves it
+$(BUILD)/obj/publisher/drivers/gpio_v1.o: LFS := -D_FILE_OFFSET_BITS=64
+
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 $(BUILD)/libbridge.a: $(BRIDGE_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 $(BUILD)/libpublisher.a: $(PUBLISHER_OBJ)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 # glibc's linker notes about getaddrinfo/dlopen in static programs are
-# filtered out of static links (only those): names resolve through /etc/hosts
-# and DNS, which glibc 2.34+ has built in; other NSS modules would need the
-# same glibc at run time.
+# filtered out of static links (only those, and the "in function" line that
+# names where each one comes from): names resolve through /etc/hosts and DNS,
+# which glibc 2.34+ has built in; other NSS modules would need the same glibc
+# at run time.
 define static_link
 	$(Q)$(CC) -static $(ALL_LDFLAGS) $(1) 2>$@.ld; rc=$$?; \
-		grep -v -e 'in statically linked applications requires at runtime' \
-			-e ': in function `' $@.ld >&2; rm -f $@.ld; exit $$rc
+		awk '/: in function `/ { held = $$0; next } \
+			/in statically linked applications requires at runtime/ { held = ""; next } \
+			{ if (held != "") print held; held = ""; print }' $@.ld >&2; \
+		rm -f $@.ld; exit $$rc
 endef
+# the static libraries of pkg-config packages, in the order the .pc files give
+# (Debian 13's libcrypto needs zstd, and zlib after it)
+pc_static = $(shell $(PKG_CONFIG) --static --libs $(1) 2>/dev/null || echo -l$(1)-not-found)
 
 ifeq ($(BRIDGE_STATIC),1)
-# The bridge, linked statically (see "Footprint" in README.md). Debian's
-# shared libcurl maps and initialises GnuTLS, OpenSSL, krb5, LDAP, SSH, RTMP...
-# which alone is 9.7 MiB resident; this one has HTTP(S) over OpenSSL and zlib.
-$(DEPS_DIR)/.stamp: scripts/static-deps.sh
-	$(Q)scripts/static-deps.sh $(DEPS_DIR)
+# The bridge, linked statically (README "Footprint"). Debian's shared libcurl
+# maps and initialises GnuTLS, OpenSSL, krb5, LDAP, SSH, RTMP... which alone is
+# 9.7 MiB resident; this one has HTTP(S) over OpenSSL and zlib.
+$(DEPS_DIR)/.stamp: scripts/static-deps.sh scripts/lib/apt.sh
+	$(Q)CC='$(CC)' AR='$(AR)' ARCH_FLAGS='$(ARCH_FLAGS)' CFLAGS_DEPS='$(LFS)' \
+		scripts/static-deps.sh $(DEPS_DIR)
 $(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a \
 		$(DEPS_DIR)/.stamp
 	@echo "  LD      $@ (static)"
 	$(call static_link,-o $@ $(filter-out $(DEPS_DIR)/.stamp,$^) -L$(DEPS_DIR)/lib \
 		-lcurl -lmicrohttpd -lcjson -lprotobuf-c -lsnappy -lstdc++ -lpaho-mqtt3as \
-		-lz -lm -lpthread -lc -lssl -lcrypto)
+		$(call pc_static,libssl zlib) -lm -lpthread $(ATOMIC))
 else
 $(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BRIDGE_LIBS)
 endif
 ifeq ($(PUBLISHER_STATIC),1)
-# The publisher, linked statically (see "Footprint" in README.md): glibc and
-# the libraries' own code, no shared objects to map and relocate. Two Paho
+# The publisher, linked statically (README "Footprint"): glibc and the
+# libraries' own code, no shared objects to map and relocate. Two Paho
 # variants (common/paho.h): plain for tcp://, the TLS one renamed for ssl://,
 # so OpenSSL is only touched by a TLS connection. -lc comes before the TLS
 # libraries so that the C library's code sits next to ours, not past OpenSSL's;
-# publisher/static.ld keeps OpenSSL's sections apart from both.
+# publisher/static.ld keeps OpenSSL's code and constants apart from both.
 # Both get their symbols prefixed (swtcp_, swtls_): they define the same names,
-# and the plain one also its own SHA1_*, which libcrypto defines too.
-$(BUILD)/paho/libsw%-paho.a: PAHO_A = $(shell $(CC) -print-file-name=$(PAHO_LIB_$*))
-PAHO_LIB_tcp := libpaho-mqtt3a.a
-PAHO_LIB_tls := libpaho-mqtt3as.a
+# and the plain one also its own SHA1_*, which libcrypto defines too. A Paho
+# update rebuilds them.
+PAHO_TCP_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3a.a)
+PAHO_TLS_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3as.a)
+$(BUILD)/paho/libswtcp-paho.a: $(PAHO_TCP_A)
+$(BUILD)/paho/libswtls-paho.a: $(PAHO_TLS_A)
 $(BUILD)/paho/libsw%-paho.a:
 	@mkdir -p $(dir $@)
 	@echo "  OBJCOPY $@"
-	$(Q)nm -g --defined-only $(PAHO_A) 2>/dev/null | awk 'NF == 3 { print $$3, "sw$*_" $$3 }' | sort -u >$@.syms
-	$(Q)objcopy --redefine-syms=$@.syms $(PAHO_A) $@
+	$(Q)$(NM) -g --defined-only $< 2>/dev/null | awk 'NF == 3 { print $$3, "sw$*_" $$3 }' | sort -u >$@.syms
+	$(Q)$(OBJCOPY) --redefine-syms=$@.syms $< $@
 $(BUILD)/obj/common/paho_split.o: common/paho.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -DSW_PAHO_SPLIT -MMD -MP -c -o $@ $<
@@ -137,12 +206,12 @@ $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a
 	@echo "  LD      $@ (static)"
 	$(call static_link,-Wl$(,)-T$(,)publisher/static.ld -o $@ \
 		$(filter %.o,$^) $(BUILD)/libpublisher.a \
-		$(BUILD)/libcommon.a $(BUILD)/paho/libswtcp-paho.a -lgpiod -lz -lm -lpthread -lc \
-		$(BUILD)/paho/libswtls-paho.a -lssl -lcrypto)
+		$(BUILD)/libcommon.a $(BUILD)/paho/libswtcp-paho.a $(call pc_static,libgpiod) \
+		-lm -lpthread -lc $(BUILD)/paho/libswtls-paho.a $(call pc_static,libssl zlib) $(ATOMIC))
 else
 $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PUB_LIBS)
 endif
 
 # protoc-c generates the remote-write messages at build time
@@ -155,7 +224,7 @@ $(BUILD)/obj/gen/proto/%.o: $(BUILD)/gen/proto/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c | $(PROTO_HDR)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -163,21 +232,21 @@ $(BUILD)/obj/%.o: %.c | $(PROTO_HDR)
 # unit tests: tests/unit/<component>/test_x.c links that component's library
 $(BUILD)/tests/unit/bridge/%: $(BUILD)/obj/tests/unit/bridge/%.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(BRIDGE_LIBS)
 $(BUILD)/tests/unit/publisher/%: $(BUILD)/obj/tests/unit/publisher/%.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(PUB_LIBS)
 $(BUILD)/tests/unit/common/%: $(BUILD)/obj/tests/unit/common/%.o $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -lcmocka $(COMMON_LIBS)
 
 # test and bench tools: one file each
 $(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BRIDGE_LIBS)
 $(BUILD)/tools/%: $(BUILD)/obj/bench/%.o $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BRIDGE_LIBS)
 
 tools: $(TOOL_BIN)
 
@@ -192,8 +261,8 @@ deps:
 # tests/integration/test_tls.sh runs the publisher over tcp:// and ssl://,
 # test_bridge_https.sh the bridge over mqtts:// and https://)
 test: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build/static build/static/sensor-publisher \
-		build/static/sensor-bridge
+	$(Q)$(MAKE) --no-print-directory BUILD=build/static BRIDGE_STATIC=1 PUBLISHER_STATIC=1 \
+		build/static/sensor-publisher build/static/sensor-bridge
 	$(Q)$(MAKE) --no-print-directory BUILD=build/san SAN=1 \
 		STATIC_PUBLISHER=$(CURDIR)/build/static/sensor-publisher \
 		STATIC_BRIDGE=$(CURDIR)/build/static/sensor-bridge run-tests
@@ -202,6 +271,7 @@ run-tests: all $(UNIT_BIN) $(TOOL_BIN)
 	$(Q)BUILD=$(BUILD) STATIC_PUBLISHER=$(STATIC_PUBLISHER) STATIC_BRIDGE=$(STATIC_BRIDGE) \
 		tests/run.sh
 
+unit-bins: $(UNIT_BIN)
 unit: $(UNIT_BIN)
 	$(Q)BUILD=$(BUILD) tests/run.sh unit
 
@@ -212,9 +282,22 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) scripts/demo.sh
 
+# the bench measures what the images and releases ship: both programs static
 bench: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build/bench CFLAGS='-O2 -g' all tools
+	$(Q)$(MAKE) --no-print-directory BUILD=build/bench BRIDGE_STATIC=1 PUBLISHER_STATIC=1 \
+		CFLAGS='-O2 -g' all tools
 	$(Q)BUILD=build/bench bench/run.sh
+
+# the images' and releases' build: both programs static (BRIDGE_STATIC=1
+# compiles curl, libmicrohttpd and cJSON from Debian's sources once per target)
+release:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(if $(filter command line,$(origin BUILD)),$(BUILD),$(BUILD)/release) \
+		BRIDGE_STATIC=1 PUBLISHER_STATIC=1 all
+
+# every supported target in Debian 12 and 13 chroots, cross builds under qemu
+# (scripts/matrix.sh --help; root, minutes the first time)
+matrix:
+	$(Q)scripts/matrix.sh $(MATRIX_ARGS)
 
 # opt-in hardware test on a Raspberry Pi (or gpio-sim): see README
 check-hw: all

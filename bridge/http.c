@@ -72,9 +72,37 @@ enum http_verdict http_classify(long status)
 }
 
 /*
+ * An HTTP-date in any of the three forms RFC 9110 §5.6.7 has recipients
+ * accept: IMF-fixdate, RFC 850 and asctime. Parsed here with strptime and
+ * timegm rather than curl_getdate(), because curl_getdate() returns a time_t
+ * in the ABI libcurl was built with: on Debian 12's 32-bit ports that is 32
+ * bits, which a program built with 64-bit time_t (the Makefile's LFS) would
+ * misread, and which cannot hold a date past 2038 anyway. Returns -1 for
+ * anything else. The process runs in the C locale, so day and month names are
+ * English.
+ */
+static time_t http_date(const char *s)
+{
+	static const char *const forms[] = {
+		"%a, %d %b %Y %H:%M:%S GMT",    /* Sun, 06 Nov 1994 08:49:37 GMT */
+		"%A, %d-%b-%y %H:%M:%S GMT",    /* Sunday, 06-Nov-94 08:49:37 GMT */
+		"%a %b %e %H:%M:%S %Y",         /* Sun Nov  6 08:49:37 1994 */
+	};
+
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		struct tm tm = { 0 };
+		const char *end = strptime(s, forms[i], &tm);
+
+		if (end && *end == '\0')
+			return timegm(&tm);
+	}
+	return (time_t)-1;
+}
+
+/*
  * Retry-After is either a non-negative integer of seconds or an HTTP-date
- * (RFC 9110 §10.2.3). curl_getdate() understands the three HTTP date forms.
- * Dates in the past mean "now" (0). The result is clamped to INT_MAX ms.
+ * (RFC 9110 §10.2.3). Dates in the past mean "now" (0). The result is clamped
+ * to INT_MAX ms.
  */
 int http_parse_retry_after(const char *value, time_t now)
 {
@@ -104,7 +132,7 @@ int http_parse_retry_after(const char *value, time_t now)
 	}
 	if (!isalpha((unsigned char)buf[0]))
 		return -1;  /* every HTTP-date starts with a day name */
-	time_t t = curl_getdate(buf, NULL);
+	time_t t = http_date(buf);
 	if (t == (time_t)-1)
 		return -1;
 	if (t <= now)

@@ -1,7 +1,19 @@
 /*
  * clock.c - see clock.h.
  */
+#include <sys/types.h>
+#include <time.h>
+
 #include "common/clock.h"
+
+/*
+ * Every file of both programs is built with 64-bit off_t and time_t (the
+ * Makefile's LFS flags), also on 32-bit ARM: log segments past 2 GiB, readdir
+ * on ext4's 64-bit directory offsets, and times past 2038. A build without
+ * them stops here rather than misbehaving on a Pi.
+ */
+_Static_assert(sizeof(off_t) == 8, "off_t must be 64-bit: build with -D_FILE_OFFSET_BITS=64");
+_Static_assert(sizeof(time_t) == 8, "time_t must be 64-bit: build with -D_TIME_BITS=64");
 
 int64_t clock_now_ms(void)
 {

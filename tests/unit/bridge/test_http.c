@@ -61,6 +61,20 @@ static void test_retry_after_date(void **state)
 	/* in the past: retry now */
 	assert_int_equal(http_parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now), 0);
 	assert_int_equal(http_parse_retry_after("Tue, 99 Foo 2023 25:61:00 GMT", now), -1);
+	assert_int_equal(http_parse_retry_after("Tue, 14 Nov 2023 22:13:50 GMT trailing", now), -1);
+}
+
+/* A date past 2038 (and past 2106, beyond any 32-bit time_t) is read right:
+ * on 32-bit targets this needs the build's 64-bit time_t. */
+static void test_retry_after_date_past_2038(void **state)
+{
+	(void)state;
+	_Static_assert(sizeof(time_t) == 8, "time_t must be 64-bit (the Makefile's LFS flags)");
+	time_t now = (time_t)2208988800LL;  /* Sun, 01 Jan 2040 00:00:00 GMT */
+	assert_int_equal(http_parse_retry_after("Sun, 01 Jan 2040 00:01:00 GMT", now), 60000);
+	now = (time_t)4294967296LL;         /* Sun, 07 Feb 2106 06:28:16 GMT */
+	assert_int_equal(http_parse_retry_after("Sun, 07 Feb 2106 06:28:46 GMT", now), 30000);
+	assert_int_equal(http_parse_retry_after("Sun, 01 Jan 2040 00:01:00 GMT", now), 0);
 }
 
 static void test_gzip_round_trip(void **state)
@@ -215,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_retry_after_seconds),
 		cmocka_unit_test(test_retry_after_date),
+		cmocka_unit_test(test_retry_after_date_past_2038),
 		cmocka_unit_test(test_gzip_round_trip),
 		cmocka_unit_test(test_reserved_headers),
 		cmocka_unit_test(test_url_escape),
