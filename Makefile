@@ -33,7 +33,11 @@ AR := $(CROSS)ar
 endif
 NM         ?= $(CROSS)nm
 OBJCOPY    ?= $(CROSS)objcopy
-PKG_CONFIG ?= $(CROSS)pkg-config
+# Debian 13 has <triplet>-pkg-config for every architecture; Debian 12 has it
+# only for the native one, so a cross build there asks pkg-config for the
+# target's own .pc directories, which is what the wrapper does
+PKG_CONFIG ?= $(if $(CROSS),$(if $(shell command -v $(CROSS)pkg-config),$(CROSS)pkg-config,\
+	PKG_CONFIG_LIBDIR=/usr/lib/$(TRIPLET)/pkgconfig:/usr/share/pkgconfig pkg-config),pkg-config)
 ARCH_FLAGS ?=
 TRIPLET    := $(shell $(CC) -dumpmachine 2>/dev/null)
 # a cross build goes to its own tree unless BUILD says otherwise
@@ -170,12 +174,14 @@ $(DEPS_DIR)/.stamp: scripts/static-deps.sh scripts/lib/apt.sh
 $(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a \
 		$(DEPS_DIR)/.stamp
 	@echo "  LD      $@ (static)"
+	$(Q)$(PKG_CONFIG) --print-errors --exists libssl zlib
 	$(call static_link,-o $@ $(filter-out $(DEPS_DIR)/.stamp,$^) -L$(DEPS_DIR)/lib \
 		-lcurl -lmicrohttpd -lcjson -lprotobuf-c -lsnappy -lstdc++ -lpaho-mqtt3as \
 		$(call pc_static,libssl zlib) -lm -lpthread $(ATOMIC))
 else
 $(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a
 	@echo "  LD      $@"
+	$(Q)$(PKG_CONFIG) --print-errors --exists $(BRIDGE_PKGS)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BRIDGE_LIBS)
 endif
 ifeq ($(PUBLISHER_STATIC),1)
@@ -204,6 +210,7 @@ $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a
 		$(BUILD)/obj/common/paho_split.o $(BUILD)/libcommon.a \
 		$(BUILD)/paho/libswtcp-paho.a $(BUILD)/paho/libswtls-paho.a publisher/static.ld
 	@echo "  LD      $@ (static)"
+	$(Q)$(PKG_CONFIG) --print-errors --exists libgpiod libssl zlib
 	$(call static_link,-Wl$(,)-T$(,)publisher/static.ld -o $@ \
 		$(filter %.o,$^) $(BUILD)/libpublisher.a \
 		$(BUILD)/libcommon.a $(BUILD)/paho/libswtcp-paho.a $(call pc_static,libgpiod) \
@@ -211,6 +218,7 @@ $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a
 else
 $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
 	@echo "  LD      $@"
+	$(Q)$(PKG_CONFIG) --print-errors --exists $(PUB_PKGS)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PUB_LIBS)
 endif
 

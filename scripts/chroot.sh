@@ -91,8 +91,11 @@ if [ -z "$(find "$root/.sw-updated" -mmin -1440 2>/dev/null)" ]; then
 fi
 if [ -n "${SW_CHROOT_PKGS:-}" ]; then
   want_pkgs=()
+  native=$(in_root dpkg --print-architecture)
   for p in $SW_CHROOT_PKGS; do
-    in_root dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || want_pkgs+=("$p")
+    q=$p
+    case $p in *:*) ;; *) q=$p:$native ;; esac
+    in_root dpkg-query -W -f='${db:Status-Status}' "$q" 2>/dev/null | grep -qx installed || want_pkgs+=("$p")
   done
   if [ ${#want_pkgs[@]} -gt 0 ]; then
     say "installing ${#want_pkgs[@]} packages"
