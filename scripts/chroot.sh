@@ -95,7 +95,10 @@ if [ -n "${SW_CHROOT_PKGS:-}" ]; then
   for p in $SW_CHROOT_PKGS; do
     q=$p
     case $p in *:*) ;; *) q=$p:$native ;; esac
-    in_root dpkg-query -W -f='${db:Status-Status}' "$q" 2>/dev/null | grep -qx installed || want_pkgs+=("$p")
+    # (Architecture: all packages answer only to their bare name)
+    in_root dpkg-query -W -f='${db:Status-Status}' "$q" 2>/dev/null | grep -qx installed ||
+      in_root dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed ||
+      want_pkgs+=("$p")
   done
   if [ ${#want_pkgs[@]} -gt 0 ]; then
     say "installing ${#want_pkgs[@]} packages"
