@@ -65,7 +65,7 @@ alloc_sections() {
 
 check_file() { # sets bad=1 on a violation
   file=$1
-  local header machine sizes pmax p line vaddr offset memsz align
+  local header machine sizes pmax p line vaddr offset align
   local -a l_vaddr=() l_memsz=() l_off=() l_align=()
   local relro_vaddr="" relro_memsz="" i problems=0
   if ! header=$("$READELF" -hW "$file" 2>&1) || ! grep -q '^ *Magic:' <<<"$header"; then

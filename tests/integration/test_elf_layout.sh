@@ -9,6 +9,7 @@
 #     archive it names (libswtls-paho.a), so its placement is checked even
 #     without the publisher's libraries;
 #   - the static programs `make test` builds (STATIC_PUBLISHER, STATIC_BRIDGE).
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 
 CHECK=$SW_ROOT/scripts/elf-check.sh
