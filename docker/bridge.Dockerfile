@@ -4,24 +4,40 @@
 # Built from the repository root (the context), for the Pis and a PC:
 #   docker buildx build --platform linux/arm/v7,linux/arm64,linux/amd64 \
 #     -f docker/bridge.Dockerfile -t <registry>/sensor-bridge:0.1.0 --push .
-# Stage 1 compiles with the project's Makefile on Debian bookworm: the bridge is
-# linked statically, with libcurl, libmicrohttpd and cJSON built from Debian's
-# source packages (scripts/static-deps.sh; it fetches them from deb.debian.org,
-# so the build needs the network, as apt-get does). Stage 2 is bookworm-slim
-# with only the CA store, running as the unprivileged user 10001 (Kubernetes'
-# runAsNonRoot can verify it).
+# The build stages run on the build machine's own platform and cross-compile
+# with the Makefile's CROSS= path, the same as `make CROSS=...` on a PC and
+# scripts/matrix.sh: no emulation. The bridge is the release build
+# (BRIDGE_STATIC=1): static, with libcurl, libmicrohttpd and cJSON compiled
+# from Debian's source packages (scripts/static-deps.sh, through the image's
+# own apt sources, so the build needs the network, as apt-get does). That
+# stage sees only the scripts it runs, so editing the sources does not
+# rebuild curl. The last stage is bookworm-slim with only the CA store,
+# running as the unprivileged user 10001 (runAsNonRoot can verify it).
 
-FROM debian:bookworm AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      build-essential pkg-config autoconf automake libtool \
-      libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler \
-      libsnappy-dev zlib1g-dev libgpiod-dev libmicrohttpd-dev libssl-dev \
+FROM --platform=$BUILDPLATFORM debian:bookworm AS toolchain
+ARG TARGETARCH
+ARG TARGETVARIANT
+COPY scripts/deps.sh /src/scripts/deps.sh
+COPY docker/cross-env.sh /src/docker/cross-env.sh
+RUN eval "$(/src/docker/cross-env.sh "$TARGETARCH" "$TARGETVARIANT")" \
+ && if [ -n "$CROSS" ]; then dpkg --add-architecture "$ARCH"; fi \
+ && /src/scripts/deps.sh --arch "$ARCH" release \
  && rm -rf /var/lib/apt/lists/*
+
+FROM toolchain AS deps
+COPY scripts/static-deps.sh /src/scripts/static-deps.sh
+COPY scripts/lib/apt.sh /src/scripts/lib/apt.sh
+RUN eval "$(/src/docker/cross-env.sh "$TARGETARCH" "$TARGETVARIANT")" \
+ && cd /src && CROSS="$CROSS" scripts/static-deps.sh "build/deps/$TRIPLET"
+
+FROM toolchain AS build
 WORKDIR /src
 COPY . .
-RUN make BUILD=build all \
- && make BUILD=build install PREFIX=/usr/local DESTDIR=/out
+COPY --from=deps /src/build/deps build/deps
+RUN eval "$(docker/cross-env.sh "$TARGETARCH" "$TARGETVARIANT")" \
+ && make CROSS="$CROSS" BUILD=build/image BRIDGE_STATIC=1 PROGRAMS=sensor-bridge all \
+ && make CROSS="$CROSS" BUILD=build/image BRIDGE_STATIC=1 PROGRAMS=sensor-bridge install \
+      PREFIX=/usr/local DESTDIR=/out
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -4,22 +4,31 @@
 # Built from the repository root (the context), for the Pis and a PC:
 #   docker buildx build --platform linux/arm/v7,linux/arm64,linux/amd64 \
 #     -f docker/publisher.Dockerfile -t <registry>/sensor-publisher:0.1.0 --push .
-# Stage 1 compiles with the project's Makefile on Debian bookworm; the
-# publisher comes out statically linked (README "Footprint"), so stage 2 is
-# bookworm-slim with CA certificates only, running as the unprivileged user
-# 10001 (Kubernetes' runAsNonRoot can verify it).
+# The build stage runs on the build machine's own platform and cross-compiles
+# with the Makefile's CROSS= path, the same as `make CROSS=...` on a PC and
+# scripts/matrix.sh: no emulation. Only the publisher's packages are installed
+# (scripts/deps.sh publisher: no curl or protobuf). The publisher comes out
+# statically linked (README "Footprint"), so the last stage is bookworm-slim
+# with CA certificates only, running as the unprivileged user 10001
+# (runAsNonRoot can verify it).
 
-FROM debian:bookworm AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      build-essential pkg-config \
-      libpaho-mqtt-dev libcurl4-openssl-dev libcjson-dev libprotobuf-c-dev protobuf-c-compiler \
-      libsnappy-dev zlib1g-dev libgpiod-dev libmicrohttpd-dev libssl-dev \
+FROM --platform=$BUILDPLATFORM debian:bookworm AS toolchain
+ARG TARGETARCH
+ARG TARGETVARIANT
+COPY scripts/deps.sh /src/scripts/deps.sh
+COPY docker/cross-env.sh /src/docker/cross-env.sh
+RUN eval "$(/src/docker/cross-env.sh "$TARGETARCH" "$TARGETVARIANT")" \
+ && if [ -n "$CROSS" ]; then dpkg --add-architecture "$ARCH"; fi \
+ && /src/scripts/deps.sh --arch "$ARCH" publisher \
  && rm -rf /var/lib/apt/lists/*
+
+FROM toolchain AS build
 WORKDIR /src
 COPY . .
-RUN make BUILD=build PROGRAMS=sensor-publisher all \
- && make BUILD=build PROGRAMS=sensor-publisher install PREFIX=/usr/local DESTDIR=/out
+RUN eval "$(docker/cross-env.sh "$TARGETARCH" "$TARGETVARIANT")" \
+ && make CROSS="$CROSS" BUILD=build/image PROGRAMS=sensor-publisher all \
+ && make CROSS="$CROSS" BUILD=build/image PROGRAMS=sensor-publisher install \
+      PREFIX=/usr/local DESTDIR=/out
 
 FROM debian:bookworm-slim
 RUN apt-get update \
