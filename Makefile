@@ -319,3 +319,7 @@ install: all
 
 clean:
 	rm -rf build build-*
+
+# make print-VAR: a variable's value, for the tests (e.g. print-PUB_PKGS)
+print-%:
+	@echo $($*)
