@@ -3,6 +3,8 @@
 # (tests/integration/test_*.sh, which start real services on loopback), and
 # ends with one summary line "N passed, N failed".
 #   tests/run.sh [unit|integration] [name-filter]
+# TEST_RUNNER is a command prefix put before each unit-test binary, e.g.
+# TEST_RUNNER=qemu-aarch64-static for a cross build (scripts/matrix.sh).
 set -u
 BUILD=${BUILD:-build}
 what=${1:-all}
@@ -15,6 +17,7 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_sup
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 passed=0 failed=0 failures=()
+read -r -a runner <<<"${TEST_RUNNER:-}"
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/sw-tests.XXXXXX")
 
 run_one() { # name, command...
@@ -34,7 +37,7 @@ run_one() { # name, command...
 if [ "$what" = all ] || [ "$what" = unit ]; then
 	for t in $(find "$root/$BUILD/tests/unit" -type f -perm -u+x 2>/dev/null | sort); do
 		name=unit/${t#"$root/$BUILD/tests/unit/"}
-		case "$name" in *"$filter"*) run_one "$name" "$t" ;; esac
+		case "$name" in *"$filter"*) run_one "$name" ${runner[@]+"${runner[@]}"} "$t" ;; esac
 	done
 fi
 if [ "$what" = all ] || [ "$what" = integration ]; then
