@@ -1,8 +1,20 @@
 /*
  * gpio.h - the little the DHT driver needs from a GPIO line, so the GPIO
- * library stays behind one file: gpio_v1.c (libgpiod 1.x, Debian 12). A
- * libgpiod 2 backend would be a gpio_v2.c implementing the same three calls
- * (and could raise the kernel's event buffer above v1's 16 events).
+ * library stays behind one file. libgpiod's API changed incompatibly with
+ * 2.0, so there are two backends and the Makefile builds the one matching
+ * the installed libgpiod (-DSW_GPIOD_API=1 or 2):
+ *
+ *   gpio_v1.c  libgpiod 1.x (Debian 12, Raspberry Pi OS bookworm): the
+ *              kernel queues at most 16 edges, so a reader scheduled late
+ *              loses most of a DHT answer (85 edges) and the read is retried;
+ *   gpio_v2.c  libgpiod 2.x (Debian 13, Raspberry Pi OS trixie): asks the
+ *              kernel for a 256-event queue and reads it in batches of 256,
+ *              and switches its one request from output to input in place.
+ *
+ * Both behave the same and word their errors the same; only the chances of a
+ * clean DHT read differ. Each backend is the only file that includes
+ * <gpiod.h>; tests/unit/publisher/test_gpio.c runs the same cases against
+ * either over a fake libgpiod.
  *
  * gpio_line_open() returns a line the caller owns; gpio_line_close() frees
  * it and accepts NULL. Nothing here prints.

@@ -1,6 +1,7 @@
 /*
- * gpio_v1.c - gpio.h over libgpiod 1.x (GPIO character device, v1 ABI).
- * The only file that includes <gpiod.h>.
+ * gpio_v1.c - gpio.h over libgpiod 1.x (GPIO character device, v1 ABI;
+ * Debian 12, Raspberry Pi OS bookworm). Built instead of gpio_v2.c when
+ * libgpiod 1 is installed, and like it the only file that includes <gpiod.h>.
  *
  * The start pulse is a short output request held low for low_us; then the
  * line is re-requested as an input with both-edge events (the kernel takes
@@ -40,14 +41,17 @@ int gpio_line_open(const char *dev_root, const char *chip, unsigned offset,
 {
 	char path[PATH_MAX];
 	struct gpio_line *l;
-	int rc;
+	int len, rc;
 
 	*out = NULL;
 	if (strchr(chip, '/'))
-		snprintf(path, sizeof(path), "%s", chip);
-	else if ((size_t)snprintf(path, sizeof(path), "%s/%s", dev_root ? dev_root : "/dev",
-				  chip) >= sizeof(path))
+		len = snprintf(path, sizeof(path), "%s", chip);
+	else
+		len = snprintf(path, sizeof(path), "%s/%s", dev_root ? dev_root : "/dev", chip);
+	if (len < 0 || (size_t)len >= sizeof(path)) {
+		snprintf(err, errlen, "%.100s...: %s", path, strerror(ENAMETOOLONG));
 		return -ENAMETOOLONG;
+	}
 	l = calloc(1, sizeof(*l));
 	if (!l) {
 		snprintf(err, errlen, "out of memory");
@@ -115,6 +119,8 @@ static int request_events(struct gpio_line *l)
 /* Appends t, keeping the newest cap timestamps. */
 static void keep(uint64_t *ts, size_t cap, size_t *n, uint64_t t)
 {
+	if (!cap)
+		return;
 	if (*n == cap) {
 		memmove(ts, ts + 1, (cap - 1) * sizeof(*ts));
 		(*n)--;
@@ -127,6 +133,7 @@ int gpio_line_pulse_capture(struct gpio_line *l, unsigned low_us, unsigned idle_
 			    size_t errlen)
 {
 	struct gpiod_line_event ev[GPIO_EVENT_BATCH];
+	bool seen = false;      /* any edge yet: from then on, idle_us ends it */
 	uint64_t deadline;
 	int rc = 0;
 
@@ -155,7 +162,7 @@ int gpio_line_pulse_capture(struct gpio_line *l, unsigned low_us, unsigned idle_
 		if (now >= deadline)
 			break;
 		wait_ns = deadline - now;
-		if (*n && wait_ns > (uint64_t)idle_us * 1000)
+		if (seen && wait_ns > (uint64_t)idle_us * 1000)
 			wait_ns = (uint64_t)idle_us * 1000;
 		to.tv_sec = (time_t)(wait_ns / 1000000000ULL);
 		to.tv_nsec = (long)(wait_ns % 1000000000ULL);
@@ -173,6 +180,7 @@ int gpio_line_pulse_capture(struct gpio_line *l, unsigned low_us, unsigned idle_
 			snprintf(err, errlen, "%s: reading edges: %s", l->label, strerror(errno));
 			break;
 		}
+		seen = seen || got > 0;
 		for (int i = 0; i < got; i++)
 			keep(ts, cap, n, (uint64_t)ev[i].ts.tv_sec * 1000000000ULL +
 					 (uint64_t)ev[i].ts.tv_nsec);

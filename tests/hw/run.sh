@@ -4,6 +4,9 @@
 # and checks that each one gave a JSON reading with temperature_celsius.
 # Not part of `make test`: it needs a Raspberry Pi (or similar) with sensors,
 # or the gpio-sim kernel module for a wiring-free check of the GPIO path.
+# Either GPIO backend (gpio_v1.c for libgpiod 1.x, gpio_v2.c for 2.x, chosen
+# by the build from the installed libgpiod) is checked the same way; the
+# first line says which one the publisher was built with.
 #
 #   SENSORS='desk=dht22,line=4' make check-hw        # one DHT22 on BCM GPIO 4
 #   SENSORS='room=iio,name=dht11 probe=ds18b20,id=28-0000075b6b7e' make check-hw
@@ -32,6 +35,13 @@ usage() {
 }
 
 [ -x "$bin" ] || { echo "check-hw: $bin not built (run make first)" >&2; exit 2; }
+
+# Which backend: the one in the library the publisher was linked from (the
+# Makefile puts only gpio_v$(GPIOD_API).o there), else the installed libgpiod.
+backend=$(${AR:-ar} t "$root/$BUILD/libpublisher.a" 2>/dev/null | grep -o 'gpio_v[0-9]*' | head -n 1)
+gpiod_ver=$(${PKG_CONFIG:-pkg-config} --modversion libgpiod 2>/dev/null)
+[ -n "$backend" ] || backend=${gpiod_ver:+gpio_v${gpiod_ver%%.*}}
+echo "check-hw: GPIO backend ${backend:-unknown}.c${gpiod_ver:+, libgpiod $gpiod_ver installed}"
 
 # --- gpio-sim: a simulated chip exercises chip lookup, the start pulse and
 # the edge request end to end; nothing answers, so the read must fail with
