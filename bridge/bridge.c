@@ -16,6 +16,7 @@
 #include "bridge/record.h"
 #include "bridge/seqtrack.h"
 #include "bridge/sink.h"
+#include "bridge/statedir.h"
 #include "bridge/wal.h"
 #include "common/backoff.h"
 #include "common/log.h"
@@ -28,10 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_OUTPUTS 4
 #define MAX_TOPICS 32
+#define STATE_MSG_MAX 8448
 
 struct output {
 	struct bridge *b;
@@ -51,7 +55,9 @@ struct output {
 
 struct bridge {
 	const struct cfg *cfg;
-	bool dry_run;
+	enum bridge_mode mode;
+	int lock_fd;              /* the STATE_DIR lock (BRIDGE_RUN with STATE_DIR), or -1 */
+	char *client_id;          /* BRIDGE_DRY_RUN: its own random id */
 	struct wal *wal;
 	struct mqtt *mqtt;
 	char *topics[MAX_TOPICS];
@@ -508,14 +514,33 @@ static int parse_duration_ms(const char *s, int64_t *out)
 	return 0;
 }
 
-struct bridge *bridge_new(const struct cfg *c, bool dry_run)
+/* "<id>-dry-run-<16 hex digits>": never the production session's id. */
+static char *dry_run_client_id(const char *id)
+{
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		r = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec ^
+		    ((uint64_t)getpid() << 32);
+	}
+	size_t n = strlen(id ? id : "") + 32;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "%s-dry-run-%016llx", id ? id : "", (unsigned long long)r);
+	return s;
+}
+
+struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 {
 	char err[512];
+	bool dry_run = mode != BRIDGE_RUN;
 	struct bridge *b = calloc(1, sizeof(*b));
 	if (!b)
 		return NULL;
 	b->cfg = c;
-	b->dry_run = dry_run;
+	b->mode = mode;
+	b->lock_fd = -1;
 	pthread_mutex_init(&b->stop_lock, NULL);
 	pthread_cond_init(&b->stop_cond, NULL);
 	b->qos = (int)cfg_int(c, "MQTT_QOS");
@@ -527,7 +552,11 @@ struct bridge *bridge_new(const struct cfg *c, bool dry_run)
 		goto err;
 
 	struct wal_opts wo = { 0 };
-	wo.dir = cfg_is_set(c, "STATE_DIR") ? cfg_str(c, "STATE_DIR") : NULL;
+	const char *state_dir = cfg_is_set(c, "STATE_DIR") ? cfg_str(c, "STATE_DIR") : NULL;
+	if (state_dir && !*state_dir)
+		state_dir = NULL;
+	/* only the daemon uses STATE_DIR: a dry run keeps its log in memory */
+	wo.dir = mode == BRIDGE_RUN ? state_dir : NULL;
 	wo.max_bytes = (uint64_t)cfg_int(c, "WAL_MAX_BYTES");
 	wo.max_records = (uint64_t)cfg_int(c, "QUEUE_MAX_SAMPLES");
 	if (parse_sync(cfg_str(c, "WAL_SYNC"), &wo.sync_ms) < 0) {
@@ -595,16 +624,39 @@ struct bridge *bridge_new(const struct cfg *c, bool dry_run)
 	}
 	free(list);
 
-	b->wal = wal_open(&wo, err, sizeof(err));
-	if (!b->wal) {
-		log_error("bridge", "STATE_DIR: %s", err);
-		goto err;
+	if (mode == BRIDGE_CHECK) {
+		/* look, do not touch: a bridge may be running on this directory */
+		if (state_dir) {
+			char msg[STATE_MSG_MAX];
+			if (statedir_check(state_dir, msg, sizeof(msg)) < 0) {
+				log_error("config", "%s", msg);
+				goto err;
+			}
+			log_info("config", "%s", msg);
+		}
+	} else {
+		if (wo.dir) {
+			/* before the log is opened: opening it cuts a torn tail */
+			b->lock_fd = statedir_lock(wo.dir, err, sizeof(err));
+			if (b->lock_fd < 0) {
+				log_error("bridge", "%s", err);
+				goto err;
+			}
+		}
+		b->wal = wal_open(&wo, err, sizeof(err));
+		if (!b->wal) {
+			log_error("bridge", "STATE_DIR: %s", err);
+			goto err;
+		}
+		if (mode == BRIDGE_DRY_RUN && state_dir)
+			log_info("bridge", "dry run: STATE_DIR '%s' is left alone (log in memory)",
+				 state_dir);
+		else if (!wal_durable(b->wal))
+			log_warn("bridge", "no STATE_DIR: readings wait in memory (at most %lld) and "
+				 "are lost if the bridge stops before sending them; set STATE_DIR "
+				 "for a durable log", cfg_int(c, "QUEUE_MAX_SAMPLES"));
 	}
-	if (!wal_durable(b->wal))
-		log_warn("bridge", "no STATE_DIR: readings wait in memory (at most %lld) and are "
-			 "lost if the bridge stops before sending them; set STATE_DIR for a "
-			 "durable log", cfg_int(c, "QUEUE_MAX_SAMPLES"));
-	for (size_t i = 0; i < b->n_out; i++) {
+	for (size_t i = 0; b->wal && i < b->n_out; i++) {
 		b->out[i].reader = wal_reader_open(b->wal, b->out[i].ops->name, err, sizeof(err));
 		if (!b->out[i].reader) {
 			log_error("bridge", "%s", err);
@@ -624,6 +676,15 @@ struct bridge *bridge_new(const struct cfg *c, bool dry_run)
 		.clean_session = false,
 		.component = "mqtt",
 	};
+	if (mode == BRIDGE_DRY_RUN) {
+		/* a session of its own, gone when it disconnects: the durable
+		 * session's queue stays the daemon's */
+		b->client_id = dry_run_client_id(mo.client_id);
+		if (!b->client_id)
+			goto err;
+		mo.client_id = b->client_id;
+		mo.clean_session = true;
+	}
 	char paho_dir[4096];
 	if (wo.dir) {
 		/* Paho keeps messages it queued internally here (PROTOCOLS.md G8) */
@@ -699,6 +760,9 @@ void bridge_free(struct bridge *b)
 		if (b->out[i].sink)
 			b->out[i].ops->destroy(b->out[i].sink);
 	wal_close(b->wal);
+	if (b->lock_fd >= 0)
+		close(b->lock_fd);   /* unlocks, after the log is closed */
+	free(b->client_id);
 	for (size_t i = 0; i < b->n_topics; i++)
 		free(b->topics[i]);
 	seqtrack_free(b->seq);

@@ -24,8 +24,22 @@ struct bridge_counters {
 	uint64_t seq_duplicates;
 };
 
+enum bridge_mode {
+	/* the daemon: takes the STATE_DIR lock (statedir.h), opens the log and
+	 * the durable MQTT session of MQTT_CLIENT_ID */
+	BRIDGE_RUN,
+	/* --dry-run: prints instead of sending; never touches STATE_DIR nor the
+	 * production session (a log in memory, a random client id
+	 * "<MQTT_CLIENT_ID>-dry-run-<hex>" with a clean session, no Paho
+	 * persistence), so it can run beside the daemon */
+	BRIDGE_DRY_RUN,
+	/* --check-config: builds and validates everything, writes nothing (no
+	 * log, no lock; STATE_DIR is only looked at, statedir_check()) */
+	BRIDGE_CHECK,
+};
+
 /* Builds everything from the configuration (no connection yet). NULL on error (logged). */
-struct bridge *bridge_new(const struct cfg *c, bool dry_run);
+struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode);
 /* Starts the sender threads and the MQTT client. */
 int bridge_start(struct bridge *b);
 /* Stops taking messages, flushes outputs (bounded by timeout_ms), joins threads. */

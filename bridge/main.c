@@ -37,7 +37,8 @@ static const struct cfg_key bridge_keys[] = {
 	/* the pipeline */
 	{ "OUTPUTS", CFG_STR, "stdout", 0, 0, "comma list of influx, remote_write, stdout" },
 	{ "STATE_DIR", CFG_STR, NULL, 0, 0,
-	  "directory of the durable log, output cursors and MQTT session; unset = memory only" },
+	  "directory of the durable log, output cursors and MQTT session, locked by one bridge "
+	  "(STATE_DIR/bridge.lock); unset = memory only" },
 	{ "WAL_SYNC", CFG_STR, "1000", 0, 0,
 	  "when the log is fsynced: always, never, or every N ms" },
 	{ "WAL_MAX_BYTES", CFG_INT, "268435456", 1048576, I64,
@@ -80,7 +81,7 @@ static const struct cfg_key bridge_keys[] = {
 
 enum { FLAG_DRY_RUN, FLAG_COUNT };
 static const struct cfg_flag bridge_flags[] = {
-	{ "--dry-run", "print what would be sent instead of sending" },
+	{ "--dry-run", "print instead of sending; own session, no STATE_DIR: safe beside the bridge" },
 	{ NULL, NULL },
 };
 
@@ -113,7 +114,9 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct bridge *b = bridge_new(&c, flags[FLAG_DRY_RUN] || check);
+	enum bridge_mode mode = check ? BRIDGE_CHECK : flags[FLAG_DRY_RUN] ? BRIDGE_DRY_RUN :
+				BRIDGE_RUN;
+	struct bridge *b = bridge_new(&c, mode);
 	if (check) {
 		cfg_print(&c, stdout);
 		if (b)
