@@ -50,6 +50,7 @@ struct output {
 	_Atomic uint64_t dropped;
 	_Atomic uint64_t retries;
 	_Atomic uint64_t lost_to_bounds;
+	_Atomic uint64_t unreadable;   /* log records that could not be decoded */
 	_Atomic int healthy;
 };
 
@@ -73,7 +74,10 @@ struct bridge {
 	int batch_delay_ms;
 	long replay_rate;
 
-	_Atomic uint64_t received, accepted, malformed, status, lost;
+	/* each message taken counts once in received and once in exactly one
+	 * of accepted, status, lost or a refusal (bridge.h) */
+	_Atomic uint64_t received, accepted, status, lost;
+	_Atomic uint64_t malformed, bad_topic, topic_too_long, payload_too_large;
 	_Atomic uint64_t ignored_keys, dropped_tags, seq_gaps, seq_duplicates;
 
 	pthread_mutex_t stop_lock;
@@ -162,10 +166,31 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 	b->received++;
 	const void *data = payload;
 	size_t data_len = len;
+	/* the refusals, cheapest first; each is counted under its own name */
+	size_t topic_len = strlen(topic);
+	if (topic_len > MQTT_TOPIC_MAX) {
+		/* common/mqtt.c refuses these already; kept for any other way in */
+		b->topic_too_long++;
+		log_warn("bridge", "refused a message with a %zu-byte topic (the limit is %d)",
+			 topic_len, MQTT_TOPIC_MAX);
+		return;
+	}
 	enum topic_kind kind = reading_topic_split(topic, node, sizeof(node), sensor,
 						   sizeof(sensor));
+	if (kind == TOPIC_INVALID) {
+		b->bad_topic++;
+		log_warn("bridge", "refused a message on '%s': the topic is not "
+			 "<prefix>/<node>/<sensor> (levels of 1 to 255 bytes, no control "
+			 "characters, '\\', '+' or '#')", topic);
+		return;
+	}
+	if (len > READING_MAX_PAYLOAD) {
+		b->payload_too_large++;
+		log_warn("bridge", "refused a message on '%s': payload of %zu bytes exceeds %d",
+			 topic, len, READING_MAX_PAYLOAD);
+		return;
+	}
 	if (kind == TOPIC_STATUS) {
-		b->status++;
 		if (len == 7 && memcmp(payload, "offline", 7) == 0)
 			log_info("bridge", "node '%s' went offline", node);
 	} else {
@@ -208,12 +233,23 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 	int rc = wal_append(b->wal, arrival, topic, data, data_len);
 	if (rc < 0) {
 		b->lost++;
-		log_error("bridge", "cannot store a reading from '%s': %s (lost)", topic,
-			  strerror(-rc));
+		log_error("bridge", "cannot store a %s from '%s': %s (lost)",
+			  kind == TOPIC_STATUS ? "status message" : "reading", topic, strerror(-rc));
 		return;
 	}
-	if (kind != TOPIC_STATUS)
+	if (kind == TOPIC_STATUS)
+		b->status++;
+	else
 		b->accepted++;
+}
+
+/* A message common/mqtt.c could not pass on (its topic is too long). */
+static void on_dropped(void *ctx, size_t topic_len)
+{
+	struct bridge *b = ctx;
+	(void)topic_len; /* logged by common/mqtt.c */
+	b->received++;
+	b->topic_too_long++;
 }
 
 static void on_connect(void *ctx, bool session_present)
@@ -351,6 +387,7 @@ static bool take_record(struct output *o, struct pending *p, const struct wal_re
 		return false;
 	if (rc < 0) {
 		/* only a damaged log gets here: on_message stored what it parsed */
+		o->unreadable++;
 		log_error(o->ops->name, "log record %llu from '%s' cannot be read (%s); skipped",
 			  (unsigned long long)rec->lsn, rec->topic,
 			  rec->format == 1 ? err : "not a reading record");
@@ -691,7 +728,8 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		snprintf(paho_dir, sizeof(paho_dir), "%s/paho", wo.dir);
 		mo.persist_dir = paho_dir;
 	}
-	struct mqtt_handlers h = { .on_connect = on_connect, .on_message = on_message };
+	struct mqtt_handlers h = { .on_connect = on_connect, .on_message = on_message,
+				   .on_dropped = on_dropped };
 	b->mqtt = mqtt_new(&mo, &h, b, err, sizeof(err));
 	if (!b->mqtt) {
 		log_error("config", "%s", err);
@@ -781,6 +819,9 @@ void bridge_get_counters(struct bridge *b, struct bridge_counters *c)
 	c->received = b->received;
 	c->accepted = b->accepted;
 	c->malformed = b->malformed;
+	c->bad_topic = b->bad_topic;
+	c->topic_too_long = b->topic_too_long;
+	c->payload_too_large = b->payload_too_large;
 	c->status = b->status;
 	c->lost = b->lost;
 	c->ignored_keys = b->ignored_keys;
@@ -803,10 +844,20 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	     (unsigned long long)b->accepted);
 	EMIT("sensorwire_bridge_messages_total{result=\"malformed\"} %llu\n",
 	     (unsigned long long)b->malformed);
+	EMIT("sensorwire_bridge_messages_total{result=\"bad_topic\"} %llu\n",
+	     (unsigned long long)b->bad_topic);
+	EMIT("sensorwire_bridge_messages_total{result=\"topic_too_long\"} %llu\n",
+	     (unsigned long long)b->topic_too_long);
+	EMIT("sensorwire_bridge_messages_total{result=\"payload_too_large\"} %llu\n",
+	     (unsigned long long)b->payload_too_large);
 	EMIT("sensorwire_bridge_messages_total{result=\"status\"} %llu\n",
 	     (unsigned long long)b->status);
 	EMIT("sensorwire_bridge_messages_total{result=\"lost\"} %llu\n",
 	     (unsigned long long)b->lost);
+	EMIT("# TYPE sensorwire_bridge_ignored_keys_total counter\n");
+	EMIT("sensorwire_bridge_ignored_keys_total %llu\n", (unsigned long long)b->ignored_keys);
+	EMIT("# TYPE sensorwire_bridge_dropped_tags_total counter\n");
+	EMIT("sensorwire_bridge_dropped_tags_total %llu\n", (unsigned long long)b->dropped_tags);
 	EMIT("# TYPE sensorwire_bridge_seq_gaps_total counter\n");
 	EMIT("sensorwire_bridge_seq_gaps_total %llu\n", (unsigned long long)b->seq_gaps);
 	EMIT("# TYPE sensorwire_bridge_seq_duplicates_total counter\n");
@@ -822,6 +873,10 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 		EMIT("sensorwire_bridge_output_samples_total{output=\"%s\",result=\"lost_to_bounds\"} %llu\n",
 		     o->ops->name, (unsigned long long)o->lost_to_bounds);
 	}
+	EMIT("# TYPE sensorwire_bridge_output_unreadable_records_total counter\n");
+	for (size_t i = 0; i < b->n_out; i++)
+		EMIT("sensorwire_bridge_output_unreadable_records_total{output=\"%s\"} %llu\n",
+		     b->out[i].ops->name, (unsigned long long)b->out[i].unreadable);
 	EMIT("# TYPE sensorwire_bridge_output_retries_total counter\n");
 	for (size_t i = 0; i < b->n_out; i++)
 		EMIT("sensorwire_bridge_output_retries_total{output=\"%s\"} %llu\n",
@@ -845,15 +900,21 @@ void bridge_log_stats(struct bridge *b)
 	for (size_t i = 0; i < b->n_out && n < sizeof(outs); i++) {
 		struct output *o = &b->out[i];
 		int m = snprintf(outs + n, sizeof(outs) - n, " %s: sent=%llu dropped=%llu lost=%llu "
-				 "backlog=%llu;", o->ops->name, (unsigned long long)o->sent,
-				 (unsigned long long)o->dropped, (unsigned long long)o->lost_to_bounds,
+				 "unreadable=%llu backlog=%llu;", o->ops->name,
+				 (unsigned long long)o->sent, (unsigned long long)o->dropped,
+				 (unsigned long long)o->lost_to_bounds,
+				 (unsigned long long)o->unreadable,
 				 (unsigned long long)(o->reader ? wal_reader_lag(o->reader) : 0));
 		if (m > 0)
 			n += (size_t)m;
 	}
-	log_info("bridge", "received=%llu accepted=%llu malformed=%llu status=%llu lost=%llu "
-		 "gaps=%llu duplicates=%llu;%s", (unsigned long long)b->received,
-		 (unsigned long long)b->accepted, (unsigned long long)b->malformed,
+	log_info("bridge", "received=%llu accepted=%llu malformed=%llu bad_topic=%llu "
+		 "topic_too_long=%llu payload_too_large=%llu status=%llu lost=%llu gaps=%llu "
+		 "duplicates=%llu ignored_keys=%llu dropped_tags=%llu;%s",
+		 (unsigned long long)b->received, (unsigned long long)b->accepted,
+		 (unsigned long long)b->malformed, (unsigned long long)b->bad_topic,
+		 (unsigned long long)b->topic_too_long, (unsigned long long)b->payload_too_large,
 		 (unsigned long long)b->status, (unsigned long long)b->lost,
-		 (unsigned long long)b->seq_gaps, (unsigned long long)b->seq_duplicates, outs);
+		 (unsigned long long)b->seq_gaps, (unsigned long long)b->seq_duplicates,
+		 (unsigned long long)b->ignored_keys, (unsigned long long)b->dropped_tags, outs);
 }

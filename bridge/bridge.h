@@ -12,12 +12,22 @@
 
 struct bridge;
 
+/*
+ * Every message taken counts once in received and once in exactly one of
+ * accepted, status, lost, malformed, bad_topic, topic_too_long and
+ * payload_too_large (/metrics: sensorwire_bridge_messages_total{result=...}).
+ */
 struct bridge_counters {
 	uint64_t received;        /* MQTT messages taken */
 	uint64_t accepted;        /* readings appended to the log */
-	uint64_t malformed;       /* payloads refused by the parser */
-	uint64_t status;          /* availability messages */
+	uint64_t status;          /* availability messages appended to the log */
 	uint64_t lost;            /* could not be appended (disk full ...) */
+	/* refused (logged with the topic and reason, never stored): */
+	uint64_t malformed;       /* payload refused by the parser (reading.h) */
+	uint64_t bad_topic;       /* topic is not <prefix>/<node>/<sensor> */
+	uint64_t topic_too_long;  /* topic over MQTT_TOPIC_MAX bytes */
+	uint64_t payload_too_large; /* payload over READING_MAX_PAYLOAD bytes */
+	/* parts of accepted readings left out (reading.h) */
 	uint64_t ignored_keys;
 	uint64_t dropped_tags;
 	uint64_t seq_gaps;        /* readings that never arrived */

@@ -86,7 +86,7 @@ static int on_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 {
 	struct mqtt *m = ctx;
 	char *t = topic;
-	char buf[512];
+	char buf[MQTT_TOPIC_MAX + 1];
 	/* topic_len is 0 when the topic is NUL-terminated */
 	if (topic_len > 0) {
 		if ((size_t)topic_len < sizeof(buf)) {
@@ -99,8 +99,12 @@ static int on_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 	}
 	if (t && m->h.on_message)
 		m->h.on_message(m->ctx, t, msg->payload, (size_t)msg->payloadlen, msg->retained);
-	else if (!t)
-		log_warn(m->comp, "dropped a message with a %d-byte topic", topic_len);
+	else if (!t) {
+		log_warn(m->comp, "dropped a message with a %d-byte topic (the limit is %d)",
+			 topic_len, MQTT_TOPIC_MAX);
+		if (m->h.on_dropped)
+			m->h.on_dropped(m->ctx, (size_t)topic_len);
+	}
 	m->p->freeMessage(&msg);
 	m->p->free(topic);
 	return 1;

@@ -44,9 +44,18 @@ struct mqtt_handlers {
 	 */
 	void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
 			   bool retained);
+	/*
+	 * An incoming message that could not be handed to on_message: its topic
+	 * is longer than MQTT_TOPIC_MAX bytes (or holds a NUL byte past that).
+	 * Logged here; the caller counts it. Optional.
+	 */
+	void (*on_dropped)(void *ctx, size_t topic_len);
 	/* A QoS>0 publish identified by token was acknowledged by the broker. */
 	void (*on_delivered)(void *ctx, int token);
 };
+
+/* The longest topic passed to on_message, in bytes. */
+#define MQTT_TOPIC_MAX 511
 
 struct mqtt;
 
