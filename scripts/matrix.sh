@@ -22,7 +22,7 @@
 # qemu-user-static; the chroots (minutes to make, once), their packages and
 # the build trees in them are kept between runs.
 #
-#   scripts/matrix.sh [--quick] [--suite S]... [--target T]... [--bridge-static[=T]]
+#   scripts/matrix.sh [--quick] [--suite S]... [--target T]... [--bridge-static[=T]] [--rev REV]
 #     --quick            Debian 12 arm64 only: build, unit tests under qemu and
 #                        the ELF check (what make test runs)
 #     --suite S          bookworm|trixie (or 12|13); repeatable, or S1,S2
@@ -30,6 +30,7 @@
 #     --bridge-static[=T] also build target T (default arm64) of the first
 #                        suite with BRIDGE_STATIC=1 (libraries compiled from
 #                        Debian's sources: minutes, and the network, once)
+#     --rev REV          test that commit (git archive) instead of the working tree
 #     -j N               make jobs (default: nproc)
 set -euo pipefail
 
@@ -37,7 +38,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
 all_suites=(bookworm trixie)
 all_targets=(amd64 arm64 armhf armv6)
-suites=() targets=() quick=0 static_target="" jobs=$(nproc)
+suites=() targets=() quick=0 static_target="" jobs=$(nproc) rev=""
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 add_list() { # array-name comma-list allowed...
@@ -65,6 +66,8 @@ while [ $# -gt 0 ]; do
         echo "matrix: unknown target '$static_target' (one of: ${all_targets[*]})" >&2; exit 2 ;;
       esac
       ;;
+    --rev) rev=${2:?--rev needs a value}; shift ;;
+    --rev=*) rev=${1#*=} ;;
     -j) jobs=${2:?-j needs a value}; shift ;;
     -j*) jobs=${1#-j} ;;
     -h | --help) usage; exit 0 ;;
@@ -79,6 +82,11 @@ fi
 [ ${#suites[@]} -gt 0 ] || suites=("${all_suites[@]}")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
+if [ -n "$rev" ]; then
+  # one commit for the whole run, even if the branch moves meanwhile
+  rev=$(git -C "$src" rev-parse --verify -q "$rev^{commit}") || { echo "matrix: no commit '$rev'" >&2; exit 2; }
+  rev=${rev:0:12}
+fi
 [ "$(id -u)" = 0 ] || { echo "matrix: needs root (chroot, mount)" >&2; exit 1; }
 for q in qemu-aarch64-static qemu-arm-static; do
   [ -x /usr/bin/$q ] || { echo "matrix: needs /usr/bin/$q (apt-get install qemu-user-static)" >&2; exit 1; }
@@ -133,6 +141,7 @@ step_ok=0
 run_step() {
   local label=$1 target=$2 step=$3 start=$EPOCHREALTIME log note; shift 3
   log=$logs/$label-$target-$step.log
+  if [ "$target" = - ]; then log=$logs/$label-$step.log; fi
   if ("$@") >"$log" 2>&1; then
     note=$(sed -n 's/^note: //p' "$log" | tail -n 1)
     result PASS "$label" "$target" "$step" "$start" "$note"
@@ -164,22 +173,29 @@ step_chroot() { # suite
   echo "note: $r"
 }
 
-# the source tree as it is now (without build/ and .git), into /src/sensorwire
-# of the chroot: staged with tar (the host may lack rsync), then rsync'd in the
-# chroot so deleted files go and unchanged ones keep their times (and objects)
+# the source tree as it is now (without build/ and .git), or commit --rev,
+# into /src/sensorwire of the chroot: staged with tar (the host may lack
+# rsync), then rsync'd in the chroot by content: deleted files go, changed
+# ones are written anew (so make sees them newer than their objects, even
+# when the source's own time went back), unchanged ones are left alone
 step_sync() {
   rm -rf "$root/src/stage"
   mkdir -p "$root/src/stage" "$root/src/sensorwire" "$root/usr/local/bin"
-  tar -C "$src" -c --exclude=./.git --exclude=./build --exclude='./build-*' --exclude=node_modules . |
-    tar -C "$root/src/stage" -x || return 1
-  in_chroot rsync -a --delete --exclude=/build/ /src/stage/ /src/sensorwire/ || return 1
+  if [ -n "$rev" ]; then
+    git -C "$src" archive "$rev" | tar -C "$root/src/stage" -x || return 1
+  else
+    tar -C "$src" -c --exclude=./.git --exclude=./build --exclude='./build-*' --exclude=node_modules . |
+      tar -C "$root/src/stage" -x || return 1
+  fi
+  in_chroot rsync -rlp --checksum --delete --exclude=/build/ /src/stage/ /src/sensorwire/ || return 1
   rm -rf "$root/src/stage"
   # qemu-user for the foreign programs (no binfmt_misc: called explicitly)
   local q
   for q in qemu-aarch64-static qemu-arm-static; do
     cmp -s /usr/bin/$q "$root/usr/local/bin/$q" || install -m 0755 /usr/bin/$q "$root/usr/local/bin/$q"
   done
-  echo "note: $(find "$root/src/sensorwire" -path "$root/src/sensorwire/build" -prune -o -type f -print | wc -l) files"
+  echo "note: $(find "$root/src/sensorwire" -path "$root/src/sensorwire/build" -prune -o -type f -print | wc -l)" \
+    "files of ${rev:-the working tree}"
 }
 
 # --- per target ---------------------------------------------------------------
@@ -369,8 +385,8 @@ step_smoke() {
 }
 
 # --- the matrix -----------------------------------------------------------------
-echo "matrix: ${suites[*]} x ${targets[*]}${static_target:+ (+ $static_target with BRIDGE_STATIC=1)};" \
-  "logs in $logs"
+echo "matrix: ${suites[*]} x ${targets[*]}${static_target:+ (+ $static_target with BRIDGE_STATIC=1)}" \
+  "of ${rev:-the working tree}; logs in $logs"
 first_suite=${suites[0]}
 for suite in "${suites[@]}"; do
   label=$(label_of "$suite")
