@@ -11,6 +11,8 @@
 #   elf     scripts/elf-check.sh on every static program built (qemu cannot
 #           show an unmapped RELRO page or a too small p_align)
 #   isa     (armv6) readelf -A: our own objects are ARMv6 with no Thumb-2
+#   arm1176 (armv6, INFO, not counted) the programs under qemu -cpu arm1176,
+#           a Pi Zero/1 CPU: Debian's armhf libraries in them are ARMv7
 #   smoke   publisher (two sim sensors) -> Mosquitto on a free 127.0.0.1
 #           port -> bridge (OUTPUTS=stdout): every reading the publisher sent
 #           (its JSON, seen by mosquitto_sub) comes out as line protocol with
@@ -237,6 +239,10 @@ step_unit() {
   local out rc=0
   out=$(in_chroot TEST_RUNNER="${RUNNER[*]}" make -C /src/sensorwire "${MAKE_ARGS[@]}" unit 2>&1) || rc=$?
   echo "$out"
+  # run.sh keeps its logs; the tails of failing ones are in ours already
+  local d
+  d=$(sed -n 's|^logs: \(/tmp/sw-tests\.[A-Za-z0-9]*\)$|\1|p' <<<"$out" | tail -n 1)
+  if [ -n "$d" ]; then rm -rf "${root:?}$d"; fi
   echo "note: $(grep -E '^[0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n 1)${RUNNER[0]:+ (under ${RUNNER[0]##*/})}"
   return $rc
 }
@@ -318,9 +324,12 @@ step_smoke() {
   port=$(free_port)
   printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\n' "$port" "$(id -un)" >"$T/mosquitto.conf"
   # this machine's Mosquitto if it has one, else the chroot's (native too)
+  local broker
   if [ -x /usr/sbin/mosquitto ]; then
+    broker="this machine's Mosquitto"
     /usr/sbin/mosquitto -c "$T/mosquitto.conf" >"$T/mosquitto.log" 2>&1 &
   else
+    broker="the chroot's Mosquitto"
     chroot_exec /usr/sbin/mosquitto -c "$in/mosquitto.conf" >"$T/mosquitto.log" 2>&1 &
   fi
   track $!
@@ -365,7 +374,8 @@ step_smoke() {
       n = split($2, f, ",")
       for (i = 1; i <= n; i++) { split(f[i], kv, "="); sub(/i$/, "", kv[2]); print node, sensor, $3, kv[1], kv[2] }
     }' "$T/bridge.out" >"$T/got.txt"
-  awk -v node="$node" '
+  local summary
+  summary=$(awk -v node="$node" '
     function abs(x) { return x < 0 ? -x : x }
     FNR == NR { k = $1 SUBSEP $2 SUBSEP $4 SUBSEP $5; want[k] = $6; nw++
       if ($1 == node) { seen[$2, $3] = 1; if ($3 > max[$2]) max[$2] = $3 }; next }
@@ -380,8 +390,9 @@ step_smoke() {
       for (s in max) for (i = 1; i <= max[s]; i++) if (!((s, i) in seen)) { print "seq gap: " s " " i; bad++ }
       if (!("a" in max) || !("b" in max)) { print "a sensor sent nothing"; bad++ }
       if (bad) exit 1
-      printf "note: a seq 1-%d, b seq 1-%d: %d values published = %d in line protocol\n", max["a"], max["b"], nw, ng
-    }' "$T/sent.txt" "$T/got.txt" || fail "line protocol does not match what was published"
+      printf "a seq 1-%d, b seq 1-%d: %d values published = %d in line protocol\n", max["a"], max["b"], nw, ng
+    }' "$T/sent.txt" "$T/got.txt") || fail "line protocol does not match what was published: $summary"
+  echo "note: $summary (via $broker)"
 }
 
 # --- the matrix -----------------------------------------------------------------
