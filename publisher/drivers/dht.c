@@ -7,7 +7,7 @@
  * Protocol: the host pulls the line low (DHT11 >= 18 ms, DHT22 >= 1 ms; we
  *          use 20 ms and 2 ms), releases it, and the sensor answers with 80
  *          µs low, 80 µs high and 40 bits (see dht_decode.c for the layout).
- *          gpio_v1.c sleeps through the start pulse and records the kernel's
+ *          the GPIO backend (gpio.h) sleeps through the start pulse and records the kernel's
  *          edge timestamps; dht_decode() turns them into a reading, so no
  *          timing depends on this process being scheduled on time.
  * Units:   temperature_celsius, humidity_percent (0.1 resolution on DHT22).
@@ -28,7 +28,7 @@
  *          are the kernel's edge timestamps (monotonic), not a read of our
  *          own clock, so the unit test controls them.
  * Refs:    Aosong DHT11 and AM2302 datasheets; Linux
- *          drivers/iio/humidity/dht11.c (ideas only); libgpiod 1.6 API.
+ *          drivers/iio/humidity/dht11.c (ideas only); libgpiod 1.6 and 2.x APIs (gpio_v1.c, gpio_v2.c).
  */
 #include <errno.h>
 #include <math.h>
