@@ -40,8 +40,11 @@ PKG_CONFIG ?= $(if $(CROSS),$(if $(shell command -v $(CROSS)pkg-config),$(CROSS)
 	PKG_CONFIG_LIBDIR=/usr/lib/$(TRIPLET)/pkgconfig:/usr/share/pkgconfig pkg-config),pkg-config)
 ARCH_FLAGS ?=
 TRIPLET    := $(shell $(CC) -dumpmachine 2>/dev/null)
+# one id per target: the triplet, plus a checksum of ARCH_FLAGS when set
+# (ARMv6 and ARMv7 share the triplet)
+TARGET_ID  := $(TRIPLET)$(if $(ARCH_FLAGS),-$(shell echo '$(ARCH_FLAGS)' | cksum | cut -d' ' -f1))
 # a cross build goes to its own tree unless BUILD says otherwise
-BUILD      ?= $(if $(CROSS),build/$(TRIPLET),build)
+BUILD      ?= $(if $(CROSS)$(ARCH_FLAGS),build/$(TARGET_ID),build)
 
 # the publisher is linked statically unless sanitizers are on (ASan needs a
 # dynamic program) or PUBLISHER_STATIC=0; it needs only Debian's .a files
@@ -52,7 +55,7 @@ PUBLISHER_STATIC ?= $(if $(filter 1,$(SAN)),0,1)
 # (scripts/static-deps.sh, minutes and network once, into DEPS_DIR: one tree
 # per target, shared by every build tree of it).
 BRIDGE_STATIC ?= 0
-DEPS_DIR   ?= build/deps/$(TRIPLET)$(if $(ARCH_FLAGS),-$(shell echo '$(ARCH_FLAGS)' | cksum | cut -d' ' -f1))
+DEPS_DIR   ?= build/deps/$(TARGET_ID)
 CFLAGS     ?= -O2 -g
 V          ?= 0
 , := ,
@@ -97,6 +100,15 @@ ATOMIC := -Wl,--push-state,--as-needed -latomic -Wl,--pop-state
 COMMON_LIBS    := -lpaho-mqtt3as -lpthread -lm $(ATOMIC)
 PUB_LIBS        = $(call pc_libs,$(PUB_PKGS)) $(COMMON_LIBS)
 BRIDGE_LIBS     = $(call pc_libs,$(BRIDGE_PKGS)) -lsnappy $(COMMON_LIBS)
+
+# Every object depends on $(BUILD)/.flags, rewritten only when the compiler or
+# the flags change, so building a tree again with other flags rebuilds it
+# instead of mixing objects.
+FLAGS_NOW := $(strip $(CC) | $(ARCH_FLAGS) | $(CFLAGS) | $(SAN) | $(LFS) | $(GPIOD_API))
+ifneq ($(FLAGS_NOW),$(strip $(file <$(BUILD)/.flags)))
+$(shell mkdir -p $(BUILD))
+$(file >$(BUILD)/.flags,$(FLAGS_NOW))
+endif
 
 # --- sources: every .c under a component dir belongs to it; main.c is the program
 COMMON_SRC    := $(wildcard common/*.c)
@@ -203,7 +215,7 @@ $(BUILD)/paho/libsw%-paho.a:
 	@echo "  OBJCOPY $@"
 	$(Q)$(NM) -g --defined-only $< 2>/dev/null | awk 'NF == 3 { print $$3, "sw$*_" $$3 }' | sort -u >$@.syms
 	$(Q)$(OBJCOPY) --redefine-syms=$@.syms $< $@
-$(BUILD)/obj/common/paho_split.o: common/paho.c
+$(BUILD)/obj/common/paho_split.o: common/paho.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -DSW_PAHO_SPLIT -MMD -MP -c -o $@ $<
 $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a \
@@ -228,11 +240,11 @@ $(PROTO_SRC) $(PROTO_HDR) &: proto/remote.proto
 	@echo "  PROTOC  $<"
 	$(Q)protoc-c --c_out=$(BUILD)/gen -I. $<
 
-$(BUILD)/obj/gen/proto/%.o: $(BUILD)/gen/proto/%.c
+$(BUILD)/obj/gen/proto/%.o: $(BUILD)/gen/proto/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -279,9 +291,16 @@ run-tests: all $(UNIT_BIN) $(TOOL_BIN)
 	$(Q)BUILD=$(BUILD) STATIC_PUBLISHER=$(STATIC_PUBLISHER) STATIC_BRIDGE=$(STATIC_BRIDGE) \
 		tests/run.sh
 
+# a cross build's unit tests run under qemu-user when it is installed
+# (qemu-user-static; the target's libraries must be installed, multiarch)
+QEMU_ARCH := $(patsubst i%86,i386,$(patsubst arm%,arm,$(firstword $(subst -, ,$(TRIPLET)))))
+TEST_RUNNER ?= $(if $(CROSS),$(shell command -v qemu-$(QEMU_ARCH)-static || command -v qemu-$(QEMU_ARCH)))
 unit-bins: $(UNIT_BIN)
 unit: $(UNIT_BIN)
-	$(Q)BUILD=$(BUILD) tests/run.sh unit
+	$(Q)if [ -n "$(CROSS)" ] && [ -z "$(TEST_RUNNER)" ]; then \
+		echo "make unit: a cross build's tests need qemu-$(QEMU_ARCH)-static (apt-get install qemu-user-static) or TEST_RUNNER=..." >&2; \
+		exit 1; fi
+	$(Q)BUILD=$(BUILD) TEST_RUNNER='$(TEST_RUNNER)' tests/run.sh unit
 
 integration: all $(TOOL_BIN)
 	$(Q)BUILD=$(BUILD) tests/run.sh integration

@@ -35,9 +35,17 @@ run_one() { # name, command...
 }
 
 if [ "$what" = all ] || [ "$what" = unit ]; then
-	for t in $(find "$root/$BUILD/tests/unit" -type f -perm -u+x 2>/dev/null | sort); do
-		name=unit/${t#"$root/$BUILD/tests/unit/"}
-		case "$name" in *"$filter"*) run_one "$name" ${runner[@]+"${runner[@]}"} "$t" ;; esac
+	# one test per source (a binary left from a removed source is not run)
+	for src in "$root"/tests/unit/*/test_*.c; do
+		rel=${src#"$root/tests/unit/"}
+		name=unit/${rel%.c}
+		t=$root/$BUILD/tests/unit/${rel%.c}
+		case "$name" in *"$filter"*) ;; *) continue ;; esac
+		if [ -x "$t" ]; then
+			run_one "$name" ${runner[@]+"${runner[@]}"} "$t"
+		else
+			run_one "$name" sh -c "echo '$t is not built (make unit builds every test)'; exit 1"
+		fi
 	done
 fi
 if [ "$what" = all ] || [ "$what" = integration ]; then
