@@ -2,12 +2,13 @@
  * reading.c - topic + JSON payload -> struct reading (see reading.h).
  *
  * The parser is the bridge's front door for data from every publisher on
- * the broker, so it assumes nothing: the payload must be valid UTF-8 and a
- * JSON object; "ts" must be integral milliseconds; tags must be strings with
- * label-safe keys; fields must be finite numbers (or booleans) with
- * [a-zA-Z_][a-zA-Z0-9_]* names. What does not fit is skipped and counted,
- * and only a payload with nothing usable is an error. Tags that would let a
- * publisher pose as another node ("node", "sensor") are dropped.
+ * the broker, so it assumes nothing. It applies the rules of reading.h,
+ * which are the only ones: whatever it accepts, both outputs store verbatim
+ * (the encoders' own checks and sanitisers never fire on a parsed reading;
+ * tests/unit/bridge/test_outputs_agree.c checks that). What does not fit is
+ * skipped and counted, and only a payload with nothing usable is an error.
+ * Tags that would let a publisher pose as another node ("node", "sensor")
+ * are dropped.
  */
 #include "bridge/reading.h"
 
@@ -61,21 +62,32 @@ static bool utf8_valid(const unsigned char *s, size_t n)
 	return true;
 }
 
-static bool is_ident(const char *s)
+/*
+ * A field name or tag key (reading.h): [a-zA-Z][a-zA-Z0-9_]*, 1 to
+ * READING_MAX_NAME bytes, not "time". A leading '_' is reserved by InfluxDB
+ * 2 (and "__" by Prometheus), "time" is InfluxDB's timestamp column.
+ */
+static bool is_name(const char *s)
 {
-	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+	size_t n = 0;
+	if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
 		return false;
-	for (s++; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_'))
+	for (const char *p = s + 1; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
 			return false;
-	return true;
+	n = strlen(s);
+	return n <= READING_MAX_NAME && strcmp(s, "time") != 0;
 }
 
-/* A value that can be a tag/label value in every output: no control bytes, no backslash. */
+/*
+ * A value that can be a tag/label value in every output: 1 to
+ * READING_MAX_VALUE bytes, no control bytes, no backslash (UTF-8 is checked
+ * by the caller).
+ */
 static bool is_safe_value(const char *s, size_t n)
 {
-	if (n == 0)
+	if (n == 0 || n > READING_MAX_VALUE)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -98,26 +110,56 @@ static bool is_topic_level(const char *s, size_t n)
 enum topic_kind reading_topic_split(const char *topic, char *node, size_t node_len,
 				    char *sensor, size_t sensor_len)
 {
-	const char *last = strrchr(topic, '/');
-	if (!last || last == topic)
-		return TOPIC_INVALID;
-	const char *prev = last - 1;
-	while (prev > topic && *prev != '/')
-		prev--;
-	const char *node_start = *prev == '/' ? prev + 1 : prev;
-	/* a reading topic has at least <prefix>/<node>/<sensor> */
-	if (*prev != '/')
-		return TOPIC_INVALID;
-	size_t nl = (size_t)(last - node_start);
-	size_t sl = strlen(last + 1);
-	if (!is_topic_level(node_start, nl) || !is_topic_level(last + 1, sl))
+	/* every level, the prefix's too, is 1 to 255 bytes of valid UTF-8 with
+	 * no control byte, '\\', '+' or '#'; at least three levels */
+	size_t levels = 0;
+	const char *node_start = NULL, *sensor_start = NULL;
+	size_t nl = 0, sl = 0;
+	for (const char *p = topic;;) {
+		size_t n = strcspn(p, "/");
+		if (n > READING_MAX_VALUE || !is_topic_level(p, n) ||
+		    !utf8_valid((const unsigned char *)p, n))
+			return TOPIC_INVALID;
+		levels++;
+		node_start = sensor_start;
+		nl = sl;
+		sensor_start = p;
+		sl = n;
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	if (levels < 3)
 		return TOPIC_INVALID;
 	if (nl >= node_len || sl >= sensor_len)
 		return TOPIC_INVALID;
 	memcpy(node, node_start, nl);
 	node[nl] = '\0';
-	memcpy(sensor, last + 1, sl + 1);
+	memcpy(sensor, sensor_start, sl);
+	sensor[sl] = '\0';
 	return strcmp(sensor, "status") == 0 ? TOPIC_STATUS : TOPIC_READING;
+}
+
+/*
+ * Whether a JSON string in the payload holds the escape \u0000, which cJSON
+ * would turn into a NUL that silently cuts the key or value short. Tracks
+ * only strings and escapes: cJSON checks the rest.
+ */
+static bool has_nul_escape(const char *s, size_t n)
+{
+	bool in_string = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!in_string) {
+			in_string = s[i] == '"';
+		} else if (s[i] == '"') {
+			in_string = false;
+		} else if (s[i] == '\\' && i + 1 < n) {
+			if (s[i + 1] == 'u' && n - i >= 6 && memcmp(s + i + 2, "0000", 4) == 0)
+				return true;
+			i++;
+		}
+	}
+	return false;
 }
 
 static const char *arena_put(char **cur, const char *s, size_t n)
@@ -159,8 +201,7 @@ static void parse_tags(struct reading *r, const cJSON *tags, char **cur)
 	}
 	cJSON_ArrayForEach(t, tags) {
 		const char *k = t->string;
-		if (!cJSON_IsString(t) || !is_ident(k) || strncmp(k, "__", 2) == 0 ||
-		    strcmp(k, "node") == 0 || strcmp(k, "sensor") == 0 ||
+		if (!cJSON_IsString(t) || !is_name(k) || strcmp(k, "node") == 0 || strcmp(k, "sensor") == 0 ||
 		    !is_safe_value(t->valuestring, strlen(t->valuestring)) ||
 		    r->n_tags == r->max_tags) {
 			r->dropped_tags++;
@@ -180,12 +221,17 @@ static void parse_tags(struct reading *r, const cJSON *tags, char **cur)
 	}
 }
 
-static void add_field(struct reading *r, const char *name, double v, char **cur)
+static void add_field(struct reading *r, const char *name, double v, char **cur,
+		      const char **bad_name)
 {
-	if (!is_ident(name) || !isfinite(v) || r->n_fields == r->max_fields) {
+	if (!is_name(name) || !isfinite(v) || r->n_fields == r->max_fields) {
+		if (!*bad_name && !is_name(name))
+			*bad_name = name;
 		r->ignored_keys++;
 		return;
 	}
+	if (v == 0)
+		v = 0.0;   /* -0 is stored as 0: line protocol cannot write -0 */
 	for (size_t i = 0; i < r->n_fields; i++) {
 		if (strcmp(r->fields[i].name, name) == 0) {
 			r->ignored_keys++;
@@ -220,8 +266,16 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 		snprintf(err, errlen, "payload of %zu bytes exceeds %d", len, READING_MAX_PAYLOAD);
 		return -1;
 	}
+	if (arrival_ms <= 0) {
+		snprintf(err, errlen, "arrival time is not a positive Unix ms");
+		return -1;
+	}
 	if (!utf8_valid(payload, len)) {
 		snprintf(err, errlen, "payload is not valid UTF-8");
+		return -1;
+	}
+	if (has_nul_escape(payload, len)) {
+		snprintf(err, errlen, "payload has a \\u0000 escape (a NUL inside a string)");
 		return -1;
 	}
 	const char *end = NULL;
@@ -266,6 +320,7 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 	r->ts_ms = arrival_ms;
 
 	const cJSON *item;
+	const char *bad_name = NULL;
 	cJSON_ArrayForEach(item, root) {
 		const char *k = item->string;
 		if (strcmp(k, "ts") == 0) {
@@ -298,15 +353,20 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 		} else if (strcmp(k, "tags") == 0) {
 			parse_tags(r, item, &cur);
 		} else if (cJSON_IsNumber(item)) {
-			add_field(r, k, item->valuedouble, &cur);
+			add_field(r, k, item->valuedouble, &cur, &bad_name);
 		} else if (cJSON_IsBool(item)) {
-			add_field(r, k, cJSON_IsTrue(item) ? 1.0 : 0.0, &cur);
+			add_field(r, k, cJSON_IsTrue(item) ? 1.0 : 0.0, &cur, &bad_name);
 		} else {
 			r->ignored_keys++;
 		}
 	}
 	if (r->n_fields == 0) {
-		snprintf(err, errlen, "no numeric field");
+		if (bad_name)
+			snprintf(err, errlen, "no numeric field with a valid name ('%.40s' is not "
+				 "[a-zA-Z][a-zA-Z0-9_]*, at most %d bytes, not 'time')",
+				 bad_name, READING_MAX_NAME);
+		else
+			snprintf(err, errlen, "no numeric field");
 		goto err_arena;
 	}
 	qsort(r->tags, r->n_tags, sizeof(r->tags[0]), cmp_tag);

@@ -8,6 +8,39 @@
  * thousand costs what their payloads cost, not a thousand times the maximum.
  * Tags are sorted by key (byte order) and never contain "node" or "sensor";
  * fields are sorted by name.
+ *
+ * What a reading is: these rules are the only ones. Every name and value
+ * they let through is valid verbatim in InfluxDB line protocol (escaped by
+ * its syntax only) and in Prometheus remote write, so both outputs store
+ * every parsed reading with the same series, fields, values and timestamp,
+ * and neither renames, sanitises or refuses anything of it (README
+ * "Watching it work"; tests/unit/bridge/test_outputs_agree.c).
+ *  - Topic: <prefix>/<node>/<sensor>, at least three levels; every level,
+ *    the prefix's too, is 1 to READING_MAX_VALUE bytes of valid UTF-8 with
+ *    no control byte (0x00-0x1f, 0x7f), '\', '+' or '#'. A last level
+ *    "status" is the node's status topic, not a reading. Otherwise the
+ *    message is refused ("topic ...").
+ *  - Payload: 1 to READING_MAX_PAYLOAD bytes of valid UTF-8 holding one JSON
+ *    object (whitespace around it only), with no "\u0000" escape; else it
+ *    is refused ("empty payload", "... UTF-8", "... JSON ...").
+ *  - "ts": an integer of Unix milliseconds in [1e11, 2^53]; a bad one
+ *    refuses the reading. Without it the arrival time is used (must be > 0).
+ *  - "seq": an integer in [0, 2^53]; "boot": 16 lowercase hex digits; else
+ *    skipped (ignored_keys).
+ *  - Field: any other member whose value is a JSON number that is a finite
+ *    double (1e400 is not) or a boolean (1 / 0), named
+ *    [a-zA-Z][a-zA-Z0-9_]* of at most READING_MAX_NAME bytes and not "time"
+ *    (no leading '_': reserved by InfluxDB 2, "__" by Prometheus; "time" is
+ *    InfluxDB's timestamp). -0 is stored as 0. Other members (strings,
+ *    arrays, objects, null, bad names, past READING_MAX_FIELDS, a repeated
+ *    name after its first) are skipped and counted in ignored_keys. A
+ *    reading needs at least one field, else it is refused ("no numeric
+ *    field", naming a skipped bad name if there was one).
+ *  - Tags: the members of "tags" whose value is a string of 1 to
+ *    READING_MAX_VALUE bytes with no control byte or '\', keyed by a name
+ *    as for fields and not "node" or "sensor"; the first of a repeated key,
+ *    at most READING_MAX_TAGS. The others are dropped and counted in
+ *    dropped_tags.
  */
 #ifndef SW_READING_H
 #define SW_READING_H
@@ -19,6 +52,8 @@
 #define READING_MAX_TAGS 16
 #define READING_MAX_FIELDS 32
 #define READING_MAX_PAYLOAD 16384
+#define READING_MAX_NAME 128        /* field names, tag keys (bytes) */
+#define READING_MAX_VALUE 255       /* tag values, topic levels (bytes) */
 
 struct reading_tag {
 	const char *key;

@@ -220,6 +220,29 @@ static void test_topic_split(void **state)
 					     s, sizeof(s)), TOPIC_INVALID);
 	assert_int_equal(reading_topic_split("sensors/+/x", n, sizeof(n), s, sizeof(s)),
 			 TOPIC_INVALID);
+	/* every level counts, the prefix's too: none empty, all valid UTF-8 */
+	assert_int_equal(reading_topic_split("/n/s", n, sizeof(n), s, sizeof(s)), TOPIC_INVALID);
+	assert_int_equal(reading_topic_split("a//n/s", n, sizeof(n), s, sizeof(s)), TOPIC_INVALID);
+	assert_int_equal(reading_topic_split("a/\xff/s", n, sizeof(n), s, sizeof(s)), TOPIC_INVALID);
+	assert_int_equal(reading_topic_split("a/b/n/s", n, sizeof(n), s, sizeof(s)), TOPIC_READING);
+	assert_string_equal(n, "n");
+	assert_string_equal(s, "s");
+}
+
+static void test_field_names(void **state)
+{
+	(void)state;
+	struct reading r;
+	char err[128];
+	/* a leading '_', "time", a leading digit: skipped, not fields */
+	assert_int_equal(parse(&r, "sensors/n/s", "{\"_x\":1,\"time\":2,\"v\":-0.0}", err), 0);
+	assert_int_equal(r.n_fields, 1);
+	assert_string_equal(r.fields[0].name, "v");
+	assert_false(signbit(r.fields[0].value));
+	assert_int_equal(r.ignored_keys, 2);
+	reading_release(&r);
+	expect_error("sensors/n/s", "{\"_x\":1}", 8, "'_x'");
+	expect_error("sensors/n/s", "{\"v\\u0000\":1}", 13, "u0000");
 }
 
 int main(void)
@@ -234,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_deep_nesting_and_huge),
 		cmocka_unit_test(test_many_fields_capped),
 		cmocka_unit_test(test_topic_split),
+		cmocka_unit_test(test_field_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
