@@ -24,6 +24,7 @@
 #include "bridge/bytes.h"
 #include "common/log.h"
 #include "common/clock.h"
+#include "common/frame.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,7 +37,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define HDR 8
 #define BODY_FIXED 10
@@ -61,6 +61,7 @@ struct seg {
 	char *map;
 	uint64_t map_off, map_len;
 	uint64_t alloc;       /* file size: bytes, plus what fallocate reserved */
+	bool damaged;         /* a sealed segment with damage past bytes: never cut */
 	char *mem;            /* memory */
 	uint64_t mem_cap;
 	struct seg *next;
@@ -101,7 +102,44 @@ struct wal {
 	bool stopping;
 	bool no_map;                /* the log's files cannot be mapped: write() */
 	uint64_t page;
+	/* a failed fdatasync of the log: its errno until a sync succeeds
+	 * (appends fail meanwhile), and the first record it may not cover */
+	_Atomic int sync_err;
+	uint64_t synced_lsn;        /* records before this one were synced */
 };
+
+/*
+ * The result of one fdatasync of the log covering records before upto. A
+ * failure makes the log unhealthy: the records since the last good sync
+ * may not be on disk (the kernel may have dropped the pages it could not
+ * write), so nothing more is appended, and acknowledged, until a sync
+ * succeeds again (wal_append tries one first). One line per episode. Lock
+ * held.
+ */
+static void sync_result(struct wal *w, int rc, uint64_t upto)
+{
+	if (rc < 0) {
+		w->st.sync_errors++;
+		if (!w->sync_err)
+			log_error("wal", "cannot sync the log to disk: %s; records %llu..%llu may "
+				  "not be durable; appends fail (the broker keeps the messages) "
+				  "until a sync succeeds", strerror(-rc),
+				  (unsigned long long)w->synced_lsn, (unsigned long long)upto - 1);
+		w->sync_err = -rc;
+		return;
+	}
+	if (w->sync_err)
+		log_info("wal", "the log syncs to disk again (after %llu failed syncs)",
+			 (unsigned long long)w->st.sync_errors);
+	w->sync_err = 0;
+	if (upto > w->synced_lsn)
+		w->synced_lsn = upto;
+}
+
+static int sync_fd(int fd)
+{
+	return fdatasync(fd) < 0 ? -errno : 0;
+}
 
 static void seg_path(const struct wal *w, uint64_t first, unsigned format, char *out, size_t n)
 {
@@ -156,7 +194,7 @@ static void seg_free(struct wal *w, struct seg *s, bool unlink_file)
 	free(s);
 }
 
-static uint64_t seg_recover(struct seg *s, const char *path);
+static uint64_t seg_recover(struct wal *w, struct seg *s, const char *path, bool last);
 
 static void put_seg_header(unsigned char *h)
 {
@@ -202,8 +240,8 @@ static struct seg *seg_new(struct wal *w, uint64_t first)
  * records (seg_recover). NULL + err when it is not a log segment this bridge
  * can read.
  */
-static struct seg *seg_load(struct wal *w, uint64_t first, unsigned format, char *err,
-			    size_t errlen)
+static struct seg *seg_load(struct wal *w, uint64_t first, unsigned format, bool last,
+			    char *err, size_t errlen)
 {
 	char path[512];
 	struct stat sb;
@@ -222,19 +260,26 @@ static struct seg *seg_load(struct wal *w, uint64_t first, unsigned format, char
 		goto err_free;
 	}
 	if (format != 1) {
+		struct frame_src src = { .fd = s->fd, .size = (uint64_t)sb.st_size };
+		enum frame_header fh;
+		int rc;
 		s->start = SEG_HDR;
-		if (sb.st_size < SEG_HDR) {
+		put_seg_header(h);
+		if ((rc = frame_check_header(&src, h, SEG_HDR, &fh)) < 0) {
+			snprintf(err, errlen, "cannot read '%s': %s", path, strerror(-rc));
+			goto err_free;
+		}
+		if (fh == FRAME_HEADER_TORN) {
 			/* created, then stopped before its header was written */
 			log_warn("wal", "'%s': torn header; rewritten", path);
-			put_seg_header(h);
 			if (ftruncate(s->fd, 0) < 0 || write(s->fd, h, SEG_HDR) != SEG_HDR) {
 				snprintf(err, errlen, "cannot repair '%s': %s", path, strerror(errno));
 				goto err_free;
 			}
-		} else if (pread(s->fd, h, SEG_HDR, 0) != SEG_HDR) {
-			snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
-			goto err_free;
-		} else if (memcmp(h, SEG_MAGIC, 6) != 0) {
+		} else if (fh == FRAME_HEADER_OK) {
+			/* this format */
+		} else if (sb.st_size < SEG_HDR || pread(s->fd, h, SEG_HDR, 0) != SEG_HDR ||
+			   memcmp(h, SEG_MAGIC, 6) != 0) {
 			snprintf(err, errlen, "'%s' is not a sensor-bridge log segment (no SWLOG "
 				 "header); move it out of the way", path);
 			goto err_free;
@@ -245,7 +290,7 @@ static struct seg *seg_load(struct wal *w, uint64_t first, unsigned format, char
 			goto err_free;
 		}
 	}
-	w->st.repaired_bytes += seg_recover(s, path);
+	w->st.repaired_bytes += seg_recover(w, s, path, last);
 	return s;
 
 err_free:
@@ -254,6 +299,8 @@ err_free:
 	free(s);
 	return NULL;
 }
+
+static void check_cursors(struct wal *w);
 
 static void seg_link(struct wal *w, struct seg *s)
 {
@@ -265,60 +312,83 @@ static void seg_link(struct wal *w, struct seg *s)
 	w->st.segments++;
 }
 
+static bool wal_body_ok(const unsigned char *body, uint32_t len)
+{
+	/* the topic fits in the body (take_frames relies on it) */
+	return (size_t)(body[8] | body[9] << 8) <= len - BODY_FIXED;
+}
+
+static const struct frame_fmt wal_fmt = {
+	.min_body = BODY_FIXED,
+	.max_body = MAX_BODY,
+	.valid = wal_body_ok,
+	.resync_max = 2 * (MAX_BODY + HDR),
+};
+
+static void on_frame(void *arg, const unsigned char *body, uint32_t len)
+{
+	struct seg *s = arg;
+	(void)len;
+	int64_t ts = (int64_t)get64(body);
+	if (ts > s->newest_ms)
+		s->newest_ms = ts;
+}
+
 /*
- * Scans a segment file, counting good records; cuts it at the first bad
- * frame. Returns bytes cut.
+ * Scans a segment file: its records are its good frames from the start
+ * (frame.h). What follows them is, by the policy in wal.h:
+ *  - zeros (space reserved for appends): cut, silently;
+ *  - in the last segment, a torn tail or a bad frame: cut at the last good
+ *    record (appends continue there; what follows a bad frame cannot be
+ *    numbered), logged;
+ *  - in a sealed segment, a bad frame: logged as corruption, never cut: the
+ *    file keeps its bytes, the records from the bad frame to the next
+ *    segment are missing (a gap, which readers skip).
+ * Returns the bytes cut or left unread.
  */
-static uint64_t seg_recover(struct seg *s, const char *path)
+static uint64_t seg_recover(struct wal *w, struct seg *s, const char *path, bool last)
 {
 	struct stat sb;
+	struct frame_scan sc;
+	(void)w;
 	if (fstat(s->fd, &sb) < 0)
 		return 0;
-	uint64_t size = (uint64_t)sb.st_size, off = s->start;
-	s->bytes = size;
-	unsigned char hdr[HDR];
-	char *body = malloc(MAX_BODY);
-	if (!body)
-		return 0;
-	while (off + HDR <= size) {
-		if (seg_pread(s, off, hdr, HDR) < 0)
-			break;
-		uint32_t len = get32(hdr), crc = get32(hdr + 4);
-		if (len < BODY_FIXED || len > MAX_BODY || off + HDR + len > size)
-			break;
-		if (seg_pread(s, off + HDR, body, len) < 0)
-			break;
-		if ((uint32_t)crc32(0, (const unsigned char *)body, len) != crc)
-			break;
-		int64_t ts = (int64_t)get64((unsigned char *)body);
-		if (ts > s->newest_ms)
-			s->newest_ms = ts;
-		s->count++;
-		off += HDR + len;
+	struct frame_src src = { .fd = s->fd, .size = (uint64_t)sb.st_size };
+	int rc = frame_scan(&src, &wal_fmt, s->start, on_frame, s, &sc);
+	if (rc < 0) {
+		/* unreadable from here on: keep what was counted, cut nothing */
+		log_error("wal", "'%s': cannot read: %s", path, strerror(-rc));
+		sc.damage = FRAME_CORRUPT;
+		last = false;
 	}
-	uint64_t cut = size - off;
-	/* only zeros after the last record: space reserved for appends (a crash) */
-	bool reserved = cut > 0;
-	for (uint64_t o = off; reserved && o < size;) {
-		size_t n = size - o < MAX_BODY ? (size_t)(size - o) : MAX_BODY;
-		if (seg_pread(s, o, body, n) < 0)
-			reserved = false;
-		for (size_t i = 0; reserved && i < n; i++)
-			reserved = body[i] == 0;
-		o += n;
-	}
-	free(body);
-	if (cut) {
-		if (!reserved)
-			log_warn("wal", "'%s': torn or corrupt record at offset %llu; cut %llu bytes, "
-				 "kept %llu records", path, (unsigned long long)off,
-				 (unsigned long long)cut, (unsigned long long)s->count);
-		if (ftruncate(s->fd, (off_t)off) < 0)
-			log_error("wal", "'%s': cannot truncate: %s", path, strerror(errno));
-		s->bytes = off;
-	}
+	uint64_t size = (uint64_t)sb.st_size, cut = size - sc.end;
+	s->count = sc.frames;
+	s->bytes = sc.end;
 	s->alloc = s->bytes;
-	return reserved ? 0 : cut;
+	if (sc.damage == FRAME_CLEAN)
+		return 0;
+	if (sc.damage == FRAME_ZEROS || last) {
+		if (sc.damage == FRAME_TORN)
+			log_warn("wal", "'%s': torn or corrupt record at offset %llu (a torn tail); cut "
+				 "%llu bytes, kept %llu records", path, (unsigned long long)sc.end,
+				 (unsigned long long)cut, (unsigned long long)s->count);
+		else if (sc.damage == FRAME_CORRUPT)
+			log_error("wal", "'%s': torn or corrupt record at offset %llu, good records "
+				  "again at offset %llu (corruption in the last segment): cut %llu "
+				  "bytes, kept %llu records; what followed cannot be numbered",
+				  path, (unsigned long long)sc.end, (unsigned long long)sc.resume,
+				  (unsigned long long)cut, (unsigned long long)s->count);
+		if (ftruncate(s->fd, (off_t)sc.end) < 0)
+			log_error("wal", "'%s': cannot truncate: %s", path, strerror(errno));
+		return sc.damage == FRAME_ZEROS ? 0 : cut;
+	}
+	log_error("wal", "'%s': corrupt record at offset %llu of a sealed segment (%s); kept "
+		  "the %llu records before it, the %llu bytes from there are not read and are "
+		  "left in the file", path, (unsigned long long)sc.end,
+		  sc.damage == FRAME_TORN ? "its end is lost" : "good records follow",
+		  (unsigned long long)s->count, (unsigned long long)cut);
+	s->damaged = true;
+	return cut;
 }
 
 struct seg_name {
@@ -369,19 +439,44 @@ static int load_segments(struct wal *w, char *err, size_t errlen)
 		qsort(firsts, n, sizeof(*firsts), cmp_seg_name);
 	w->next_lsn = 1;
 	for (size_t i = 0; i < n; i++) {
-		struct seg *s = seg_load(w, firsts[i].first, firsts[i].format, err, errlen);
+		bool last = i + 1 == n;
+		struct seg *s = seg_load(w, firsts[i].first, firsts[i].format, last, err, errlen);
 		if (!s) {
 			free(firsts);
 			return -1;
 		}
-		/* an empty segment is kept only to append to: the last, in this format */
-		if (s->count == 0 && (i + 1 < n || s->format != WAL_FORMAT)) {
+		char path[512], prev[512] = "";
+		seg_path(w, s->first_lsn, s->format, path, sizeof(path));
+		uint64_t end = w->tail ? w->tail->first_lsn + w->tail->count : 1;
+		if (w->tail)
+			seg_path(w, w->tail->first_lsn, w->tail->format, prev, sizeof(prev));
+		/*
+		 * an empty segment is kept only to append to: the last, in this
+		 * format, after the records before it
+		 */
+		if (s->count == 0 && !s->damaged &&
+		    (!last || s->format != WAL_FORMAT || s->first_lsn < end)) {
 			seg_free(w, s, true);
 			continue;
 		}
+		if (s->count && w->tail && s->first_lsn < end) {
+			snprintf(err, errlen, "'%s' (lsn %llu..%llu) overlaps '%s' (lsn %llu..%llu): "
+				 "the log is inconsistent (written by two bridges?); move one of "
+				 "them out of the way", path, (unsigned long long)s->first_lsn,
+				 (unsigned long long)(s->first_lsn + s->count - 1), prev,
+				 (unsigned long long)w->tail->first_lsn, (unsigned long long)end - 1);
+			seg_free(w, s, false);
+			free(firsts);
+			return -1;
+		}
+		if (s->first_lsn > end && w->tail)
+			log_error("wal", "records lsn %llu..%llu are missing between '%s' and '%s' "
+				  "(lost to damage): outputs skip them", (unsigned long long)end,
+				  (unsigned long long)s->first_lsn - 1, prev, path);
 		seg_link(w, s);
 		w->bytes += s->bytes;
-		w->next_lsn = s->first_lsn + s->count;
+		if (s->first_lsn + s->count > w->next_lsn)
+			w->next_lsn = s->first_lsn + s->count;
 	}
 	free(firsts);
 	if (w->head)
@@ -403,10 +498,14 @@ static void *syncer_main(void *arg)
 			;
 		if (w->dirty && w->tail && w->tail->fd >= 0) {
 			int fd = w->tail->fd;
+			uint64_t upto = w->next_lsn;
 			w->dirty = false;
 			pthread_mutex_unlock(&w->lock);
-			fdatasync(fd);
+			int rc = sync_fd(fd);
 			pthread_mutex_lock(&w->lock);
+			sync_result(w, rc, upto);
+			if (rc < 0)
+				w->dirty = true;
 		}
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -465,6 +564,7 @@ struct wal *wal_open(const struct wal_opts *o, char *err, size_t errlen)
 		}
 		if (load_segments(w, err, errlen) < 0)
 			goto err_free;
+		check_cursors(w);
 		if (o->sync_ms > 0) {
 			if (pthread_create(&w->syncer, NULL, syncer_main, w) == 0)
 				w->syncer_running = true;
@@ -479,6 +579,11 @@ err_free:
 bool wal_durable(const struct wal *w)
 {
 	return w->dir != NULL;
+}
+
+int wal_sync_error(const struct wal *w)
+{
+	return w->sync_err;
 }
 
 void wal_close(struct wal *w)
@@ -648,7 +753,7 @@ static int roll(struct wal *w)
 	if (w->tail)
 		seg_seal(w->tail);
 	if (w->tail && w->tail->fd >= 0 && w->o.sync_ms != WAL_SYNC_NEVER)
-		fdatasync(w->tail->fd);
+		sync_result(w, sync_fd(w->tail->fd), w->next_lsn);
 	seg_link(w, s);
 	w->bytes += s->bytes;
 	return 0;
@@ -670,21 +775,36 @@ int wal_append(struct wal *w, int64_t arrival_ms, const char *topic, const void 
 	f[HDR + 9] = (unsigned char)(tl >> 8);
 	memcpy(f + HDR + BODY_FIXED, topic, tl);
 	memcpy(f + HDR + BODY_FIXED + tl, payload, len);
-	put32(f, (uint32_t)body);
-	put32(f + 4, (uint32_t)crc32(0, f + HDR, (uInt)body));
+	frame_put_header(f, f + HDR, (uint32_t)body);
 	size_t flen = HDR + body;
 
 	int rc = 0;
 	pthread_mutex_lock(&w->lock);
+	if (w->sync_err && w->tail && w->tail->fd >= 0) {
+		/* the log is unhealthy until a sync succeeds */
+		sync_result(w, sync_fd(w->tail->fd), w->next_lsn);
+		if (w->sync_err) {
+			rc = -w->sync_err;
+			goto out;
+		}
+	}
 	/* memory segments hold 1/16 of the record bound, so a drop is at most that */
 	bool full = w->dir ? w->tail && w->tail->bytes + flen > w->o.segment_bytes :
 			     w->tail && w->tail->count >= w->o.max_records / 16 + 1;
-	/* an old-format segment is never appended to */
-	bool old = w->tail && w->tail->format != WAL_FORMAT;
+	/*
+	 * an old-format or damaged segment is never appended to, nor one that
+	 * does not end at next_lsn (numbering continued above a cursor)
+	 */
+	bool old = w->tail && (w->tail->format != WAL_FORMAT || w->tail->damaged ||
+			       w->tail->first_lsn + w->tail->count != w->next_lsn);
 	if (!w->tail || full || old) {
 		if (w->tail && w->tail->count == 0 && !old) {
 			/* an empty segment takes any record */
 		} else if ((rc = roll(w)) < 0) {
+			goto out;
+		} else if (w->sync_err) {
+			/* the segment just closed did not sync */
+			rc = -w->sync_err;
 			goto out;
 		}
 	}
@@ -692,10 +812,22 @@ int wal_append(struct wal *w, int64_t arrival_ms, const char *topic, const void 
 	if (w->dir) {
 		if ((rc = seg_write(w, s, f, flen)) < 0)
 			goto out;
-		if (w->o.sync_ms == WAL_SYNC_ALWAYS)
-			fdatasync(s->fd);
-		else
+		if (w->o.sync_ms == WAL_SYNC_ALWAYS) {
+			sync_result(w, sync_fd(s->fd), w->next_lsn + 1);
+			if (w->sync_err) {
+				/* not durable, so not appended: the caller does not
+				 * acknowledge it, and the frame must not turn up as a
+				 * record at the next open */
+				rc = -w->sync_err;
+				if (!w->no_map && s->map)
+					memset(s->map + (s->bytes - s->map_off), 0, flen);
+				else if (ftruncate(s->fd, (off_t)s->bytes) < 0)
+					log_debug("wal", "cannot cut back the log: %s", strerror(errno));
+				goto out;
+			}
+		} else {
 			w->dirty = true;
+		}
 	} else {
 		if (s->bytes + flen > s->mem_cap) {
 			uint64_t cap = s->mem_cap ? s->mem_cap * 2 : 4096;
@@ -732,27 +864,123 @@ int wal_sync(struct wal *w)
 {
 	int rc = 0;
 	pthread_mutex_lock(&w->lock);
-	if (w->tail && w->tail->fd >= 0 && fdatasync(w->tail->fd) < 0)
-		rc = -errno;
-	w->dirty = false;
+	if (w->tail && w->tail->fd >= 0) {
+		rc = sync_fd(w->tail->fd);
+		sync_result(w, rc, w->next_lsn);
+	}
+	w->dirty = rc < 0;
 	pthread_mutex_unlock(&w->lock);
 	return rc;
 }
 
-static int load_cursor(struct wal *w, const char *name, uint64_t *lsn)
+/*
+ * A cursor file holds "<lsn> <crc32 of the digits, 8 hex digits>\n"; one
+ * written before the CRC was added holds "<lsn>\n", and is read as well.
+ * 0 and *lsn, or -1: damaged.
+ */
+static int parse_cursor(const char *buf, size_t n, uint64_t *lsn)
 {
-	char path[600];
-	snprintf(path, sizeof(path), "%s/%s.cursor", w->dir, name);
-	FILE *f = fopen(path, "r");
-	if (!f)
+	size_t d = 0;
+	while (d < n && buf[d] >= '0' && buf[d] <= '9')
+		d++;
+	if (d == 0 || d > 20)
 		return -1;
-	unsigned long long v;
-	int ok = fscanf(f, "%llu", &v) == 1;
-	fclose(f);
-	if (!ok)
+	size_t i = d;
+	if (i + 9 <= n && buf[i] == ' ') {
+		char hex[9];
+		memcpy(hex, buf + i + 1, 8);
+		hex[8] = '\0';
+		for (int k = 0; k < 8; k++)
+			if (!((hex[k] >= '0' && hex[k] <= '9') || (hex[k] >= 'a' && hex[k] <= 'f')))
+				return -1;
+		if ((uint32_t)strtoul(hex, NULL, 16) != frame_crc32(buf, d))
+			return -1;
+		i += 9;
+	}
+	if (i < n && buf[i] == '\n')
+		i++;
+	if (i != n)
+		return -1;
+	char num[24];
+	memcpy(num, buf, d);
+	num[d] = '\0';
+	errno = 0;
+	unsigned long long v = strtoull(num, NULL, 10);
+	if (errno || v == 0)
 		return -1;
 	*lsn = v;
 	return 0;
+}
+
+/* 1 and *lsn, 0 when there is none, -1 when it is damaged (logged). */
+static int load_cursor(struct wal *w, const char *name, uint64_t *lsn)
+{
+	char path[600], buf[64];
+	snprintf(path, sizeof(path), "%s/%s.cursor", w->dir, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0 || parse_cursor(buf, (size_t)n, lsn) < 0) {
+		log_error("wal", "'%s' is damaged (not \"<lsn> <crc>\"): that output starts again "
+			  "from the oldest record kept", path);
+		return -1;
+	}
+	return 1;
+}
+
+/* Removes the last segment (empty): the next append starts one at next_lsn. */
+static void drop_empty_tail(struct wal *w)
+{
+	struct seg *s = w->tail, **pp = &w->head;
+	while (*pp != s)
+		pp = &(*pp)->next;
+	*pp = NULL;
+	w->tail = NULL;
+	for (struct seg *t = w->head; t; t = t->next)
+		w->tail = t;
+	w->bytes -= s->bytes;
+	w->st.segments--;
+	seg_free(w, s, true);
+}
+
+/*
+ * A cursor is saved (fsynced) at each commit, the log only every WAL_SYNC
+ * ms: after a power cut a cursor can be ahead of what was recovered. New
+ * records then must not take the numbers below it (that output would skip
+ * them): numbering continues above every saved cursor. Logged.
+ */
+static void check_cursors(struct wal *w)
+{
+	DIR *d = opendir(w->dir);
+	if (!d)
+		return;
+	uint64_t top = w->next_lsn;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l <= 7 || l - 7 >= 64 || strcmp(e->d_name + l - 7, ".cursor") != 0)
+			continue;
+		char name[64];
+		uint64_t lsn;
+		memcpy(name, e->d_name, l - 7);
+		name[l - 7] = '\0';
+		if (load_cursor(w, name, &lsn) <= 0 || lsn <= w->next_lsn)
+			continue;
+		log_warn("wal", "'%s/%s': cursor at lsn %llu is ahead of the log, which ends before "
+			 "lsn %llu (records lost at a power cut, or to damage): new records are "
+			 "numbered from there on, so that no output skips them", w->dir, e->d_name,
+			 (unsigned long long)lsn, (unsigned long long)w->next_lsn);
+		if (lsn > top)
+			top = lsn;
+	}
+	closedir(d);
+	if (top == w->next_lsn)
+		return;
+	w->next_lsn = top;
+	if (w->tail && w->tail->count == 0)
+		drop_empty_tail(w);
 }
 
 static int save_cursor(struct wal_reader *r, uint64_t lsn)
@@ -764,8 +992,10 @@ static int save_cursor(struct wal_reader *r, uint64_t lsn)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%llu\n", (unsigned long long)lsn);
+	char buf[48];
+	int d = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)lsn);
+	int n = d + snprintf(buf + d, sizeof(buf) - (size_t)d, " %08x\n",
+			     (unsigned)frame_crc32(buf, (size_t)d));
 	if (write(fd, buf, (size_t)n) != n || (w->o.sync_ms != WAL_SYNC_NEVER && fsync(fd) < 0)) {
 		int e = errno ? errno : EIO;
 		close(fd);
@@ -776,6 +1006,32 @@ static int save_cursor(struct wal_reader *r, uint64_t lsn)
 	if (rename(tmp, path) < 0)
 		return -errno;
 	return 0;
+}
+
+/*
+ * A reader whose position is in no segment (a gap left by damage, or the
+ * numbers skipped above a cursor) moves to the next record there is, or to
+ * next_lsn. Lock held.
+ */
+static void skip_gap(struct wal *w, struct wal_reader *r)
+{
+	if (r->lsn >= w->next_lsn || (r->cseg && r->clsn == r->lsn))
+		return;
+	uint64_t to = w->next_lsn;
+	for (const struct seg *s = w->head; s; s = s->next) {
+		if (r->lsn < s->first_lsn + s->count) {
+			if (r->lsn >= s->first_lsn)
+				return;
+			if (s->count) {
+				to = s->first_lsn;
+				break;
+			}
+		}
+	}
+	if (r->committed == r->lsn)
+		r->committed = to;
+	r->lsn = to;
+	r->cseg = NULL;
 }
 
 struct wal_reader *wal_reader_open(struct wal *w, const char *name, char *err, size_t errlen)
@@ -792,7 +1048,7 @@ struct wal_reader *wal_reader_open(struct wal *w, const char *name, char *err, s
 	pthread_mutex_lock(&w->lock);
 	uint64_t start = w->head ? w->head->first_lsn : w->next_lsn;
 	uint64_t saved;
-	if (w->dir && load_cursor(w, name, &saved) == 0) {
+	if (w->dir && load_cursor(w, name, &saved) > 0) {
 		if (saved < start) {
 			log_error("wal", "output '%s': %llu readings before its cursor are gone "
 				  "(log trimmed by a bound)", name,
@@ -800,10 +1056,11 @@ struct wal_reader *wal_reader_open(struct wal *w, const char *name, char *err, s
 			saved = start;
 		}
 		if (saved > w->next_lsn)
-			saved = w->next_lsn;
+			saved = w->next_lsn;      /* check_cursors made this impossible */
 		start = saved;
 	}
 	r->lsn = r->committed = start;
+	skip_gap(w, r);
 	w->readers[w->n_readers++] = r;
 	if (w->next_lsn > start)
 		log_info("wal", "output '%s': resuming with %llu readings to send", name,
@@ -947,6 +1204,7 @@ size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, size_t mi
 	if (min > max)
 		min = max;
 	pthread_mutex_lock(&w->lock);
+	skip_gap(w, r);
 	while (w->next_lsn < r->lsn + min && !w->woken && !w->stopping && wait_ms > 0) {
 		r->wait_min = min;
 		r->waiting = true;
@@ -962,6 +1220,7 @@ size_t wal_read(struct wal_reader *r, struct wal_batch *b, size_t max, size_t mi
 	/* a reader behind the oldest kept record starts there */
 	if (w->head && r->lsn < w->head->first_lsn)
 		r->lsn = w->head->first_lsn;
+	skip_gap(w, r);
 	size_t want = w->next_lsn > r->lsn ? (size_t)(w->next_lsn - r->lsn) : 0;
 	if (want > max)
 		want = max;

@@ -10,6 +10,7 @@
  * when the outbox lives in memory, so both take the same code paths.
  */
 #include "publisher/outbox.h"
+#include "common/frame.h"
 #include "common/log.h"
 
 #include <dirent.h>
@@ -22,7 +23,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define MAGIC "SWOUTBX1"
 #define HDR 8u          /* segment header: the magic */
@@ -215,68 +215,99 @@ static void put_u32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)(v >> 24);
 }
 
-enum frame { FRAME_OK, FRAME_CORRUPT, FRAME_TORN };
-
-/*
- * Checks the record at off: FRAME_TORN when its frame does not fit (the end
- * of a write that never finished), FRAME_CORRUPT when the CRC or the inner
- * layout is wrong. *len gets the body length. The body lands in buf.
- */
-static enum frame frame_check(const struct outbox *ob, const struct seg *s, uint64_t off,
-			      char *buf, uint32_t *len)
+/* The inner layout of a body: u16le topic_len | topic (no NUL, not empty) | payload. */
+static bool body_ok(const unsigned char *b, uint32_t len)
 {
-	unsigned char h[REC_HDR];
-	if (s->size - off < REC_HDR || seg_pread(ob, s, h, REC_HDR, off) < 0)
-		return FRAME_TORN;
-	*len = get_u32(h);
-	if (*len < 2 || *len > OUTBOX_REC_MAX || off + REC_HDR + *len > s->size)
-		return FRAME_TORN;
-	if (seg_pread(ob, s, buf, *len, off + REC_HDR) < 0)
-		return FRAME_TORN;
-	uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)buf, *len);
-	if (crc != get_u32(h + 4))
-		return FRAME_CORRUPT;
-	unsigned tl = (unsigned char)buf[0] | (unsigned)(unsigned char)buf[1] << 8;
-	if (tl == 0 || tl + 2u > *len || memchr(buf + 2, '\0', tl))
-		return FRAME_CORRUPT;
-	return FRAME_OK;
+	unsigned tl = b[0] | (unsigned)b[1] << 8;
+	return tl != 0 && tl + 2u <= len && !memchr(b + 2, '\0', tl);
 }
 
-/* Scans one segment left by an earlier run: counts records, cuts a torn end. */
+static const struct frame_fmt ob_fmt = {
+	.min_body = 2,
+	.max_body = OUTBOX_REC_MAX,
+	.valid = body_ok,
+};
+
+static struct frame_src seg_src(const struct outbox *ob, const struct seg *s)
+{
+	return (struct frame_src){ .fd = ob->dir ? s->fd : -1,
+				   .mem = ob->dir ? NULL : (const unsigned char *)s->mem,
+				   .size = s->size };
+}
+
+/*
+ * Whether a good frame starts at off; its body lands in buf (at least
+ * OUTBOX_REC_MAX bytes), *len gets its length. 1, 0 or -errno.
+ */
+static int frame_at(const struct outbox *ob, const struct seg *s, uint64_t off, char *buf,
+		    uint32_t *len)
+{
+	unsigned char h[REC_HDR];
+	if (s->size - off < REC_HDR)
+		return 0;
+	int rc = seg_pread(ob, s, h, REC_HDR, off);
+	if (rc < 0)
+		return rc;
+	*len = get_u32(h);
+	if (*len < ob_fmt.min_body || *len > ob_fmt.max_body || off + REC_HDR + *len > s->size)
+		return 0;
+	rc = seg_pread(ob, s, buf, *len, off + REC_HDR);
+	if (rc < 0)
+		return rc;
+	return frame_crc32(buf, *len) == get_u32(h + 4) &&
+	       body_ok((const unsigned char *)buf, *len);
+}
+
+/*
+ * Scans one segment left by an earlier run (the policy in outbox.h): counts
+ * its records, a damaged region followed by good records as one (skipped
+ * when read), and cuts a damaged region that reaches the end of the file.
+ */
 static int seg_recover(struct outbox *ob, struct seg *s, const char *path)
 {
 	struct stat st;
-	char magic[HDR];
 	if (fstat(s->fd, &st) < 0)
 		return -errno;
 	s->size = (uint64_t)st.st_size;
-	if (s->size < HDR) {
+	struct frame_src src = seg_src(ob, s);
+	enum frame_header fh;
+	int rc = frame_check_header(&src, MAGIC, HDR, &fh);
+	if (rc < 0)
+		return rc;
+	if (fh == FRAME_HEADER_TORN) {
 		/* created, magic not yet written: nothing in it */
 		s->size = 0;
 		return 0;
 	}
-	if (seg_pread(ob, s, magic, HDR, 0) < 0 || memcmp(magic, MAGIC, HDR) != 0)
+	if (fh == FRAME_HEADER_FOREIGN)
 		return -EBADMSG;
 	uint64_t off = HDR, corrupt = 0;
 	for (;;) {
-		uint32_t len;
-		if (off == s->size)
+		struct frame_scan sc;
+		rc = frame_scan(&src, &ob_fmt, off, NULL, NULL, &sc);
+		if (rc < 0)
+			return rc;
+		s->nrec += sc.frames;
+		if (sc.damage == FRAME_CLEAN)
 			break;
-		enum frame f = frame_check(ob, s, off, ob->scratch, &len);
-		if (f == FRAME_TORN) {
-			uint64_t cut = s->size - off;
-			if (ftruncate(s->fd, (off_t)off) < 0)
-				return -errno;
-			log_warn("outbox", "cut %" PRIu64 " bytes of a torn record at the end of "
-				 "'%s' (offset %" PRIu64 ")", cut, path, off);
-			ob->cut_bytes += cut;
-			s->size = off;
-			break;
-		}
-		if (f == FRAME_CORRUPT)
+		if (sc.damage == FRAME_CORRUPT) {
+			log_warn("outbox", "'%s': damaged bytes at offset %" PRIu64 "..%" PRIu64
+				 " (corruption in the middle): skipped as one record when read", path,
+				 sc.end, sc.resume);
 			corrupt++;
-		s->nrec++;
-		off += REC_HDR + len;
+			s->nrec++;
+			off = sc.resume;
+			continue;
+		}
+		uint64_t cut = s->size - sc.end;
+		if (ftruncate(s->fd, (off_t)sc.end) < 0)
+			return -errno;
+		log_warn("outbox", "cut %" PRIu64 " bytes of a torn record at the end of "
+			 "'%s' (offset %" PRIu64 "%s)", cut, path, sc.end,
+			 sc.damage == FRAME_ZEROS ? ", zeros" : "");
+		ob->cut_bytes += cut;
+		s->size = sc.end;
+		break;
 	}
 	if (corrupt)
 		log_warn("outbox", "'%s': %" PRIu64 " damaged record(s) (CRC mismatch) will be "
@@ -457,7 +488,7 @@ int outbox_append(struct outbox *ob, const char *topic, const void *payload, siz
 	p[REC_HDR + 1] = (unsigned char)(tl >> 8);
 	memcpy(p + REC_HDR + 2, topic, tl);
 	memcpy(p + REC_HDR + 2 + tl, payload, len);
-	put_u32(p + 4, (uint32_t)crc32(0L, p + REC_HDR, (uInt)body));
+	frame_put_header(p, p + REC_HDR, (uint32_t)body);
 
 	uint64_t need = REC_HDR + body;
 	if (ob->nseg == 0 || ob->segs[ob->nseg - 1].size + need > ob->seg_limit) {
@@ -490,10 +521,32 @@ static bool cursor_eq(const struct cursor *a, const struct cursor *b)
 	return a->seg == b->seg && a->off == b->off;
 }
 
+static struct seg *seg_by_id(struct outbox *ob, uint64_t id, size_t *idx);
+static void commit_to(struct outbox *ob, struct cursor c);
+
+/*
+ * A position at the end of a segment is the start of the next one: the
+ * two compare equal (a record in flight at the end of one segment, a
+ * damaged one at the start of the next).
+ */
+static struct cursor norm_pos(const struct outbox *ob, struct cursor c)
+{
+	for (size_t i = 0; i + 1 < ob->nseg; i++)
+		if (ob->segs[i].id == c.seg && c.off >= ob->segs[i].size)
+			c = seg_start(&ob->segs[i + 1]);
+	return c;
+}
+
+static bool same_pos(const struct outbox *ob, const struct cursor *a, const struct cursor *b)
+{
+	struct cursor x = norm_pos(ob, *a), y = norm_pos(ob, *b);
+	return cursor_eq(&x, &y);
+}
+
 /* Everything read and committed: the log is finished, delete it. */
 static void finish_if_done(struct outbox *ob)
 {
-	if (ob->nseg == 0 || outbox_has_unread(ob) || !cursor_eq(&ob->cm, &ob->rd))
+	if (ob->nseg == 0 || outbox_has_unread(ob) || !same_pos(ob, &ob->cm, &ob->rd))
 		return;
 	while (ob->nseg)
 		drop_first(ob);
@@ -538,20 +591,20 @@ int outbox_next(struct outbox *ob, char *buf, size_t cap, struct outbox_rec *rec
 			ob->rd = seg_start(&ob->segs[i + 1]);
 			continue;
 		}
-		uint32_t len;
-		enum frame f = frame_check(ob, s, ob->rd.off, buf, &len);
-		if (f == FRAME_TORN) {
-			/* cannot happen to a segment we checked or wrote; stop reading it */
-			log_error("outbox", "segment %" PRIu64 " is damaged at offset %" PRIu64
-				  "; skipping its rest", s->id, ob->rd.off);
-			ob->corrupt++;
-			ob->rd.off = s->size;
-			continue;
-		}
+		uint32_t len = 0;
+		int rc = frame_at(ob, s, ob->rd.off, buf, &len);
+		if (rc < 0)
+			return rc;
 		struct cursor before = ob->rd;
-		ob->rd.off += REC_HDR + len;
-		ob->rd.n++;
-		if (f == FRAME_CORRUPT) {
+		if (rc == 0) {
+			/* a damaged region: it ends where good frames start again */
+			struct frame_src src = seg_src(ob, s);
+			uint64_t at = s->size;
+			rc = frame_resync(&src, &ob_fmt, ob->rd.off + 1, &at);
+			if (rc < 0)
+				return rc;
+			ob->rd.off = rc ? at : s->size;
+			ob->rd.n++;
 			ob->corrupt++;
 			log_warn("outbox", "skipped a damaged record (CRC mismatch) in segment %"
 				 PRIu64 ", %" PRIu64 " so far", s->id, ob->corrupt);
@@ -560,18 +613,19 @@ int outbox_next(struct outbox *ob, char *buf, size_t cap, struct outbox_rec *rec
 			 * flight before it, pass it at once, else when the
 			 * record before it is committed.
 			 */
-			if (cursor_eq(&ob->cm, &before)) {
-				ob->cm = ob->rd;
-				finish_if_done(ob);
+			if (same_pos(ob, &ob->cm, &before)) {
+				commit_to(ob, ob->rd);
 				if (ob->nseg == 0)
 					return 0;
 			} else {
-				if (!cursor_eq(&ob->skip_to, &before))
+				if (!ob->skip_to.seg || !same_pos(ob, &ob->skip_to, &before))
 					ob->skip_from = before;
 				ob->skip_to = ob->rd;
 			}
 			continue;
 		}
+		ob->rd.off += REC_HDR + len;
+		ob->rd.n++;
 		unsigned tl = (unsigned char)buf[0] | (unsigned)(unsigned char)buf[1] << 8;
 		/* shift the topic down by 2 to NUL-terminate it; payload follows */
 		memmove(buf, buf + 2, tl);
@@ -589,6 +643,24 @@ int outbox_next(struct outbox *ob, char *buf, size_t cap, struct outbox_rec *rec
 	}
 }
 
+/*
+ * Moves the commit cursor to c (past a run of damaged records that follows
+ * it), deletes what is delivered. Not for a position before the cursor.
+ */
+static void commit_to(struct outbox *ob, struct cursor c)
+{
+	ob->cm = c;
+	if (ob->skip_to.seg && same_pos(ob, &ob->cm, &ob->skip_from)) {
+		ob->cm = ob->skip_to;
+		ob->skip_from = ob->skip_to = (struct cursor){ 0 };
+	}
+	while (ob->nseg > 1 && ob->segs[0].id < ob->cm.seg)
+		drop_first(ob);
+	/* a fully delivered segment that is no longer appended to goes at once */
+	while (ob->nseg > 1 && ob->cm.seg == ob->segs[0].id && ob->cm.off == ob->segs[0].size)
+		drop_first(ob);
+	finish_if_done(ob);
+}
 
 void outbox_commit(struct outbox *ob, const struct outbox_pos *end)
 {
@@ -596,15 +668,7 @@ void outbox_commit(struct outbox *ob, const struct outbox_pos *end)
 		return;         /* dropped meanwhile */
 	if (end->seg < ob->cm.seg || (end->seg == ob->cm.seg && end->off <= ob->cm.off))
 		return;
-	ob->cm = (struct cursor){ .seg = end->seg, .off = end->off, .n = end->n };
-	if (cursor_eq(&ob->cm, &ob->skip_from) && ob->skip_to.seg)
-		ob->cm = ob->skip_to;
-	while (ob->nseg > 1 && ob->segs[0].id < ob->cm.seg)
-		drop_first(ob);
-	/* a fully delivered segment that is no longer appended to goes at once */
-	while (ob->nseg > 1 && ob->cm.seg == ob->segs[0].id && ob->cm.off == ob->segs[0].size)
-		drop_first(ob);
-	finish_if_done(ob);
+	commit_to(ob, (struct cursor){ .seg = end->seg, .off = end->off, .n = end->n });
 }
 
 int outbox_trim(struct outbox *ob)
