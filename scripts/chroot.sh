@@ -22,7 +22,7 @@ base=${SW_CHROOT_DIR:-/var/cache/sensorwire/chroot}
 root=$base/$suite
 arches=${SW_CHROOT_ARCHES:-arm64 armhf}
 # bump when the way the base system is made changes (it is then made anew)
-want=base-1
+want='base-1'
 log=$base/$suite.log
 mkdir -p "$base"
 
@@ -96,6 +96,7 @@ if [ -n "${SW_CHROOT_PKGS:-}" ]; then
     q=$p
     case $p in *:*) ;; *) q=$p:$native ;; esac
     # (Architecture: all packages answer only to their bare name)
+    # shellcheck disable=SC2016 # dpkg-query's own ${field} syntax
     in_root dpkg-query -W -f='${db:Status-Status}' "$q" 2>/dev/null | grep -qx installed ||
       in_root dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed ||
       want_pkgs+=("$p")

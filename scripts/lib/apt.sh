@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # apt.sh - sourced by scripts that fetch from Debian's archive. Everything
 # comes from this machine's own apt configuration (its mirrors, proxies and
 # keyrings), never from a host name written into the tree.
@@ -7,6 +8,7 @@
 # Prints nothing when there is none.
 apt_site() {
   local want=$1 site rel
+  # shellcheck disable=SC2016 # apt's own $(FIELD) syntax
   apt-get indextargets --format '$(SITE) $(RELEASE)' 2>/dev/null | sort -u |
     while read -r site rel; do
       case $want:$rel in

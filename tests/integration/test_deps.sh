@@ -5,7 +5,7 @@
 # ways. --arch turns a group into a cross build's packages. A doc that drops
 # or adds a package must be caught.
 . "$(dirname "$0")/lib.sh"
-cd "$SW_ROOT"
+cd "$SW_ROOT" || exit 1
 
 # packages of a group as the README table shows it: a cell may name other
 # groups in backquotes ("`build`, plus ...") and list packages in one
