@@ -132,7 +132,7 @@ PROGRAMS ?= sensor-bridge sensor-publisher
 BINS := $(PROGRAMS:%=$(BUILD)/%)
 
 .PHONY: all test unit unit-bins integration demo bench install deps clean tools check-hw \
-	matrix release
+	matrix release fuzz
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -342,3 +342,65 @@ clean:
 # make print-VAR: a variable's value, for the tests (e.g. print-PUB_PKGS)
 print-%:
 	@echo $($*)
+
+# --- fuzzing: libFuzzer targets, one file each, tests/fuzz/fuzz_<name>.c ----
+#   make fuzz          builds every target into build/fuzz/ and runs each for
+#                      FUZZ_SECONDS (60) on tests/fuzz/corpus/<name>/ (new inputs
+#                      go to build/fuzz/corpus/<name>/, crashes to build/fuzz/crashes/)
+#   make fuzz-replay   runs each target once over its committed corpus (-runs=0);
+#                      make test does it through tests/integration/test_fuzz_replay.sh
+# FUZZ_TARGETS=reading picks targets, FUZZ_ARGS adds libFuzzer flags. The
+# project's objects are built with clang and -fsanitize=fuzzer-no-link plus
+# ASan/UBSan in their own tree, the targets linked with -fsanitize=fuzzer.
+# Without clang, the targets are built with gcc and ASan/UBSan and linked with
+# tests/fuzz/replay_main.c, a driver that only replays: fuzz-replay works,
+# fuzz does not. A new tests/fuzz/fuzz_<name>.c is picked up as it is.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_ARGS    ?=
+FUZZ_CLANG   := $(shell command -v clang 2>/dev/null)
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ifneq ($(FUZZ_CLANG),)
+FUZZ_MAKE    := CC=clang SANFLAGS='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' FUZZ_LINK=-fsanitize=fuzzer
+else
+FUZZ_MAKE    := CC=gcc SANFLAGS='$(FUZZ_SAN)' FUZZ_LINK=replay
+endif
+FUZZ_LINK    ?= replay
+
+.PHONY: fuzz-bins fuzz-replay
+fuzz-bins:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_DIR) $(FUZZ_MAKE) PUBLISHER_STATIC=0 \
+		$(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+# (these rules serve the make above, where BUILD is $(FUZZ_DIR))
+FUZZ_DRIVER = $(if $(filter replay,$(FUZZ_LINK)),$(BUILD)/obj/tests/fuzz/replay_main.o)
+$(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DRIVER) $(BUILD)/libbridge.a \
+		$(BUILD)/libpublisher.a $(BUILD)/libcommon.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(FUZZ_SAN) $(filter-out replay,$(FUZZ_LINK)) $(ARCH_FLAGS) $(LDFLAGS) -o $@ $^ \
+		$(call pc_libs,$(BRIDGE_PKGS) $(PUB_PKGS)) -lsnappy $(COMMON_LIBS)
+$(BUILD)/obj/tests/fuzz/%.o: PKG_CFLAGS = $(call pc_cflags,$(BRIDGE_PKGS) $(PUB_PKGS))
+# clang's -Wformat=2 wants log_vwrite() declared with format(printf, 3, 0)
+$(FUZZ_DIR)/obj/common/log.o: WARN += -Wno-format-nonliteral
+$(patsubst tests/fuzz/%.c,$(BUILD)/obj/tests/fuzz/%.o,$(wildcard tests/fuzz/*.c)): | $(PROTO_HDR)
+
+fuzz: fuzz-bins
+	$(Q)$(if $(FUZZ_CLANG),,echo "make fuzz needs clang (make fuzz-replay does not)" >&2; exit 1;) \
+	mkdir -p $(FUZZ_DIR)/crashes; rc=0; \
+	for n in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n; \
+		echo "  FUZZ    $$n ($(FUZZ_SECONDS) s)"; \
+		$(FUZZ_DIR)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_DIR)/crashes/$$n- $(FUZZ_ARGS) \
+			$(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n || rc=1; \
+	done; exit $$rc
+
+fuzz-replay: fuzz-bins
+	$(Q)rc=0; for n in $(FUZZ_TARGETS); do \
+		[ -d tests/fuzz/corpus/$$n ] || { echo "  REPLAY  $$n: no corpus" >&2; rc=1; continue; }; \
+		if $(FUZZ_DIR)/fuzz_$$n -runs=0 tests/fuzz/corpus/$$n >$(FUZZ_DIR)/replay-$$n.log 2>&1; \
+		then echo "  REPLAY  $$n ($$(ls tests/fuzz/corpus/$$n | wc -l) inputs)"; \
+		else echo "  REPLAY  $$n FAILED"; tail -n 40 $(FUZZ_DIR)/replay-$$n.log; rc=1; fi; \
+	done; exit $$rc

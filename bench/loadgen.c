@@ -5,7 +5,7 @@
  * synchronous client, one message in flight per line), which is below what
  * the broker and the bridge can take, so the bench needs its own source. This
  * one goes through common/mqtt.h (Paho MQTTAsync) with a large in-flight
- * window and publishes DESIGN.md reading payloads:
+ * window and publishes reading payloads (docs/contract.md#payload):
  *
  *   topic   <prefix>/bench<n>/s<k>   (--sensors spread over nodes of --per-node)
  *   payload {"ts":<now ms>,"seq":<1,2,... per sensor>,"boot":"<16 hex>",

@@ -1,7 +1,7 @@
 /*
  * bridge.c - MQTT in, log in the middle, one sender thread per output.
  *
- * on_message runs on Paho's receive thread (PROTOCOLS.md G8/G9): it only
+ * on_message runs on Paho's receive thread (docs/protocols.md#mqtt, G8/G9): it only
  * parses (to refuse malformed payloads with a log line and a count) and
  * appends the parsed reading to the log as a binary record (record.h), then
  * returns; the PUBACK follows. It never blocks on HTTP. Each output's thread
@@ -724,7 +724,7 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 	}
 	char paho_dir[4096];
 	if (wo.dir) {
-		/* Paho keeps messages it queued internally here (PROTOCOLS.md G8) */
+		/* Paho keeps messages it queued internally here (docs/protocols.md#mqtt, G8) */
 		snprintf(paho_dir, sizeof(paho_dir), "%s/paho", wo.dir);
 		mo.persist_dir = paho_dir;
 	}

@@ -1,6 +1,6 @@
 /*
  * reading.h - one sensor reading as the bridge sees it, parsed from an MQTT
- * topic and JSON payload (DESIGN.md "MQTT topics and payload").
+ * topic and JSON payload (docs/contract.md#payload).
  *
  * reading_parse() is pure: no I/O, no globals. The tag and field arrays and
  * all strings live in the reading's own arena (r->arena), sized to the

@@ -4,7 +4,7 @@
  *
  * messageArrived appends each accepted message (arrival time, topic,
  * payload) before it returns, so the PUBACK leaves only after the append
- * (PROTOCOLS.md G8). Each output's sender thread reads through its own
+ * (docs/protocols.md#mqtt, G8). Each output's sender thread reads through its own
  * cursor and commits it after a successful send; a slow output never holds
  * back another. Segments are deleted once every cursor has passed them.
  *

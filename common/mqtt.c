@@ -187,7 +187,7 @@ static int do_connect(struct mqtt *m)
 	}
 	if (strncmp(m->url, "ssl://", 6) == 0) {
 		so.enableServerCertAuth = 1;
-		so.verify = 1; /* hostname check: Paho's default is off (PROTOCOLS.md G11) */
+		so.verify = 1; /* hostname check: Paho's default is off (docs/protocols.md#mqtt G11) */
 		if (m->o.ca_file && *m->o.ca_file)
 			so.trustStore = m->o.ca_file;
 		if (m->o.cert_file && *m->o.cert_file)

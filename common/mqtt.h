@@ -40,7 +40,7 @@ struct mqtt_handlers {
 	/*
 	 * One incoming message. The payload is not NUL-terminated. Must not
 	 * block; the return value is ignored (the message is always taken,
-	 * see PROTOCOLS.md G8).
+	 * see docs/protocols.md#mqtt, G8).
 	 */
 	void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
 			   bool retained);

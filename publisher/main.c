@@ -1,6 +1,6 @@
 /*
  * main.c - sensor-publisher: reads the sensors of one node and publishes
- * each reading to MQTT (DESIGN.md). This file holds the configuration table
+ * each reading to MQTT (docs/contract.md). This file holds the configuration table
  * (every setting, its type, default and help), checks every value before
  * anything starts, and hands over to publisher.c.
  */

@@ -1,6 +1,6 @@
 /*
- * payload.h - the JSON payload of one reading (DESIGN.md "MQTT topics and
- * payload"), and the small parsers that feed it: TAGS and topic levels.
+ * payload.h - the JSON payload of one reading (docs/contract.md#payload),
+ * and the small parsers that feed it: TAGS and topic levels.
  *
  *   {"ts":1732276800123,"seq":42,"boot":"9f3a0c1e5b7d2a64",
  *    "temperature_celsius":21.4,"humidity_percent":48,"tags":{"location":"desk"}}

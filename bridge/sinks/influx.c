@@ -1,5 +1,5 @@
 /*
- * influx.c - the InfluxDB output: line protocol over HTTP (PROTOCOLS.md E, F).
+ * influx.c - the InfluxDB output: line protocol over HTTP (docs/protocols.md E, F).
  *
  * Two APIs, chosen by the settings:
  *  - v1 (INFLUX_DB set): POST INFLUX_URL/write?db=..[&rp=..]&precision=ms,

@@ -1,5 +1,5 @@
 /*
- * lineproto.h - InfluxDB line protocol encoder (PROTOCOLS.md E, H3), pure:
+ * lineproto.h - InfluxDB line protocol encoder (docs/protocols.md#line-protocol, H3), pure:
  * no I/O, no state beyond the caller's buffer.
  *
  * One call appends one line "meas[,k=v...] f=v[,...] [ts]\n" to a growable
@@ -84,7 +84,7 @@ int lp_append(struct lp_buf *b, const char *measurement,
 	      bool has_ts, int64_t ts, char *err, size_t errlen);
 
 /*
- * Appends the line of one reading (DESIGN.md "Bridge mapping"): tags node and
+ * Appends the line of one reading (docs/contract.md#line-protocol-lines): tags node and
  * sensor from the reading plus r->tags (a tag named node or sensor there is
  * ignored: the topic wins), every field a float, timestamp r->ts_ms (the
  * caller writes with precision=ms).

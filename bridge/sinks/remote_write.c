@@ -1,5 +1,5 @@
 /*
- * remote_write.c - the Prometheus remote-write 1.0 output (PROTOCOLS.md A):
+ * remote_write.c - the Prometheus remote-write 1.0 output (docs/protocols.md#remote-write):
  * POST REMOTE_WRITE_URL with a snappy-compressed protobuf WriteRequest and
  * the four reserved headers (A2), bearer or basic auth, and any extra headers
  * from REMOTE_WRITE_HEADERS.

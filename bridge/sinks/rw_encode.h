@@ -1,8 +1,8 @@
 /*
  * rw_encode.h - Prometheus remote-write 1.0 encoder and decoder
- * (PROTOCOLS.md A, H1), pure: no I/O, no global state.
+ * (docs/protocols.md#remote-write, H1), pure: no I/O, no global state.
  *
- * A reading becomes one series per field (DESIGN.md "Bridge mapping"):
+ * A reading becomes one series per field (docs/contract.md#remote-write-series):
  * __name__ = prefix + field, plus node, sensor and the payload tags. Label
  * sets are built by rw_labels_build()/rw_labels_for_field(), which apply the
  * naming rules once, so the request and the sender's out-of-order table see

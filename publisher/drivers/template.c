@@ -17,7 +17,8 @@
  *     publisher/sensor.c (the order is the order --help lists them);
  *  4. write tests/unit/publisher/test_<name>.c (fixture trees for sysfs,
  *     a link seam for hardware, see test_dht.c);
- *  5. document the driver and its options in the README and DESIGN.md.
+ *  5. document the driver and its options in the README, and any new field
+ *     name in docs/contract.md#payload.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_deploy_grafana.sh - the provisioned Grafana dashboard parses, and
 # every measurement, field and tag its Flux queries name is one the bridge
-# really writes. The names are not copied from DESIGN.md: a real
+# really writes. The names are not copied from docs/contract.md: a real
 # sensor-publisher (sim driver) publishes to a real Mosquitto, and the real
 # sensor-bridge prints the line protocol it would send (OUTPUTS=stdout);
 # measurement, tag keys and field names are parsed from those lines.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_publisher_mqtt.sh - sensor-publisher against a real Mosquitto: topics
-# and payloads exactly as DESIGN.md says (ts, seq, boot, fields with units,
+# and payloads exactly as docs/contract.md#payload says (ts, seq, boot, fields with units,
 # tags, key order), sensors spread over the interval, a sensor that always
 # fails neither publishes nor stalls the others and is logged once, retained
 # `online` on the status topic, and SIGTERM -> retained `offline` + exit 0.

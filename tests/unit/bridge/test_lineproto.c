@@ -1,7 +1,7 @@
 /*
  * test_lineproto.c - the line protocol encoder against every vector of
- * PROTOCOLS.md H3, the rejection rules (E3, E3a, E9), the float format, the
- * C-locale guarantee and the reading mapping of DESIGN.md.
+ * docs/protocols.md H3, the rejection rules (E3, E3a, E9), the float format, the
+ * C-locale guarantee and the reading mapping of docs/contract.md.
  */
 #include <locale.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /*
- * test_rw_encode.c - the remote-write encoder against PROTOCOLS.md H1 (exact
+ * test_rw_encode.c - the remote-write encoder against docs/protocols.md H1 (exact
  * protobuf bytes; snappy compared after decompression) and against
  * protobuf-c's own packer for many shapes, the stale-marker and NaN bits, the
  * label-sort vector, the naming rules and the --dry-run text.
