@@ -12,7 +12,7 @@
 #    top-level directory of ROOT (bridge/wal.h, docs/delivery.md) or is a
 #    top-level *.md file (README.md), and does not exist relative to ROOT.
 #    Not checked: #include lines (the compiler checks them, and some name
-#    generated headers), placeholders in capitals (k8s/overlays/NAME),
+#    generated headers), .gitignore and .dockerignore patterns, placeholders in capitals (k8s/overlays/NAME),
 #    image names with a tag (docker/dockerfile:1), and a name whose .c
 #    exists (bench/loadgen, the program built from bench/loadgen.c);
 #    Paths glued to something before them ($SW_ROOT/x, /etc/x, ./x, URLs)
@@ -60,11 +60,12 @@ top_re = "|".join(re.escape(t) for t in sorted(tops, key=len, reverse=True))
 # a repository path: a top-level name, then path characters, an optional #anchor
 PATH_RE = re.compile(r"(?<![\w./$~@:%+-])(?:" + top_re + r")(?:/[\w.+-]*)*(?:#[\w-]+)?") if tops else None
 # the outside design notes, and paths that leave the tree
-NOTE_RE = re.compile(r"\b(?:PROTOCOLS|DESIGN|STYLE)\.md\b", re.I)
+NOTE_RE = re.compile(r"\b(?:PROTOCOLS|DESIGN|STYLE)\.md\b")
 OUTSIDE_RE = re.compile(r"\.\./shared\b|/wor[k]/")
 LINK_RE = re.compile(r"!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'(][^)]*)?\)")
 FENCE_RE = re.compile(r"^\s{0,3}(```|~~~)")
 HEADING_RE = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+IGNORE_FILES = (".gitignore", ".dockerignore")
 INCLUDE_RE = re.compile(r"\s*#\s*include\b")
 HTML_ID_RE = re.compile(r"<a\s+(?:name|id)=[\"']([^\"']+)[\"']", re.I)
 
@@ -147,6 +148,8 @@ for rel in files:
                 check_target(where, base, anchor or None, target)
         if PATH_RE is None:
             continue
+        if os.path.basename(rel) in IGNORE_FILES:
+            continue       # patterns of paths that need not exist
         if INCLUDE_RE.match(line):
             continue       # the compiler checks these (and some are generated)
         for m in PATH_RE.finditer(line):
