@@ -183,7 +183,7 @@ EOF
 neg=$T/neg
 mkdir -p "$neg/guide" "$neg/src" "$neg/sub/deep"
 note_name=PROTOCOLS
-outside=".""./shared/notes.md"
+outside="../sha""red/notes.md"
 workdir="/""work/shared"
 fence='```'
 cat >"$neg/guide/a.md" <<EOF
