@@ -22,6 +22,7 @@
 
 #include "bridge/wal.h"
 #include "common/clock.h"
+#include "common/frame.h"
 #include "common/log.h"
 
 static char dir[64];
@@ -580,6 +581,383 @@ static void test_full_disk_is_an_error(void **state)
 	wal_close(w);
 }
 
+/* --- committed damaged states (tests/unit/data/wal, see its README) --- */
+
+#include <dirent.h>
+#include <time.h>
+
+/* The fixture files of tests/unit/data/wal/<name>/wal go into dir/wal (emptied first). */
+static void copy_fixture(const char *name)
+{
+	char src[512], dst[256], a[800], b[800];
+	const char *root = getenv("SW_ROOT");
+	snprintf(src, sizeof(src), "%s/tests/unit/data/wal/%s/wal", root ? root : ".", name);
+	snprintf(dst, sizeof(dst), "%s/wal", dir);
+	mkdir(dst, 0700);
+	DIR *d = opendir(dst);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		snprintf(b, sizeof(b), "%s/%s", dst, e->d_name);
+		if (e->d_name[0] != '.')
+			unlink(b);
+	}
+	closedir(d);
+	d = opendir(src);
+	if (!d)
+		fail_msg("no fixture '%s' (run from the source tree or set SW_ROOT)", src);
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		static char buf[65536];
+		snprintf(a, sizeof(a), "%s/%s", src, e->d_name);
+		snprintf(b, sizeof(b), "%s/%s", dst, e->d_name);
+		int in = open(a, O_RDONLY), out = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(in >= 0 && out >= 0);
+		ssize_t n = read(in, buf, sizeof(buf));
+		assert_true(n >= 0);
+		assert_int_equal(write(out, buf, (size_t)n), n);
+		close(in);
+		close(out);
+	}
+	closedir(d);
+}
+
+static off_t wal_file_size(const char *name)
+{
+	char path[256];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/wal/%s", dir, name);
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* stderr into a file while the log is captured */
+static int saved_stderr = -1;
+static char cap_path[64];
+
+static void capture_start(void)
+{
+	snprintf(cap_path, sizeof(cap_path), "/tmp/sw-wal-log-XXXXXX");
+	int fd = mkstemp(cap_path);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved_stderr = dup(2);
+	dup2(fd, 2);
+	close(fd);
+	log_set_level(LOG_LVL_INFO);
+}
+
+/* Returns what was logged (static buffer). */
+static const char *capture_end(void)
+{
+	static char buf[8192];
+	log_set_level(LOG_LVL_ERROR);
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	FILE *f = fopen(cap_path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	unlink(cap_path);
+	return buf;
+}
+
+/* Reads everything available: lsns into out (up to cap), returns the count. */
+static int read_lsns(struct wal_reader *r, uint64_t *out, int cap, bool check_seq)
+{
+	struct wal_batch b = { 0 };
+	int total = 0;
+	size_t n;
+	while ((n = wal_read(r, &b, 7, 1, 0)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (check_seq) {
+				char want[64];
+				snprintf(want, sizeof(want), "{\"seq\":%d}", (int)b.recs[i].lsn);
+				assert_int_equal(b.recs[i].len, strlen(want));
+				assert_memory_equal(b.recs[i].payload, want, strlen(want));
+			}
+			if (total < cap)
+				out[total] = b.recs[i].lsn;
+			total++;
+		}
+	}
+	wal_batch_release(&b);
+	return total;
+}
+
+/*
+ * A power cut after "out" committed through lsn 8 (its cursor is fsynced)
+ * but before the log's last segment (7, 8) reached the disk. The old code
+ * numbered new records from 7 again, below that cursor: "out" restarting
+ * before a commit skipped them. Now numbering continues at 9, logged.
+ */
+static void test_fixture_stale_cursor(void **state)
+{
+	(void)state;
+	char err[256];
+	uint64_t l[32];
+	copy_fixture("stale-cursor");
+	capture_start();
+	struct wal *w = open_disk(100, 0);
+	const char *logged = capture_end();
+	assert_non_null(strstr(logged, "out.cursor"));
+	assert_non_null(strstr(logged, "ahead of the log"));
+	struct wal_reader *out = wal_reader_open(w, "out", err, sizeof(err));
+	assert_non_null(wal_reader_open(w, "slow", err, sizeof(err)));
+	assert_int_equal(read_lsns(out, l, 32, true), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(wal_append(w, 1700000000100LL, "sensors/n/s1", "{\"new\":1}", 9), 0);
+	/* out had read nothing new: restarts before committing */
+	wal_close(w);
+
+	w = open_disk(100, 0);
+	out = wal_reader_open(w, "out", err, sizeof(err));
+	struct wal_reader *slow = wal_reader_open(w, "slow", err, sizeof(err));
+	assert_int_equal(read_lsns(out, l, 32, false), 3);
+	assert_int_equal(l[0], 9);
+	assert_int_equal(l[2], 11);
+	/* slow resumes at 2 and passes the records lost at the cut without stalling */
+	assert_int_equal(read_lsns(slow, l, 32, false), 8);
+	assert_int_equal(l[0], 2);
+	assert_int_equal(l[4], 6);
+	assert_int_equal(l[5], 9);
+	wal_close(w);
+}
+
+/*
+ * The first record of the sealed middle segment is damaged: lsn 3..4 are
+ * missing. A reader whose cursor (3) is in that gap gets 5 at once; the old
+ * code returned nothing for ever (until an append). The damaged segment is
+ * left as it is, not cut as if it were the tail.
+ */
+static void test_fixture_gap_does_not_stall(void **state)
+{
+	(void)state;
+	char err[256];
+	copy_fixture("gap");
+	capture_start();
+	struct wal *w = open_disk(100, 0);
+	const char *logged = capture_end();
+	assert_non_null(strstr(logged, "0000000000000003.log"));
+	assert_non_null(strstr(logged, "lsn 3..4 are missing"));
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	struct wal_batch b = { 0 };
+	int64_t t0 = clock_now_ms();
+	assert_int_equal(wal_read(r, &b, 10, 1, 2000), 2);
+	assert_true(clock_now_ms() - t0 < 1000);
+	assert_int_equal(b.recs[0].lsn, 5);
+	assert_int_equal(b.recs[1].lsn, 6);
+	assert_int_equal(wal_file_size("0000000000000003.log"), 86);
+	assert_int_equal(wal_commit(r, 6), 0);
+	/* a later read waits (nothing there), then gets the next append */
+	assert_int_equal(wal_read(r, &b, 10, 1, 0), 0);
+	assert_int_equal(wal_append(w, 1700000000100LL, "sensors/n/s1", "{\"seq\":7}", 9), 0);
+	assert_int_equal(wal_read(r, &b, 10, 1, 0), 1);
+	assert_int_equal(b.recs[0].lsn, 7);
+	wal_batch_release(&b);
+	wal_close(w);
+}
+
+/*
+ * A bad frame in a sealed segment (lsn 2 of 1..2) is corruption, not a
+ * torn tail: the file keeps its bytes (the old code cut it), the other
+ * records are all read, and the gap is passed.
+ */
+static void test_fixture_sealed_corrupt_not_cut(void **state)
+{
+	(void)state;
+	char err[256];
+	uint64_t l[32];
+	copy_fixture("sealed-corrupt");
+	capture_start();
+	struct wal *w = open_disk(100, 0);
+	const char *logged = capture_end();
+	assert_non_null(strstr(logged, "0000000000000001.log"));
+	assert_non_null(strstr(logged, "sealed segment"));
+	struct wal_reader *r = wal_reader_open(w, "fresh", err, sizeof(err));
+	assert_int_equal(read_lsns(r, l, 32, true), 5);
+	assert_int_equal(l[0], 1);
+	assert_int_equal(l[1], 3);
+	assert_int_equal(l[4], 6);
+	wal_close(w);
+	assert_int_equal(wal_file_size("0000000000000001.log"), 86);
+	/* the same again on the next open: nothing was changed by the first */
+	w = open_disk(100, 0);
+	r = wal_reader_open(w, "fresh", err, sizeof(err));
+	assert_int_equal(read_lsns(r, l, 32, true), 5);
+	wal_close(w);
+}
+
+/* Two segments claim lsn 2: refused, naming both (the old code read a different record). */
+static void test_fixture_overlap_refused(void **state)
+{
+	(void)state;
+	char err[512];
+	copy_fixture("overlap");
+	struct wal_opts o = { .dir = dir, .sync_ms = WAL_SYNC_NEVER, .segment_bytes = 100 };
+	assert_null(wal_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "0000000000000001.log"));
+	assert_non_null(strstr(err, "0000000000000002.log"));
+	assert_non_null(strstr(err, "overlaps"));
+}
+
+/* A damaged cursor file resends from the oldest record; never skips. */
+static void test_damaged_cursor_resends(void **state)
+{
+	(void)state;
+	char err[256];
+	uint64_t l[32];
+	copy_fixture("valid");
+	put_file("out.cursor", "4 00000000\n", 11);
+	capture_start();
+	struct wal *w = open_disk(100, 0);
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	const char *logged = capture_end();
+	assert_non_null(strstr(logged, "out.cursor' is damaged"));
+	assert_int_equal(read_lsns(r, l, 32, true), 6);
+	assert_int_equal(wal_commit(r, 3), 0);
+	wal_close(w);
+	/* what is saved now carries a CRC, and reads back */
+	w = open_disk(100, 0);
+	r = wal_reader_open(w, "out", err, sizeof(err));
+	assert_int_equal(read_lsns(r, l, 32, true), 3);
+	assert_int_equal(l[0], 4);
+	wal_close(w);
+}
+
+static const char *const valid_files[] = { "0000000000000001.log", "0000000000000003.log",
+					   "0000000000000005.log", "out.cursor" };
+
+/*
+ * Reopens the damaged copy in dir: refused with the file's name, or every
+ * record read is the one written with that lsn, every record not after the
+ * damage (file index fi, damage at offset off) is there, "out" (cursor 2)
+ * skips none of them, and a new record is numbered above all of them.
+ */
+static void check_damaged(int fi, long off, int *refused)
+{
+	char err[512];
+	struct wal_opts o = { .dir = dir, .sync_ms = WAL_SYNC_NEVER, .segment_bytes = 100 };
+	struct wal *w = wal_open(&o, err, sizeof(err));
+	if (!w) {
+		if (!strstr(err, valid_files[fi]))
+			fail_msg("refused without naming %s: %s", valid_files[fi], err);
+		/* only a segment's header is worth a refusal */
+		if (fi == 3 || off >= 8)
+			fail_msg("%s offset %ld: refused: %s", valid_files[fi], off, err);
+		(*refused)++;
+		return;
+	}
+	uint64_t fresh[16], out[16];
+	struct wal_reader *rf = wal_reader_open(w, "fresh", err, sizeof(err));
+	struct wal_reader *ro = wal_reader_open(w, "out", err, sizeof(err));
+	int nf = read_lsns(rf, fresh, 16, true);
+	int no = read_lsns(ro, out, 16, true);
+	bool seen[8] = { 0 };
+	for (int i = 0; i < nf; i++) {
+		assert_true(fresh[i] >= 1 && fresh[i] <= 6);
+		assert_true(i == 0 || fresh[i] > fresh[i - 1]);
+		seen[fresh[i]] = true;
+	}
+	for (int lsn = 1; lsn <= 6; lsn++) {
+		int seg = (lsn - 1) / 2;
+		long end = lsn % 2 ? 47 : 86;   /* where the record's frame ends in its file */
+		bool before = fi == 3 || seg != fi || end <= off;
+		if (before && !seen[lsn])
+			fail_msg("%s offset %ld: lsn %d lost", valid_files[fi], off, lsn);
+	}
+	/* out resumes at 2 at the latest: it gets every record from 2 on */
+	int k = 0;
+	for (int i = 0; i < nf; i++) {
+		if (fresh[i] < 2)
+			continue;
+		while (k < no && out[k] < fresh[i])
+			k++;
+		if (k == no || out[k] != fresh[i])
+			fail_msg("%s offset %ld: out skipped lsn %d", valid_files[fi], off,
+				 (int)fresh[i]);
+	}
+	assert_int_equal(wal_append(w, 1700000000100LL, "sensors/n/s1", "{\"seq\":99}", 10), 0);
+	struct wal_batch b = { 0 };
+	assert_int_equal(wal_read(ro, &b, 7, 1, 0), 1);
+	assert_true(b.recs[0].lsn >= 2 && (nf == 0 || b.recs[0].lsn > fresh[nf - 1]));
+	wal_batch_release(&b);
+	wal_close(w);
+}
+
+/*
+ * The fixture's cursor is as the bridge wrote it before cursors carried a
+ * CRC ("2\n", still read); a flipped digit there cannot be told from a
+ * real one, so the cursor's own damage is tried on what is written now.
+ */
+static void crc_cursor(void)
+{
+	char text[32];
+	int n = snprintf(text, sizeof(text), "2 %08x\n", (unsigned)frame_crc32("2", 1));
+	put_file("out.cursor", text, (size_t)n);
+}
+
+static void for_each_damage(bool flips, int *cases, int *refused)
+{
+	char path[256];
+	for (int fi = 0; fi < 4; fi++) {
+		copy_fixture("valid");
+		if (fi == 3)
+			crc_cursor();
+		off_t size = wal_file_size(valid_files[fi]);
+		assert_true(size > 0);
+		long end = flips ? size * 8 : size;
+		for (long c = 0; c < end; c++) {
+			copy_fixture("valid");
+			if (fi == 3)
+				crc_cursor();
+			snprintf(path, sizeof(path), "%s/wal/%s", dir, valid_files[fi]);
+			if (flips) {
+				int fd = open(path, O_RDWR);
+				unsigned char byte;
+				assert_int_equal(pread(fd, &byte, 1, c / 8), 1);
+				byte ^= (unsigned char)(1u << (c % 8));
+				assert_int_equal(pwrite(fd, &byte, 1, c / 8), 1);
+				close(fd);
+			} else {
+				assert_int_equal(truncate(path, c), 0);
+			}
+			check_damaged(fi, flips ? c / 8 : c, refused);
+			(*cases)++;
+		}
+	}
+}
+
+/*
+ * Every truncation and every single-bit flip of each file of a valid state
+ * (written by the bridge before this change: three segments, a cursor).
+ */
+static void test_fixture_every_truncation_and_bit_flip(void **state)
+{
+	(void)state;
+	int cases = 0, refused = 0;
+	int saved = log_threshold;
+	/* thousands of small files: in memory where there is a tmpfs */
+	char disk[64], cmd[128];
+	memcpy(disk, dir, sizeof(disk));
+	snprintf(dir, sizeof(dir), "/dev/shm/sw-wal-XXXXXX");
+	if (!mkdtemp(dir))
+		memcpy(dir, disk, sizeof(disk));
+	log_threshold = -1;
+	for_each_damage(false, &cases, &refused);
+	for_each_damage(true, &cases, &refused);
+	log_threshold = saved;
+	if (strcmp(dir, disk) != 0) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+		memcpy(dir, disk, sizeof(disk));
+	}
+	assert_true(cases > 2000);
+	/* a flipped bit in a header's magic or format is refused, nothing else */
+	assert_true(refused > 0 && refused <= 3 * 64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -599,6 +977,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_header_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_keeps_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_disk_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixture_stale_cursor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixture_gap_does_not_stall, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixture_sealed_corrupt_not_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixture_overlap_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_cursor_resends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixture_every_truncation_and_bit_flip, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
