@@ -474,6 +474,214 @@ static void test_open_errors(void **state)
 	outbox_close(ob);
 }
 
+/* --- committed damaged states (tests/unit/data/outbox, see its README) --- */
+
+/* The fixture files of tests/unit/data/outbox/<name> go into dir (emptied first). */
+static void copy_fixture(const char *dir, const char *name)
+{
+	char src[512], a[800], b[800];
+	const char *root = getenv("SW_ROOT");
+	snprintf(src, sizeof(src), "%s/tests/unit/data/outbox/%s", root ? root : ".", name);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		snprintf(b, sizeof(b), "%s/%s", dir, e->d_name);
+		if (e->d_name[0] != '.')
+			unlink(b);
+	}
+	closedir(d);
+	d = opendir(src);
+	if (!d)
+		fail_msg("no fixture '%s' (run from the source tree or set SW_ROOT)", src);
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		static char buf[65536];
+		snprintf(a, sizeof(a), "%s/%s", src, e->d_name);
+		snprintf(b, sizeof(b), "%s/%s", dir, e->d_name);
+		int in = open(a, O_RDONLY), out = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(in >= 0 && out >= 0);
+		ssize_t n = read(in, buf, sizeof(buf));
+		assert_true(n >= 0);
+		assert_int_equal(write(out, buf, (size_t)n), n);
+		close(in);
+		close(out);
+	}
+	closedir(d);
+}
+
+/*
+ * Reading 3, the end of segment 1, and reading 4, the start of segment 2,
+ * are damaged. The old code lost track of the first run of damaged records
+ * when the second began a segment: the outbox stayed pending for ever.
+ */
+static void test_fixture_damaged_start_after_damaged(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct outbox_pos p1, p2;
+	copy_fixture(f->dir, "damaged-start-after-damaged");
+	struct outbox *ob = outbox_open(f->dir, MAX, err, sizeof(err));
+	assert_non_null(ob);
+	assert_int_equal(get(ob, &p1), 1);
+	assert_int_equal(get(ob, &p2), 2);
+	assert_int_equal(get(ob, NULL), -1);
+	outbox_commit(ob, &p1);
+	outbox_commit(ob, &p2);
+	struct outbox_stats st;
+	outbox_get_stats(ob, &st);
+	assert_int_equal(st.pending, 0);
+	assert_true(outbox_empty(ob));
+	outbox_close(ob);
+}
+
+/* Damaged records on both sides of a segment boundary, good ones between and after. */
+static void test_fixture_chained_damage(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	struct outbox_pos p[7];
+	copy_fixture(f->dir, "chained");
+	struct outbox *ob = outbox_open(f->dir, MAX, err, sizeof(err));
+	assert_non_null(ob);
+	assert_int_equal(get(ob, &p[1]), 1);
+	assert_int_equal(get(ob, &p[3]), 3);
+	assert_int_equal(get(ob, &p[5]), 5);
+	assert_int_equal(get(ob, &p[6]), 6);
+	assert_int_equal(get(ob, NULL), -1);
+	outbox_commit(ob, &p[1]);
+	outbox_commit(ob, &p[3]);
+	/* 2 and 4 passed with the commits before them: only 5 and 6 wait */
+	struct outbox_stats st;
+	outbox_get_stats(ob, &st);
+	assert_int_equal(st.pending, 2);
+	outbox_commit(ob, &p[5]);
+	outbox_commit(ob, &p[6]);
+	assert_true(outbox_empty(ob));
+	outbox_close(ob);
+}
+
+/* A damaged length in the middle: the records after it are found again, not cut. */
+static void test_fixture_length_flip(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], path[128];
+	copy_fixture(f->dir, "length-flip");
+	struct outbox *ob = outbox_open(f->dir, MAX, err, sizeof(err));
+	assert_non_null(ob);
+	seg_file(f->dir, 1, path, sizeof(path));
+	assert_int_equal(file_size(path), 74);
+	assert_int_equal(get(ob, NULL), 1);
+	assert_int_equal(get(ob, NULL), 3);
+	assert_int_equal(get(ob, NULL), -1);
+	struct outbox_stats st;
+	outbox_get_stats(ob, &st);
+	assert_int_equal(st.corrupt, 1);
+	outbox_close(ob);
+}
+
+/*
+ * Reopens a damaged copy (file seg, damage at offset off): refused with the
+ * file named (set aside as .bad), or the readings come back in order, each
+ * as written, none missing before the damage (nor in the other segment),
+ * and committing them all empties the outbox.
+ */
+static void check_damaged(const char *dir, int seg, long off, int *set_aside)
+{
+	char err[256], bad[160];
+	struct outbox *ob = outbox_open(dir, MAX, err, sizeof(err));
+	if (!ob)
+		fail_msg("outbox-%d.log offset %ld: open failed: %s", seg, off, err);
+	snprintf(bad, sizeof(bad), "%s/outbox-%d.log.bad", dir, seg);
+	bool aside = file_size(bad) >= 0;
+	if (aside)
+		(*set_aside)++;
+	static char buf[OUTBOX_REC_MAX + 2];
+	bool seen[8] = { 0 };
+	int last = 0;
+	struct outbox_rec r;
+	struct outbox_pos end = { 0 };
+	bool any = false;
+	int rc;
+	while ((rc = outbox_next(ob, buf, sizeof(buf), &r)) == 1) {
+		int i = -1;
+		char want[32];
+		assert_int_equal(sscanf(r.payload, "{\"i\":%d}", &i), 1);
+		snprintf(want, sizeof(want), "{\"i\":%d}", i);
+		assert_int_equal(r.len, strlen(want));
+		assert_memory_equal(r.payload, want, r.len);
+		assert_string_equal(r.topic, "s/n/a");
+		assert_true(i > last && i <= 6);
+		last = i;
+		seen[i] = true;
+		end = r.end;
+		any = true;
+	}
+	assert_int_equal(rc, 0);
+	for (int i = 1; i <= 6; i++) {
+		int s = i <= 3 ? 1 : 2;
+		long rend = 8 + 22L * ((i - 1) % 3 + 1);
+		bool before = s != seg || (!aside && rend <= off);
+		if (before && !seen[i])
+			fail_msg("outbox-%d.log offset %ld: reading %d lost", seg, off, i);
+	}
+	if (any)
+		outbox_commit(ob, &end);
+	if (!outbox_empty(ob))
+		fail_msg("outbox-%d.log offset %ld: still pending after every commit", seg, off);
+	outbox_close(ob);
+}
+
+static void for_each_damage(const char *dir, bool flips, int *cases, int *set_aside)
+{
+	char path[128];
+	for (int seg = 1; seg <= 2; seg++) {
+		long size = 74;
+		long n = flips ? size * 8 : size;
+		for (long c = 0; c < n; c++) {
+			copy_fixture(dir, "valid");
+			seg_file(dir, seg, path, sizeof(path));
+			if (flips) {
+				int fd = open(path, O_RDWR);
+				unsigned char byte;
+				assert_int_equal(pread(fd, &byte, 1, c / 8), 1);
+				byte ^= (unsigned char)(1u << (c % 8));
+				assert_int_equal(pwrite(fd, &byte, 1, c / 8), 1);
+				close(fd);
+			} else {
+				assert_int_equal(truncate(path, c), 0);
+			}
+			check_damaged(dir, seg, flips ? c / 8 : c, set_aside);
+			(*cases)++;
+		}
+	}
+}
+
+static void test_fixture_every_truncation_and_bit_flip(void **state)
+{
+	struct fixture *f = *state;
+	char dir[64], cmd[128];
+	int cases = 0, set_aside = 0;
+	/* thousands of small files: in memory where there is a tmpfs */
+	snprintf(dir, sizeof(dir), "/dev/shm/sw-outbox.XXXXXX");
+	if (!mkdtemp(dir))
+		snprintf(dir, sizeof(dir), "%s", f->dir);
+	int saved = dup(2), null = open("/dev/null", O_WRONLY);
+	dup2(null, 2);
+	close(null);
+	for_each_damage(dir, false, &cases, &set_aside);
+	for_each_damage(dir, true, &cases, &set_aside);
+	dup2(saved, 2);
+	close(saved);
+	if (strcmp(dir, f->dir) != 0) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_int_equal(cases, 2 * 74 * 9);
+	/* a flipped bit of the magic sets that file aside (2 files x 64 bits) */
+	assert_int_equal(set_aside, 2 * 64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +696,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bound_drops_oldest_file, setup, teardown),
 		cmocka_unit_test(test_bound_drops_oldest_memory),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixture_damaged_start_after_damaged, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fixture_chained_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixture_length_flip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixture_every_truncation_and_bit_flip, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
