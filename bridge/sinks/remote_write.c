@@ -28,8 +28,12 @@
  * series (the second is just not found by the quick lookup).
  *
  * node_offline() sends a staleness marker (A10) for every remembered series
- * of that node, at the offline time (or 1 ms after the last sample if that
- * is later), once per offline event. It runs on the same thread as send().
+ * of that node, 1 ms after the last sample delivered for that series (not
+ * at the time the status arrived: a node whose link died silently is
+ * declared offline by its Will 1.5 x keepalive later, and the readings its
+ * outbox replays afterwards were taken in between; each is newer than the
+ * marker, so Prometheus takes them in order, without an out-of-order
+ * window), once per offline event. It runs on the same thread as send().
  *
  * Answers (http_classify()): 2xx done; 5xx/429/408 and network errors retry
  * (Retry-After honoured); 401/403/404 are logged as a configuration error and
@@ -564,13 +568,14 @@ static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
 	struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
 	size_t added = 0;
 
+	(void)ts_ms;   /* when the status arrived: see the top of the file */
 	w->gen++;
 	rw_request_clear(w->req);
 	/* oldest first: the markers come out in the order the series were written */
 	for (struct series *s = w->tail; s; s = s->prev) {
 		if (s->stale || s->last_sent <= 0 || strcmp(s->node, node) != 0)
 			continue;
-		int64_t t = ts_ms > s->last_sent ? ts_ms : s->last_sent + 1;
+		int64_t t = s->last_sent + 1;
 		if (rw_request_add_stale_encoded(w->req, s->labels, s->labels_len, t) == 0) {
 			s->pending = t;
 			s->pending_gen = w->gen;

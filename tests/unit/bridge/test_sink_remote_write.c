@@ -2,7 +2,8 @@
  * test_sink_remote_write.c - the remote_write sink against an in-process
  * receiver: the four reserved headers, auth and extra headers, the decoded
  * body, out-of-order skipping (and that only a 2xx moves the mark), 503 +
- * Retry-After, 400 drop, staleness markers on node_offline (exact NaN bits),
+ * Retry-After, 400 drop, staleness markers on node_offline 1 ms after each
+ * series' last sample (exact NaN bits),
  * the series table (found by the reading, or by the labels it ends up with),
  * dry run and configuration errors.
  */
@@ -343,9 +344,9 @@ static void test_staleness_markers(void **state)
 		assert_string_equal(node, "rp3");
 		assert_int_equal(ts->n_samples, 1);
 		assert_int_equal(rw_double_bits(ts->samples[0]->value), RW_STALE_NAN_BITS);
-		/* never before the last sample of the series */
+		/* 1 ms after the last sample of the series, not at the offline time */
 		assert_int_equal(ts->samples[0]->timestamp,
-				 strcmp(sensor, "attic") == 0 ? 9001 : 5000);
+				 strcmp(sensor, "attic") == 0 ? 9001 : 1001);
 	}
 	prometheus__write_request__free_unpacked(wr, NULL);
 	free(raw);
@@ -363,9 +364,20 @@ static void test_staleness_markers(void **state)
 	assert_int_equal(srv.n_reqs, 4);
 	char *text = decoded(3);
 	assert_string_equal(text,
-		"sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"desk\"} StaleNaN @8000\n"
+		"sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"desk\"} StaleNaN @7001\n"
 		"sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} StaleNaN "
-		"@8000\n");
+		"@7001\n");
+	free(text);
+
+	/* what the node took while its link was down, replayed after the
+	 * marker: newer than the marker, so none of it is out of order */
+	struct reading replay[] = { reading("rp3", "desk", 7500, 3), reading("rp3", "desk", 7900, 4) };
+	send_all(s, replay, 2, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 0);
+	text = decoded(4);
+	assert_non_null(strstr(text, "} 3 @7500\n"));
+	assert_non_null(strstr(text, "} 4 @7900\n"));
 	free(text);
 	remote_write_sink_ops.destroy(s);
 }
