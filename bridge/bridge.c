@@ -24,6 +24,7 @@
 #include "common/clock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,6 +65,13 @@ struct bridge {
 	char *topics[MAX_TOPICS];
 	size_t n_topics;
 	int qos;
+	/* the filters the broker's session holds, as STATE_DIR/subscriptions
+	 * remembers them (subs_known: that file matched this URL and client id);
+	 * touched on the MQTT thread after bridge_new */
+	char *subs_path;          /* NULL: nothing to remember (no STATE_DIR, dry run) */
+	char *subs[MAX_TOPICS];
+	size_t n_subs;
+	bool subs_known;
 	struct output out[MAX_OUTPUTS];
 	size_t n_out;
 	struct seqtrack *seq;     /* only touched on the MQTT thread */
@@ -79,6 +87,17 @@ struct bridge {
 	_Atomic uint64_t received, accepted, status, lost;
 	_Atomic uint64_t malformed, bad_topic, topic_too_long, payload_too_large;
 	_Atomic uint64_t ignored_keys, dropped_tags, seq_gaps, seq_duplicates;
+	/* the log refusing appends (store()): a message held, not acknowledged */
+	_Atomic uint64_t append_errors;
+	_Atomic int log_failing;
+	bool held;                /* MQTT thread only, as the rest of this group */
+	enum topic_kind held_kind;
+	int64_t held_arrival;
+	bool held_rec;            /* its record is in rec (a reading), else the payload */
+	size_t held_len;
+	int64_t failing_since_ms;
+	uint64_t failing_from;
+
 
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
@@ -156,11 +175,76 @@ static void excerpt(const void *p, size_t len, char *out, size_t outlen)
 	out[j] = '\0';
 }
 
-static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
+/*
+ * Appends one message's record to the log: true when it is there (or can
+ * never be: then acknowledged, counted as lost and logged), false when the
+ * append failed (a full disk, a failed sync, no memory): common/mqtt.c then
+ * withholds its PUBACK and calls on_message again with it, with backoff, so
+ * the broker keeps it, and everything behind it, until the log takes it.
+ * One error line per episode and one when the log takes messages again;
+ * every failed try counts in sensorwire_bridge_log_errors_total{op="append"}.
+ */
+static bool store(struct bridge *b, enum topic_kind kind, int64_t arrival, const char *topic,
+		  const void *data, size_t len, bool is_rec)
+{
+	int rc = wal_append(b->wal, arrival, topic, data, len);
+	if (rc < 0 && rc != -EMSGSIZE) {
+		b->append_errors++;
+		if (!b->held) {
+			b->held = true;
+			b->held_kind = kind;
+			b->held_arrival = arrival;
+			b->held_rec = is_rec;
+			b->held_len = len;
+		}
+		if (!b->log_failing) {
+			b->log_failing = 1;
+			b->failing_since_ms = clock_now_ms();
+			b->failing_from = b->append_errors;
+			log_error("bridge", "cannot store a %s from '%s' in the log: %s; not "
+				  "acknowledged: the broker keeps it and the messages behind it, and "
+				  "the bridge tries again with backoff (not ready meanwhile)",
+				  kind == TOPIC_STATUS ? "status message" : "reading", topic,
+				  strerror(-rc));
+		}
+		return false;
+	}
+	b->held = false;
+	if (b->log_failing) {
+		b->log_failing = 0;
+		log_info("bridge", "the log takes messages again, after %llu failed appends in "
+			 "%.1f s; nothing was acknowledged that it does not hold",
+			 (unsigned long long)(b->append_errors - b->failing_from + 1),
+			 (double)(clock_now_ms() - b->failing_since_ms) / 1000);
+	}
+	if (rc < 0) {
+		/* over the log's record limit (wal.h): it never fits, so it must
+		 * not hold up the queue; cannot happen within READING_MAX_PAYLOAD */
+		b->lost++;
+		log_error("bridge", "cannot store a %s from '%s': %s (%zu bytes, it can never "
+			  "fit in the log); acknowledged and lost",
+			  kind == TOPIC_STATUS ? "status message" : "reading", topic, strerror(-rc),
+			  len);
+		return true;
+	}
+	if (kind == TOPIC_STATUS)
+		b->status++;
+	else
+		b->accepted++;
+	return true;
+}
+
+static bool on_message(void *ctx, const char *topic, const void *payload, size_t len,
 		       bool retained)
 {
 	struct bridge *b = ctx;
 	char node[256], sensor[256], err[160];
+	/* the same message again (common/mqtt.c holds it until it is taken):
+	 * parsed, counted and encoded already; only the append is tried again */
+	if (b->held)
+		return store(b, b->held_kind, b->held_arrival, topic,
+			     b->held_rec ? b->rec : payload, b->held_rec ? b->held_len : len,
+			     b->held_rec);
 	int64_t arrival = clock_now_ms();
 	(void)retained; /* a retained reading keeps its ts, so a redelivery lands on the same point */
 	b->received++;
@@ -173,7 +257,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 		b->topic_too_long++;
 		log_warn("bridge", "refused a message with a %zu-byte topic (the limit is %d)",
 			 topic_len, MQTT_TOPIC_MAX);
-		return;
+		return true;
 	}
 	enum topic_kind kind = reading_topic_split(topic, node, sizeof(node), sensor,
 						   sizeof(sensor));
@@ -182,13 +266,13 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 		log_warn("bridge", "refused a message on '%s': the topic is not "
 			 "<prefix>/<node>/<sensor> (levels of 1 to 255 bytes, no control "
 			 "characters, '\\', '+' or '#')", topic);
-		return;
+		return true;
 	}
 	if (len > READING_MAX_PAYLOAD) {
 		b->payload_too_large++;
 		log_warn("bridge", "refused a message on '%s': payload of %zu bytes exceeds %d",
 			 topic, len, READING_MAX_PAYLOAD);
-		return;
+		return true;
 	}
 	if (kind == TOPIC_STATUS) {
 		if (len == 7 && memcmp(payload, "offline", 7) == 0)
@@ -200,7 +284,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 			excerpt(payload, len, ex, sizeof(ex));
 			b->malformed++;
 			log_warn("bridge", "malformed payload on '%s': %s: '%s'", topic, err, ex);
-			return;
+			return true;
 		}
 		b->ignored_keys += r.ignored_keys;
 		b->dropped_tags += r.dropped_tags;
@@ -225,22 +309,12 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 			b->lost++;
 			log_error("bridge", "cannot store a reading from '%s': %s (lost)", topic,
 				  strerror(-n));
-			return;
+			return true;
 		}
 		data = b->rec;
 		data_len = (size_t)n;
 	}
-	int rc = wal_append(b->wal, arrival, topic, data, data_len);
-	if (rc < 0) {
-		b->lost++;
-		log_error("bridge", "cannot store a %s from '%s': %s (lost)",
-			  kind == TOPIC_STATUS ? "status message" : "reading", topic, strerror(-rc));
-		return;
-	}
-	if (kind == TOPIC_STATUS)
-		b->status++;
-	else
-		b->accepted++;
+	return store(b, kind, arrival, topic, data, data_len, data == b->rec);
 }
 
 /* A message common/mqtt.c could not pass on (its topic is too long). */
@@ -252,13 +326,139 @@ static void on_dropped(void *ctx, size_t topic_len)
 	b->topic_too_long++;
 }
 
+static bool in_list(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static void subs_set(struct bridge *b, char *const *v, size_t n)
+{
+	for (size_t i = 0; i < b->n_subs; i++)
+		free(b->subs[i]);
+	b->n_subs = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((b->subs[b->n_subs] = strdup(v[i])))
+			b->n_subs++;
+}
+
+/*
+ * STATE_DIR/subscriptions: the broker URL, the client id and the filters
+ * its session holds, one "filter <f>" line each. Read at start; a file for
+ * another URL or client id says nothing about this session.
+ */
+static void subs_load(struct bridge *b, const char *url, const char *client_id)
+{
+	FILE *f = fopen(b->subs_path, "r");
+	if (!f)
+		return;
+	char line[1024];
+	bool url_ok = false, id_ok = false;
+	b->n_subs = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "url ", 4) == 0)
+			url_ok = strcmp(line + 4, url) == 0;
+		else if (strncmp(line, "client_id ", 10) == 0)
+			id_ok = strcmp(line + 10, client_id) == 0;
+		else if (strncmp(line, "filter ", 7) == 0 && b->n_subs < MAX_TOPICS &&
+			 (b->subs[b->n_subs] = strdup(line + 7)))
+			b->n_subs++;
+	}
+	fclose(f);
+	b->subs_known = url_ok && id_ok;
+	if (!b->subs_known)
+		subs_set(b, NULL, 0);
+}
+
+/* Writes STATE_DIR/subscriptions atomically (tmp, fsync, rename, fsync of the directory). */
+static int subs_save(struct bridge *b)
+{
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", b->subs_path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "# sensor-bridge: the topic filters the broker's session holds\n");
+	fprintf(f, "url %s\nclient_id %s\n", cfg_str(b->cfg, "MQTT_URL"),
+		cfg_str(b->cfg, "MQTT_CLIENT_ID"));
+	for (size_t i = 0; i < b->n_subs; i++)
+		fprintf(f, "filter %s\n", b->subs[i]);
+	int rc = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, b->subs_path) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlink(tmp);
+		return rc;
+	}
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s", b->subs_path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/* The broker answered on_connect's subscribe and unsubscribe (MQTT thread). */
+static void subs_done(void *ctx, bool ok)
+{
+	struct bridge *b = ctx;
+	if (!ok)
+		return; /* logged by common/mqtt.c; tried again at the next connect */
+	subs_set(b, b->topics, b->n_topics);
+	b->subs_known = true;
+	if (!b->subs_path)
+		return;
+	int rc = subs_save(b);
+	if (rc < 0)
+		log_error("bridge", "cannot save the subscriptions in '%s': %s; the next start "
+			  "subscribes again", b->subs_path, strerror(-rc));
+}
+
 static void on_connect(void *ctx, bool session_present)
 {
 	struct bridge *b = ctx;
-	/* with a resumed session the broker still has our subscriptions; a new
-	 * one (first start, or the broker lost its state) needs them again */
-	if (!session_present)
-		mqtt_subscribe(b->mqtt, b->topics, b->n_topics, b->qos);
+	/*
+	 * A new session (first start, clean session, or the broker lost its
+	 * state) needs every filter. A resumed one keeps the filters it was
+	 * given, whatever MQTT_TOPICS now says: STATE_DIR/subscriptions says
+	 * which, so only the difference is asked for (the new filters first,
+	 * then away with the old ones, so a filter's messages never pause).
+	 * Without that file (a bridge that predates it) the configured filters
+	 * are subscribed again, which is harmless, and remembered from then on.
+	 */
+	bool known = session_present && b->subs_known;
+	char *sub[MAX_TOPICS], *unsub[MAX_TOPICS];
+	size_t ns = 0, nu = 0;
+	for (size_t i = 0; i < b->n_topics; i++)
+		if (!known || !in_list(b->subs, b->n_subs, b->topics[i]))
+			sub[ns++] = b->topics[i];
+	for (size_t i = 0; known && i < b->n_subs; i++)
+		if (!in_list(b->topics, b->n_topics, b->subs[i]))
+			unsub[nu++] = b->subs[i];
+	if (!ns && !nu) {
+		log_info("bridge", "the resumed session keeps the %zu configured topic filters: "
+			 "nothing to subscribe or unsubscribe", b->n_topics);
+		return;
+	}
+	if (known)
+		log_info("bridge", "MQTT_TOPICS changed since the session was made: %zu filters to "
+			 "subscribe, %zu to unsubscribe", ns, nu);
+	else if (session_present)
+		log_info("bridge", "no record in STATE_DIR of what the resumed session subscribes "
+			 "to: subscribing to the configured filters again");
+	if (mqtt_resubscribe(b->mqtt, sub, ns, b->qos, unsub, nu, subs_done, b) < 0)
+		log_error("bridge", "cannot ask the broker for the subscriptions; trying again at "
+			  "the next connect");
 }
 
 /*
@@ -735,6 +935,13 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		log_error("config", "%s", err);
 		goto err;
 	}
+	if (wo.dir) {
+		size_t n = strlen(wo.dir) + sizeof("/subscriptions");
+		if (!(b->subs_path = malloc(n)))
+			goto err;
+		snprintf(b->subs_path, n, "%s/subscriptions", wo.dir);
+		subs_load(b, mo.url ? mo.url : "", mo.client_id ? mo.client_id : "");
+	}
 	return b;
 err:
 	bridge_free(b);
@@ -803,6 +1010,8 @@ void bridge_free(struct bridge *b)
 	free(b->client_id);
 	for (size_t i = 0; i < b->n_topics; i++)
 		free(b->topics[i]);
+	subs_set(b, NULL, 0);
+	free(b->subs_path);
 	seqtrack_free(b->seq);
 	pthread_mutex_destroy(&b->stop_lock);
 	pthread_cond_destroy(&b->stop_cond);
@@ -812,6 +1021,18 @@ void bridge_free(struct bridge *b)
 bool bridge_connected(struct bridge *b)
 {
 	return b->mqtt && mqtt_is_connected(b->mqtt);
+}
+
+bool bridge_log_healthy(struct bridge *b, char *why, size_t n)
+{
+	int e = b->wal ? wal_sync_error(b->wal) : 0;
+	if (e)
+		snprintf(why, n, "the log cannot sync to disk: %s", strerror(e));
+	else if (b->log_failing)
+		snprintf(why, n, "the log cannot take messages (they wait at the broker)");
+	else
+		return true;
+	return false;
 }
 
 void bridge_get_counters(struct bridge *b, struct bridge_counters *c)
@@ -886,6 +1107,17 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 		EMIT("sensorwire_bridge_output_backlog{output=\"%s\"} %llu\n",
 		     b->out[i].ops->name,
 		     (unsigned long long)(b->out[i].reader ? wal_reader_lag(b->out[i].reader) : 0));
+	struct wal_stats ws = { 0 };
+	if (b->wal)
+		wal_get_stats(b->wal, &ws);
+	char why[8];
+	EMIT("# TYPE sensorwire_bridge_log_errors_total counter\n");
+	EMIT("sensorwire_bridge_log_errors_total{op=\"append\"} %llu\n",
+	     (unsigned long long)b->append_errors);
+	EMIT("sensorwire_bridge_log_errors_total{op=\"sync\"} %llu\n",
+	     (unsigned long long)ws.sync_errors);
+	EMIT("# TYPE sensorwire_bridge_log_healthy gauge\n");
+	EMIT("sensorwire_bridge_log_healthy %d\n", bridge_log_healthy(b, why, sizeof(why)) ? 1 : 0);
 	EMIT("# TYPE sensorwire_bridge_mqtt_connected gauge\n");
 	EMIT("sensorwire_bridge_mqtt_connected %d\n", bridge_connected(b) ? 1 : 0);
 #undef EMIT

@@ -21,7 +21,7 @@ struct bridge_counters {
 	uint64_t received;        /* MQTT messages taken */
 	uint64_t accepted;        /* readings appended to the log */
 	uint64_t status;          /* availability messages appended to the log */
-	uint64_t lost;            /* could not be appended (disk full ...) */
+	uint64_t lost;            /* can never be appended (over the log's record limit) */
 	/* refused (logged with the topic and reason, never stored): */
 	uint64_t malformed;       /* payload refused by the parser (reading.h) */
 	uint64_t bad_topic;       /* topic is not <prefix>/<node>/<sensor> */
@@ -57,6 +57,12 @@ void bridge_stop(struct bridge *b, int timeout_ms);
 void bridge_free(struct bridge *b);
 
 bool bridge_connected(struct bridge *b);
+/*
+ * false (with the reason in why) while the log refuses appends (messages
+ * then wait at the broker, unacknowledged) or its last sync failed. Never
+ * blocks, nor waits for Paho.
+ */
+bool bridge_log_healthy(struct bridge *b, char *why, size_t n);
 void bridge_get_counters(struct bridge *b, struct bridge_counters *out);
 /* Writes Prometheus text-format metrics into buf. Returns length. */
 size_t bridge_metrics(struct bridge *b, char *buf, size_t len);

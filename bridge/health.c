@@ -36,9 +36,16 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	} else if (strcmp(url, "/healthz") == 0) {
 		len = (size_t)snprintf(buf, sizeof(buf), "ok\n");
 	} else if (strcmp(url, "/readyz") == 0) {
-		bool up = bridge_connected(h->b);
-		status = up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
-		len = (size_t)snprintf(buf, sizeof(buf), up ? "ready\n" : "not connected to MQTT\n");
+		/* ready: connected to the broker and the log takes messages */
+		char why[160];
+		if (!bridge_log_healthy(h->b, why, sizeof(why))) {
+			status = MHD_HTTP_SERVICE_UNAVAILABLE;
+			len = (size_t)snprintf(buf, sizeof(buf), "%s\n", why);
+		} else {
+			bool up = bridge_connected(h->b);
+			status = up ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+			len = (size_t)snprintf(buf, sizeof(buf), up ? "ready\n" : "not connected to MQTT\n");
+		}
 	} else if (strcmp(url, "/metrics") == 0) {
 		ctype = "text/plain; version=0.0.4";
 		len = bridge_metrics(h->b, buf, sizeof(buf));

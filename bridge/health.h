@@ -1,7 +1,8 @@
 /*
  * health.h - the bridge's small HTTP endpoint (HEALTH_PORT) for Kubernetes
  * probes and scraping: GET /healthz (alive), /readyz (connected to the
- * broker), /metrics (Prometheus text format counters).
+ * broker and the log takes messages), /metrics (Prometheus text format
+ * counters).
  */
 #ifndef SW_HEALTH_H
 #define SW_HEALTH_H

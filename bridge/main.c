@@ -32,7 +32,8 @@ static const struct cfg_key bridge_keys[] = {
 	{ "MQTT_QOS", CFG_INT, "1", 0, 2, "subscription QoS (1 = at least once)" },
 	{ "MQTT_KEEPALIVE_S", CFG_INT, "30", 5, 3600, "MQTT keepalive in seconds" },
 	{ "MQTT_TOPICS", CFG_STR, "sensors/+/+", 0, 0,
-	  "comma-separated topic filters; the last two levels are node and sensor" },
+	  "comma-separated topic filters; the last two levels are node and sensor (a change "
+	  "is applied to a resumed session too: STATE_DIR/subscriptions)" },
 	{ "LOG_LEVEL", CFG_STR, "info", 0, 0, "error, warn, info or debug" },
 	/* the pipeline */
 	{ "OUTPUTS", CFG_STR, "stdout", 0, 0, "comma list of influx, remote_write, stdout" },
@@ -54,7 +55,8 @@ static const struct cfg_key bridge_keys[] = {
 	{ "HTTP_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, "timeout of one HTTP request" },
 	{ "TLS_CA_FILE", CFG_STR, NULL, 0, 0, "CA bundle for HTTPS outputs (default: system store)" },
 	{ "HEALTH_PORT", CFG_INT, "0", 0, 65535,
-	  "serve /healthz, /readyz, /metrics on this port (0 = off)" },
+	  "serve /healthz, /readyz (connected, and the log takes messages), /metrics on this "
+	  "port (0 = off)" },
 	{ "HEALTH_ADDR", CFG_STR, "0.0.0.0", 0, 0, "address of the health endpoint" },
 	/* InfluxDB */
 	{ "INFLUX_URL", CFG_STR, NULL, 0, 0, "InfluxDB base URL, e.g. http://influxdb:8086" },

@@ -564,6 +564,7 @@ struct wal *wal_open(const struct wal_opts *o, char *err, size_t errlen)
 		}
 		if (load_segments(w, err, errlen) < 0)
 			goto err_free;
+		w->synced_lsn = w->next_lsn;
 		check_cursors(w);
 		if (o->sync_ms > 0) {
 			if (pthread_create(&w->syncer, NULL, syncer_main, w) == 0)

@@ -74,6 +74,7 @@ struct wal_stats {
 	uint64_t repaired_bytes;  /* cut from a torn or corrupt tail at open */
 	uint64_t bytes;           /* current size */
 	uint64_t segments;
+	uint64_t sync_errors;     /* failed fdatasync calls on the log */
 };
 
 struct wal;
@@ -84,11 +85,22 @@ struct wal *wal_open(const struct wal_opts *o, char *err, size_t errlen);
 void wal_close(struct wal *w);
 bool wal_durable(const struct wal *w);
 
-/* Appends one record. 0, or -errno (the record is lost; caller logs). */
+/*
+ * Appends one record. 0, or -errno: the record is not in the log (the
+ * caller must not acknowledge it). -EMSGSIZE: it never can be (over 1 MiB);
+ * any other error may pass (a full disk, a failed sync: see
+ * wal_sync_error).
+ */
 int wal_append(struct wal *w, int64_t arrival_ms, const char *topic, const void *payload,
 	       size_t len);
 /* Flushes to stable storage now (for shutdown). */
 int wal_sync(struct wal *w);
+/*
+ * The errno of the last fdatasync of the log if it failed and none has
+ * succeeded since, else 0. Meanwhile every append fails with it (each first
+ * tries a sync). Never blocks.
+ */
+int wal_sync_error(const struct wal *w);
 
 /*
  * A cursor named name (an output). On disk it resumes from the saved

@@ -12,9 +12,25 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/*
+ * A PUBACK must mean "stored" (README "Delivery guarantees"). For a QoS 1
+ * message Paho sends the PUBACK right after messageArrived returns, from
+ * 1.3.10 on (commit 31c44e7, "Change ordering of acks to after processing
+ * incoming message"); before, it sent it on receipt, before the callback
+ * ran, so a message the bridge failed to store was acknowledged anyway.
+ * Paho's headers have no version macro; MQTTASYNC_MAX_BUFFERED (-19) first
+ * appeared in MQTTAsync.h in that same release, so it stands for the
+ * version. mqtt_new() also checks the library it runs with.
+ */
+#ifndef MQTTASYNC_MAX_BUFFERED
+#error "Paho MQTT C >= 1.3.10 is needed: older ones acknowledge a QoS 1 message before messageArrived has stored it"
+#endif
+#define PAHO_MIN_VERSION 0x01030a /* 1.3.10 */
 
 enum conn_state { ST_IDLE, ST_CONNECTING, ST_CONNECTED, ST_WAITING, ST_STOPPING, ST_STOPPED };
 
@@ -36,6 +52,10 @@ struct mqtt {
 	bool failing;            /* a failure was already logged for this series */
 	bool disconnected_ok;
 	struct backoff backoff;
+	/* a message on_message has not taken yet (on_message_arrived's loop),
+	 * and, once stopping, that loop parked for good (Paho's lock held) */
+	bool holding, parked;
+	uint64_t held_tries;
 };
 
 char *mqtt_normalise_url(const char *url)
@@ -82,6 +102,56 @@ static void on_connection_lost(void *ctx, char *cause)
 		m->h.on_lost(m->ctx);
 }
 
+/*
+ * on_message could not store msg: keep asking it, with backoff, until it
+ * does; Paho's receive thread (and Paho's lock, which it holds during
+ * callbacks) stays here meanwhile. Why not return 0, which makes Paho call
+ * messageArrived again later? Because Paho sends the PUBACK whatever the
+ * callback returns (MQTTProtocol_handlePublishes: Protocol_processPublication,
+ * then MQTTPacket_send_puback); 0 only moves the message into Paho's own
+ * queue, in memory and in its persistence directory, which is on the same
+ * full disk. Holding the thread withholds the PUBACK: the broker keeps the
+ * message (and the ones behind it) in the session. If this lasts longer
+ * than about 1.5 keepalives the broker drops the connection (no PINGREQ
+ * goes out meanwhile); the PUBACK sent after the message is finally stored
+ * then goes nowhere, and the broker delivers the message again after the
+ * reconnect: a duplicate (the same point in the stores), never a loss.
+ * Once stopping (mqtt_stop), the loop parks and never returns: the message
+ * is not acknowledged and stays with the broker.
+ */
+static void hold_message(struct mqtt *m, const char *t, MQTTAsync_message *msg)
+{
+	struct backoff bo;
+	backoff_init(&bo, 50, 2000);
+	pthread_mutex_lock(&m->lock);
+	m->holding = true;
+	m->held_tries = 1;
+	for (;;) {
+		if (m->state == ST_STOPPING || m->state == ST_STOPPED) {
+			m->parked = true;
+			pthread_cond_broadcast(&m->cond);
+			for (;;)
+				pthread_cond_wait(&m->cond, &m->lock);
+		}
+		struct timespec until = clock_deadline_ms(backoff_next(&bo));
+		while (m->state != ST_STOPPING && m->state != ST_STOPPED &&
+		       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
+			;
+		if (m->state == ST_STOPPING || m->state == ST_STOPPED)
+			continue;
+		pthread_mutex_unlock(&m->lock);
+		bool taken = m->h.on_message(m->ctx, t, msg->payload, (size_t)msg->payloadlen,
+					     msg->retained);
+		pthread_mutex_lock(&m->lock);
+		m->held_tries++;
+		if (taken)
+			break;
+	}
+	m->holding = false;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
 static int on_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
 {
 	struct mqtt *m = ctx;
@@ -97,9 +167,11 @@ static int on_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 			t = NULL;
 		}
 	}
-	if (t && m->h.on_message)
-		m->h.on_message(m->ctx, t, msg->payload, (size_t)msg->payloadlen, msg->retained);
-	else if (!t) {
+	if (t && m->h.on_message) {
+		if (!m->h.on_message(m->ctx, t, msg->payload, (size_t)msg->payloadlen,
+				     msg->retained))
+			hold_message(m, t, msg);
+	} else if (!t) {
 		log_warn(m->comp, "dropped a message with a %d-byte topic (the limit is %d)",
 			 topic_len, MQTT_TOPIC_MAX);
 		if (m->h.on_dropped)
@@ -263,6 +335,17 @@ struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, 
 		goto err_url;
 	}
 	m->p = paho_for(strncmp(m->url, "ssl://", 6) == 0);
+	unsigned va = 0, vb = 0, vc = 0;
+	const char *ver = NULL;
+	for (MQTTAsync_nameValue *nv = m->p->getVersionInfo(); nv && nv->name; nv++)
+		if (strcmp(nv->name, "Version") == 0)
+			ver = nv->value;
+	if (!ver || sscanf(ver, "%u.%u.%u", &va, &vb, &vc) != 3 ||
+	    (va << 16 | vb << 8 | vc) < PAHO_MIN_VERSION) {
+		snprintf(err, errlen, "Paho MQTT C %s is too old: 1.3.10 or newer acknowledges a "
+			 "message only after it is stored", ver ? ver : "(version unknown)");
+		goto err_url;
+	}
 	/* OpenSSL 1.1+ initialises itself on first use; Paho's explicit init
 	 * would load every cipher and error string even for tcp:// */
 	MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
@@ -351,6 +434,152 @@ int mqtt_subscribe(struct mqtt *m, char *const *filters, size_t n, int qos)
 	return 0;
 }
 
+/* One mqtt_resubscribe: the unsubscribe waits for the subscribe's answer. */
+struct resub {
+	struct mqtt *m;
+	char **sub, **unsub;
+	size_t n_sub, n_unsub;
+	void (*done)(void *ctx, bool ok);
+	void *ctx;
+};
+
+static void resub_free(struct resub *r)
+{
+	for (size_t i = 0; i < r->n_sub; i++)
+		free(r->sub[i]);
+	for (size_t i = 0; i < r->n_unsub; i++)
+		free(r->unsub[i]);
+	free(r->sub);
+	free(r->unsub);
+	free(r);
+}
+
+static void resub_end(struct resub *r, bool ok)
+{
+	if (r->done)
+		r->done(r->ctx, ok);
+	resub_free(r);
+}
+
+static void on_unsub_success(void *ctx, MQTTAsync_successData *resp)
+{
+	struct resub *r = ctx;
+	(void)resp;
+	for (size_t i = 0; i < r->n_unsub; i++)
+		log_info(r->m->comp, "unsubscribed from '%s'", r->unsub[i]);
+	resub_end(r, true);
+}
+
+static void on_unsub_failure(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct resub *r = ctx;
+	log_error(r->m->comp, "unsubscribe failed: %s (code %d)",
+		  resp && resp->message ? resp->message : "refused", resp ? resp->code : -1);
+	resub_end(r, false);
+}
+
+static void resub_unsubscribe(struct resub *r)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	if (!r->n_unsub) {
+		resub_end(r, true);
+		return;
+	}
+	ro.onSuccess = on_unsub_success;
+	ro.onFailure = on_unsub_failure;
+	ro.context = r;
+	int rc = r->m->p->unsubscribeMany(r->m->client, (int)r->n_unsub, r->unsub, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_error(r->m->comp, "cannot unsubscribe: %s", r->m->p->strerror(rc));
+		resub_end(r, false);
+	}
+}
+
+static void on_resub_success(void *ctx, MQTTAsync_successData *resp)
+{
+	struct resub *r = ctx;
+	bool ok = true;
+	for (size_t i = 0; i < r->n_sub; i++) {
+		int q = !resp ? 0x80 : r->n_sub == 1 ? resp->alt.qos :
+			resp->alt.qosList ? resp->alt.qosList[i] : 0x80;
+		if (q == 0x80) {
+			log_error(r->m->comp, "the broker refused the subscription to '%s'", r->sub[i]);
+			ok = false;
+		} else {
+			log_info(r->m->comp, "subscribed to '%s' (qos %d)", r->sub[i], q);
+		}
+	}
+	if (!ok) {
+		resub_end(r, false);
+		return;
+	}
+	resub_unsubscribe(r);
+}
+
+static void on_resub_failure(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct resub *r = ctx;
+	log_error(r->m->comp, "subscribe failed: %s (code %d)",
+		  resp && resp->message ? resp->message : "refused", resp ? resp->code : -1);
+	resub_end(r, false);
+}
+
+static char **copy_list(char *const *v, size_t n)
+{
+	char **c = calloc(n ? n : 1, sizeof(*c));
+	for (size_t i = 0; c && i < n; i++) {
+		if (!(c[i] = strdup(v[i]))) {
+			while (i--)
+				free(c[i]);
+			free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+int mqtt_resubscribe(struct mqtt *m, char *const *sub, size_t n_sub, int qos,
+		     char *const *unsub, size_t n_unsub, void (*done)(void *ctx, bool ok),
+		     void *ctx)
+{
+	int qoss[64];
+	if (n_sub > 64 || n_unsub > 64)
+		return -EINVAL;
+	struct resub *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->m = m;
+	r->done = done;
+	r->ctx = ctx;
+	r->sub = copy_list(sub, n_sub);
+	r->unsub = copy_list(unsub, n_unsub);
+	if (!r->sub || !r->unsub) {
+		free(r->sub);
+		free(r->unsub);
+		free(r);
+		return -ENOMEM;
+	}
+	r->n_sub = n_sub;
+	r->n_unsub = n_unsub;
+	if (!n_sub) {
+		resub_unsubscribe(r);
+		return 0;
+	}
+	for (size_t i = 0; i < n_sub; i++)
+		qoss[i] = qos;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	ro.onSuccess = on_resub_success;
+	ro.onFailure = on_resub_failure;
+	ro.context = r;
+	int rc = m->p->subscribeMany(m->client, (int)n_sub, r->sub, qoss, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_error(m->comp, "cannot subscribe: %s", m->p->strerror(rc));
+		resub_free(r);
+		return -EIO;
+	}
+	return 0;
+}
+
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len,
 		 int qos, bool retained, int *token)
 {
@@ -376,7 +605,10 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 
 bool mqtt_is_connected(struct mqtt *m)
 {
-	return m->p->isConnected(m->client);
+	pthread_mutex_lock(&m->lock);
+	bool up = m->state == ST_CONNECTED;
+	pthread_mutex_unlock(&m->lock);
+	return up;
 }
 
 int mqtt_wait_idle(struct mqtt *m, int timeout_ms)
@@ -419,10 +651,21 @@ int mqtt_stop(struct mqtt *m, int timeout_ms)
 	bool was_connected = m->state == ST_CONNECTED;
 	m->state = ST_STOPPING;
 	pthread_cond_broadcast(&m->cond);
+	/* a held message's loop parks at once (it only waits or calls
+	 * on_message); then it keeps Paho's lock for good: leave Paho alone */
+	while (m->holding && !m->parked)
+		pthread_cond_wait(&m->cond, &m->lock);
+	bool parked = m->parked;
 	pthread_mutex_unlock(&m->lock);
 	if (m->thread_started) {
 		pthread_join(m->thread, NULL);
 		m->thread_started = false;
+	}
+	if (parked) {
+		log_warn(m->comp, "stopping with a message not yet stored (tried %llu times): "
+			 "not acknowledged, the broker keeps it for the next start",
+			 (unsigned long long)m->held_tries);
+		return -EBUSY;
 	}
 	if (!m->p->isConnected(m->client) && !was_connected)
 		return 0;
@@ -448,6 +691,11 @@ void mqtt_free(struct mqtt *m)
 {
 	if (!m)
 		return;
+	pthread_mutex_lock(&m->lock);
+	bool parked = m->parked;
+	pthread_mutex_unlock(&m->lock);
+	if (parked)
+		return; /* Paho's thread waits on m for good, holding Paho's lock */
 	if (m->thread_started) {
 		pthread_mutex_lock(&m->lock);
 		m->state = ST_STOPPING;

@@ -38,11 +38,16 @@ struct mqtt_handlers {
 	/* The connection dropped (not called after mqtt_stop). */
 	void (*on_lost)(void *ctx);
 	/*
-	 * One incoming message. The payload is not NUL-terminated. Must not
-	 * block; the return value is ignored (the message is always taken,
-	 * see docs/protocols.md#mqtt, G8).
+	 * One incoming message. The payload is not NUL-terminated. Returns true
+	 * when the message is taken (stored, or refused for good): only then
+	 * may its PUBACK leave. false means "not stored, try again": mqtt.c
+	 * withholds the PUBACK and calls on_message again with the same message
+	 * after a backoff (50 ms doubling to 2 s), for as long as it returns
+	 * false; no other message is delivered meanwhile (mqtt.c explains why
+	 * it holds Paho's thread rather than returning 0 to Paho). Must not
+	 * block otherwise.
 	 */
-	void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
+	bool (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
 			   bool retained);
 	/*
 	 * An incoming message that could not be handed to on_message: its topic
@@ -70,15 +75,33 @@ int mqtt_start(struct mqtt *m);
 /* Subscribes to n filters at qos; safe to call from on_connect. */
 int mqtt_subscribe(struct mqtt *m, char *const *filters, size_t n, int qos);
 /*
+ * Asks the broker for both, in order, as one step (either may be empty):
+ * SUBSCRIBE to sub[] at qos, then UNSUBSCRIBE from unsub[]. done(ctx, ok)
+ * runs on Paho's thread once the broker has answered both (ok: it granted
+ * every filter) or when either was refused or lost with the connection.
+ * 0 when queued; safe to call from on_connect.
+ */
+int mqtt_resubscribe(struct mqtt *m, char *const *sub, size_t n_sub, int qos,
+		     char *const *unsub, size_t n_unsub, void (*done)(void *ctx, bool ok),
+		     void *ctx);
+/*
  * Queues a publish. Returns 0 and sets *token (may be NULL), -ENOTCONN when
  * not connected, or another negative errno when Paho refuses it.
  */
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len,
 		 int qos, bool retained, int *token);
+/* From mqtt.c's own state: never waits for Paho (whose lock a held message keeps). */
 bool mqtt_is_connected(struct mqtt *m);
 /* Waits up to timeout_ms for outstanding publishes to be acknowledged. */
 int mqtt_wait_idle(struct mqtt *m, int timeout_ms);
-/* Clean disconnect (the Will is not sent), waiting up to timeout_ms. */
+/*
+ * Clean disconnect (the Will is not sent), waiting up to timeout_ms. While
+ * on_message is refusing a message (returning false), its thread keeps
+ * Paho's lock and the message must not be acknowledged: then mqtt_stop
+ * leaves Paho alone, that thread stays parked until the process exits, and
+ * the broker, seeing the connection end with the process, keeps the message
+ * for the session's next connection (as after a crash).
+ */
 int mqtt_stop(struct mqtt *m, int timeout_ms);
 void mqtt_free(struct mqtt *m);
 

@@ -17,6 +17,8 @@
 		.disconnect = p##MQTTAsync_disconnect,                       \
 		.isConnected = p##MQTTAsync_isConnected,                     \
 		.subscribeMany = p##MQTTAsync_subscribeMany,                 \
+		.unsubscribeMany = p##MQTTAsync_unsubscribeMany,             \
+		.getVersionInfo = p##MQTTAsync_getVersionInfo,               \
 		.sendMessage = p##MQTTAsync_sendMessage,                     \
 		.getPendingTokens = p##MQTTAsync_getPendingTokens,           \
 		.freeMessage = p##MQTTAsync_freeMessage,                     \
@@ -37,6 +39,8 @@ SWPAHO(MQTTAsync_connect);
 SWPAHO(MQTTAsync_disconnect);
 SWPAHO(MQTTAsync_isConnected);
 SWPAHO(MQTTAsync_subscribeMany);
+SWPAHO(MQTTAsync_unsubscribeMany);
+SWPAHO(MQTTAsync_getVersionInfo);
 SWPAHO(MQTTAsync_sendMessage);
 SWPAHO(MQTTAsync_getPendingTokens);
 SWPAHO(MQTTAsync_freeMessage);

@@ -27,6 +27,8 @@ struct paho_api {
 	__typeof__(MQTTAsync_disconnect) *disconnect;
 	__typeof__(MQTTAsync_isConnected) *isConnected;
 	__typeof__(MQTTAsync_subscribeMany) *subscribeMany;
+	__typeof__(MQTTAsync_unsubscribeMany) *unsubscribeMany;
+	__typeof__(MQTTAsync_getVersionInfo) *getVersionInfo;
 	__typeof__(MQTTAsync_sendMessage) *sendMessage;
 	__typeof__(MQTTAsync_getPendingTokens) *getPendingTokens;
 	__typeof__(MQTTAsync_freeMessage) *freeMessage;
