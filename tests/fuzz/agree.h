@@ -99,7 +99,8 @@ static inline int samples_add(struct samples *s, struct agree_kv *kv, size_t n,
 /*
  * What the reading should become, by the mapping of README "Watching it
  * work": node and sensor from the topic, every tag (a tag named node or
- * sensor and an empty value are left out by both encoders), one sample per
+ * sensor and an empty value, node and sensor too, are left out by both
+ * encoders), one sample per
  * field at ts_ms.
  */
 static inline int samples_of_reading(struct samples *s, const struct reading *r)
@@ -107,8 +108,10 @@ static inline int samples_of_reading(struct samples *s, const struct reading *r)
 	struct agree_kv kv[READING_MAX_TAGS + 2];
 	for (size_t f = 0; f < r->n_fields; f++) {
 		size_t n = 0;
-		kv[n++] = (struct agree_kv){ "node", r->node };
-		kv[n++] = (struct agree_kv){ "sensor", r->sensor };
+		if (*r->node)
+			kv[n++] = (struct agree_kv){ "node", r->node };
+		if (*r->sensor)
+			kv[n++] = (struct agree_kv){ "sensor", r->sensor };
 		for (size_t i = 0; i < r->n_tags && i < READING_MAX_TAGS; i++) {
 			if (strcmp(r->tags[i].key, "node") == 0 ||
 			    strcmp(r->tags[i].key, "sensor") == 0 || !*r->tags[i].value)
