@@ -382,8 +382,6 @@ $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DRIVER) $(BUILD)/libbri
 	$(Q)$(CC) $(FUZZ_SAN) $(filter-out replay,$(FUZZ_LINK)) $(ARCH_FLAGS) $(LDFLAGS) -o $@ $^ \
 		$(call pc_libs,$(BRIDGE_PKGS) $(PUB_PKGS)) -lsnappy $(COMMON_LIBS)
 $(BUILD)/obj/tests/fuzz/%.o: PKG_CFLAGS = $(call pc_cflags,$(BRIDGE_PKGS) $(PUB_PKGS))
-# clang's -Wformat=2 wants log_vwrite() declared with format(printf, 3, 0)
-$(FUZZ_DIR)/obj/common/log.o: WARN += -Wno-format-nonliteral
 $(patsubst tests/fuzz/%.c,$(BUILD)/obj/tests/fuzz/%.o,$(wildcard tests/fuzz/*.c)): | $(PROTO_HDR)
 
 fuzz: fuzz-bins

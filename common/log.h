@@ -27,7 +27,8 @@ void log_set_level(enum log_level level);
 
 void log_write(enum log_level level, const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void log_vwrite(enum log_level level, const char *component, const char *fmt, va_list ap);
+void log_vwrite(enum log_level level, const char *component, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 #define LOG_AT(lvl, comp, ...) \
 	do { \
