@@ -161,17 +161,25 @@ $(BUILD)/libpublisher.a: $(PUBLISHER_OBJ)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 # glibc's linker notes about getaddrinfo/dlopen in static programs are
-# filtered out of static links (only those, and the "in function" line that
-# names where each one comes from): names resolve through /etc/hosts and DNS,
-# which glibc 2.34+ has built in; other NSS modules would need the same glibc
-# at run time.
+# filtered out of static links (only those): names resolve through /etc/hosts
+# and DNS, which glibc 2.34+ has built in; other NSS modules would need the
+# same glibc at run time. ld names a function ("in function `f':") once, before
+# the first message about it, so that line is held and printed before the
+# first other message (an undefined reference in a function that also has a
+# note comes right after the note, without an "in function" line of its own);
+# one followed only by notes is dropped with them.
 define static_link
 	$(Q)$(CC) -static $(ALL_LDFLAGS) $(1) 2>$@.ld; rc=$$?; \
-		awk '/: in function `/ { held = $$0; next } \
-			/in statically linked applications requires at runtime/ { held = ""; next } \
-			{ if (held != "") print held; held = ""; print }' $@.ld >&2; \
+		awk '/: in function .*:$$/ { ctx = $$0; shown = 0; next } \
+			/in statically linked applications requires at runtime/ { next } \
+			/^collect2: / { ctx = "" } \
+			{ if (ctx != "" && !shown) { print ctx; shown = 1 } print }' $@.ld >&2; \
 		rm -f $@.ld; exit $$rc
 endef
+# the archive files behind -l flags (those the compiler finds), so that a
+# static program is linked again when a library it holds is updated
+static_archives = $(foreach l,$(patsubst -l%,%,$(filter -l%,$(1))),\
+	$(abspath $(filter /%,$(shell $(CC) $(ARCH_FLAGS) -print-file-name=lib$(l).a))))
 # the static libraries of pkg-config packages, in the order the .pc files give
 # (Debian 13's libcrypto needs zstd, and zlib after it)
 pc_static = $(shell $(PKG_CONFIG) --static --libs $(1) 2>/dev/null || echo -l$(1)-not-found)
@@ -183,13 +191,14 @@ ifeq ($(BRIDGE_STATIC),1)
 $(DEPS_DIR)/.stamp: scripts/static-deps.sh scripts/lib/apt.sh
 	$(Q)CC='$(CC)' AR='$(AR)' ARCH_FLAGS='$(ARCH_FLAGS)' CFLAGS_DEPS='$(LFS)' \
 		scripts/static-deps.sh $(DEPS_DIR)
+BRIDGE_STATIC_LIBS := -lprotobuf-c -lsnappy -lstdc++ -lpaho-mqtt3as $(call pc_static,libssl zlib) \
+	-lm -lpthread
 $(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a \
-		$(DEPS_DIR)/.stamp
+		$(DEPS_DIR)/.stamp $(call static_archives,$(BRIDGE_STATIC_LIBS) -lc)
 	@echo "  LD      $@ (static)"
 	$(Q)$(PKG_CONFIG) --print-errors --exists libssl zlib
-	$(call static_link,-o $@ $(filter-out $(DEPS_DIR)/.stamp,$^) -L$(DEPS_DIR)/lib \
-		-lcurl -lmicrohttpd -lcjson -lprotobuf-c -lsnappy -lstdc++ -lpaho-mqtt3as \
-		$(call pc_static,libssl zlib) -lm -lpthread $(ATOMIC))
+	$(call static_link,-o $@ $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a \
+		-L$(DEPS_DIR)/lib -lcurl -lmicrohttpd -lcjson $(BRIDGE_STATIC_LIBS) $(ATOMIC))
 else
 $(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a
 	@echo "  LD      $@"
@@ -205,9 +214,13 @@ ifeq ($(PUBLISHER_STATIC),1)
 # publisher/static.ld keeps OpenSSL's code and constants apart from both.
 # Both get their symbols prefixed (swtcp_, swtls_): they define the same names,
 # and the plain one also its own SHA1_*, which libcrypto defines too. A Paho
-# update rebuilds them.
+# update rebuilds them, and an update of any other library it holds links it
+# again. libcommon-split.a is libcommon.a with paho.o replaced by paho_split.o
+# (the table of the two renamed variants), so no link depends on which of two
+# archive members defining the same symbols the linker takes.
 PAHO_TCP_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3a.a)
 PAHO_TLS_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3as.a)
+PUB_STATIC_LIBS := $(call pc_static,libgpiod) -lm -lpthread -lc $(call pc_static,libssl zlib)
 $(BUILD)/paho/libswtcp-paho.a: $(PAHO_TCP_A)
 $(BUILD)/paho/libswtls-paho.a: $(PAHO_TLS_A)
 $(BUILD)/paho/libsw%-paho.a:
@@ -218,14 +231,17 @@ $(BUILD)/paho/libsw%-paho.a:
 $(BUILD)/obj/common/paho_split.o: common/paho.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -DSW_PAHO_SPLIT -MMD -MP -c -o $@ $<
+$(BUILD)/libcommon-split.a: $(filter-out $(BUILD)/obj/common/paho.o,$(COMMON_OBJ)) \
+		$(BUILD)/obj/common/paho_split.o
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a \
-		$(BUILD)/obj/common/paho_split.o $(BUILD)/libcommon.a \
-		$(BUILD)/paho/libswtcp-paho.a $(BUILD)/paho/libswtls-paho.a publisher/static.ld
+		$(BUILD)/libcommon-split.a $(BUILD)/paho/libswtcp-paho.a $(BUILD)/paho/libswtls-paho.a \
+		publisher/static.ld $(call static_archives,$(PUB_STATIC_LIBS))
 	@echo "  LD      $@ (static)"
 	$(Q)$(PKG_CONFIG) --print-errors --exists libgpiod libssl zlib
 	$(call static_link,-Wl$(,)-T$(,)publisher/static.ld -o $@ \
-		$(filter %.o,$^) $(BUILD)/libpublisher.a \
-		$(BUILD)/libcommon.a $(BUILD)/paho/libswtcp-paho.a $(call pc_static,libgpiod) \
+		$(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a \
+		$(BUILD)/libcommon-split.a $(BUILD)/paho/libswtcp-paho.a $(call pc_static,libgpiod) \
 		-lm -lpthread -lc $(BUILD)/paho/libswtls-paho.a $(call pc_static,libssl zlib) $(ATOMIC))
 else
 $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
