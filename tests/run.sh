@@ -21,39 +21,39 @@ read -r -a runner <<<"${TEST_RUNNER:-}"
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/sw-tests.XXXXXX")
 
 run_one() { # name, command...
-	local name=$1; shift
-	local log="$logdir/${name//\//_}.log" start=$SECONDS
-	if "$@" >"$log" 2>&1; then
-		passed=$((passed + 1))
-		printf 'ok    %-48s %3ds\n' "$name" $((SECONDS - start))
-	else
-		failed=$((failed + 1))
-		failures+=("$name")
-		printf 'FAIL  %-48s %3ds\n' "$name" $((SECONDS - start))
-		sed 's/^/      | /' "$log" | tail -n 60
-	fi
+  local name=$1; shift
+  local log="$logdir/${name//\//_}.log" start=$SECONDS
+  if "$@" >"$log" 2>&1; then
+    passed=$((passed + 1))
+    printf 'ok    %-48s %3ds\n' "$name" $((SECONDS - start))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    printf 'FAIL  %-48s %3ds\n' "$name" $((SECONDS - start))
+    sed 's/^/      | /' "$log" | tail -n 60
+  fi
 }
 
 if [ "$what" = all ] || [ "$what" = unit ]; then
-	# one test per source (a binary left from a removed source is not run)
-	for src in "$root"/tests/unit/*/test_*.c; do
-		rel=${src#"$root/tests/unit/"}
-		name=unit/${rel%.c}
-		t=$root/$BUILD/tests/unit/${rel%.c}
-		case "$name" in *"$filter"*) ;; *) continue ;; esac
-		if [ -x "$t" ]; then
-			run_one "$name" ${runner[@]+"${runner[@]}"} "$t"
-		else
-			run_one "$name" sh -c "echo '$t is not built (make unit builds every test)'; exit 1"
-		fi
-	done
+  # one test per source (a binary left from a removed source is not run)
+  for src in "$root"/tests/unit/*/test_*.c; do
+    rel=${src#"$root/tests/unit/"}
+    name=unit/${rel%.c}
+    t=$root/$BUILD/tests/unit/${rel%.c}
+    case "$name" in *"$filter"*) ;; *) continue ;; esac
+    if [ -x "$t" ]; then
+      run_one "$name" ${runner[@]+"${runner[@]}"} "$t"
+    else
+      run_one "$name" sh -c "echo '$t is not built (make unit builds every test)'; exit 1"
+    fi
+  done
 fi
 if [ "$what" = all ] || [ "$what" = integration ]; then
-	for t in "$here"/integration/test_*.sh; do
-		[ -e "$t" ] || continue
-		name=integration/$(basename "$t" .sh)
-		case "$name" in *"$filter"*) run_one "$name" bash "$t" ;; esac
-	done
+  for t in "$here"/integration/test_*.sh; do
+    [ -e "$t" ] || continue
+    name=integration/$(basename "$t" .sh)
+    case "$name" in *"$filter"*) run_one "$name" bash "$t" ;; esac
+  done
 fi
 
 echo "logs: $logdir"

@@ -30,8 +30,8 @@ min_ok=${HW_MIN_OK:-$reads}
 pause=${HW_PAUSE_S:-2}
 
 usage() {
-	sed -n '2,/^set -u/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2
-	exit 2
+  sed -n '2,/^set -u/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2
+  exit 2
 }
 
 [ -x "$bin" ] || { echo "check-hw: $bin not built (run make first)" >&2; exit 2; }
@@ -48,33 +48,33 @@ echo "check-hw: GPIO backend ${backend:-unknown}.c${gpiod_ver:+, libgpiod $gpiod
 # the driver's "no answer" message (a DHT's answer cannot be faked from a
 # shell at microsecond timing).
 if [ "${HW_GPIO_SIM:-0}" = 1 ]; then
-	cfs=/sys/kernel/config/gpio-sim
-	if [ ! -d "$cfs" ]; then
-		modprobe gpio-sim 2>/dev/null
-		mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config 2>/dev/null
-	fi
-	if [ ! -d "$cfs" ]; then
-		echo "check-hw: gpio-sim not available (needs root, CONFIG_GPIO_SIM, configfs)" >&2
-		exit 2
-	fi
-	dev=$cfs/sensorwire-hw.$$
-	cleanup() {
-		[ -e "$dev/live" ] && echo 0 >"$dev/live"
-		rmdir "$dev/bank0" "$dev" 2>/dev/null
-	}
-	trap cleanup EXIT
-	mkdir "$dev" "$dev/bank0" && echo 8 >"$dev/bank0/num_lines" && echo 1 >"$dev/live" || {
-		echo "check-hw: could not create a gpio-sim chip" >&2; exit 2; }
-	chip=$(cat "$dev/bank0/chip_name")
-	out=$(SENSORS="sim0=dht22,chip=$chip,line=3" "$bin" --once 2>&1 >/dev/null)
-	rc=$?
-	echo "$out" | sed 's/^/  | /'
-	if [ $rc -ne 0 ] && echo "$out" | grep -Eq "no answer: [0-9]+ edges"; then
-		echo "check-hw: PASS gpio-sim $chip line 3: GPIO path works, no sensor answered (as expected)"
-		exit 0
-	fi
-	echo "check-hw: FAIL gpio-sim $chip: expected a 'no answer' read failure" >&2
-	exit 1
+  cfs=/sys/kernel/config/gpio-sim
+  if [ ! -d "$cfs" ]; then
+    modprobe gpio-sim 2>/dev/null
+    mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config 2>/dev/null
+  fi
+  if [ ! -d "$cfs" ]; then
+    echo "check-hw: gpio-sim not available (needs root, CONFIG_GPIO_SIM, configfs)" >&2
+    exit 2
+  fi
+  dev=$cfs/sensorwire-hw.$$
+  cleanup() {
+    [ -e "$dev/live" ] && echo 0 >"$dev/live"
+    rmdir "$dev/bank0" "$dev" 2>/dev/null
+  }
+  trap cleanup EXIT
+  mkdir "$dev" "$dev/bank0" && echo 8 >"$dev/bank0/num_lines" && echo 1 >"$dev/live" || {
+    echo "check-hw: could not create a gpio-sim chip" >&2; exit 2; }
+  chip=$(cat "$dev/bank0/chip_name")
+  out=$(SENSORS="sim0=dht22,chip=$chip,line=3" "$bin" --once 2>&1 >/dev/null)
+  rc=$?
+  echo "$out" | sed 's/^/  | /'
+  if [ $rc -ne 0 ] && echo "$out" | grep -Eq "no answer: [0-9]+ edges"; then
+    echo "check-hw: PASS gpio-sim $chip line 3: GPIO path works, no sensor answered (as expected)"
+    exit 0
+  fi
+  echo "check-hw: FAIL gpio-sim $chip: expected a 'no answer' read failure" >&2
+  exit 1
 fi
 
 [ -n "${SENSORS:-}" ] || usage
@@ -82,32 +82,32 @@ export SENSORS
 n_sensors=$(echo "$SENSORS" | wc -w)
 ok_rounds=0
 for round in $(seq 1 "$reads"); do
-	[ "$round" -gt 1 ] && sleep "$pause"
-	errf=$(mktemp)
-	out=$("$bin" --once 2>"$errf")
-	rc=$?
-	good=0
-	while IFS= read -r line; do
-		[ -n "$line" ] || continue
-		echo "  $line"
-		if command -v jq >/dev/null; then
-			echo "$line" | jq -e --arg f "$field" 'has($f) and (.[$f] | type == "number")' \
-				>/dev/null && good=$((good + 1))
-		else
-			echo "$line" | grep -Eq "\"$field\":-?[0-9]" && good=$((good + 1))
-		fi
-	done <<<"$out"
-	sed 's/^/  | /' "$errf"
-	rm -f "$errf"
-	if [ $rc -eq 0 ] && [ "$good" -eq "$n_sensors" ]; then
-		ok_rounds=$((ok_rounds + 1))
-	else
-		echo "check-hw: round $round: $good of $n_sensors sensors gave $field (exit $rc)"
-	fi
+  [ "$round" -gt 1 ] && sleep "$pause"
+  errf=$(mktemp)
+  out=$("$bin" --once 2>"$errf")
+  rc=$?
+  good=0
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    echo "  $line"
+    if command -v jq >/dev/null; then
+      echo "$line" | jq -e --arg f "$field" 'has($f) and (.[$f] | type == "number")' \
+        >/dev/null && good=$((good + 1))
+    else
+      echo "$line" | grep -Eq "\"$field\":-?[0-9]" && good=$((good + 1))
+    fi
+  done <<<"$out"
+  sed 's/^/  | /' "$errf"
+  rm -f "$errf"
+  if [ $rc -eq 0 ] && [ "$good" -eq "$n_sensors" ]; then
+    ok_rounds=$((ok_rounds + 1))
+  else
+    echo "check-hw: round $round: $good of $n_sensors sensors gave $field (exit $rc)"
+  fi
 done
 if [ "$ok_rounds" -ge "$min_ok" ]; then
-	echo "check-hw: PASS $ok_rounds of $reads rounds, $n_sensors sensor(s) each"
-	exit 0
+  echo "check-hw: PASS $ok_rounds of $reads rounds, $n_sensors sensor(s) each"
+  exit 0
 fi
 echo "check-hw: FAIL $ok_rounds of $reads rounds complete (need $min_ok)" >&2
 exit 1

@@ -8,9 +8,9 @@ root=$(cd "$here/../../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cc -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I"$root" -o "$tmp/gen_wal" "$here/gen_wal.c" \
-	"$build/libbridge.a" "$build/libcommon.a" -lz -lpthread -lm
+  "$build/libbridge.a" "$build/libcommon.a" -lz -lpthread -lm
 cc -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I"$root" -o "$tmp/gen_outbox" "$here/gen_outbox.c" \
-	"$build/libpublisher.a" "$build/libcommon.a" -lz -lpthread -lm
+  "$build/libpublisher.a" "$build/libcommon.a" -lz -lpthread -lm
 rm -rf "$here/wal" "$here/outbox"
 mkdir -p "$here/wal" "$here/outbox"
 "$tmp/gen_wal" "$here/wal"
