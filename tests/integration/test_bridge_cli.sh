@@ -7,7 +7,7 @@
 grep -Eqx 'sensor-bridge [0-9]+\.[0-9]+\.[0-9]+' <<<"$("$BRIDGE" --version)" || fail "--version"
 "$BRIDGE" --help >"$T/help"
 for k in MQTT_URL MQTT_TOPICS OUTPUTS STATE_DIR WAL_SYNC INFLUX_TOKEN REMOTE_WRITE_HEADERS METRIC_PREFIX; do
-	grep -q "^  $k " "$T/help" || fail "--help does not describe $k"
+  grep -q "^  $k " "$T/help" || fail "--help does not describe $k"
 done
 
 # --check-config: effective configuration, secret masked, origin shown
@@ -21,7 +21,7 @@ INFLUX_BUCKET=b
 INFLUX_TOKEN_FILE=$T/token
 CONF
 MQTT_QOS=0 "$BRIDGE" --config "$T/ok.env" --check-config --batch-max-samples 5 >"$T/check" 2>&1 ||
-	fail "--check-config refused a good file: $(cat "$T/check")"
+  fail "--check-config refused a good file: $(cat "$T/check")"
 grep -q "s3cr3t" "$T/check" && fail "--check-config printed the secret"
 grep -q '^INFLUX_TOKEN=\*\*\*\*\*\*\*\*' "$T/check" || fail "token not shown masked"
 grep -q "^OUTPUTS=influx .*# $T/ok.env:2" "$T/check" || fail "file origin missing: $(grep OUTPUTS "$T/check")"
@@ -51,13 +51,13 @@ BATCH_MAX_DELAY_MS=100 "$BRIDGE" --dry-run >"$T/dry.out" 2>"$T/dry.log" &
 DRY=$!; track $DRY
 wait_for 10 grep -q subscribed "$T/dry.log"
 mosquitto_pub -p "$MQ" -q 1 -t sensors/rp3/desk \
-	-m '{"ts":1732276800123,"temperature_celsius":21.4,"humidity_percent":48,"tags":{"location":"desk"}}'
+  -m '{"ts":1732276800123,"temperature_celsius":21.4,"humidity_percent":48,"tags":{"location":"desk"}}'
 wait_for 10 grep -q 'sensor_humidity_percent' "$T/dry.out"
 wait_for 10 grep -q '^sensor,' "$T/dry.out"
 grep -qxF 'sensor,location=desk,node=rp3,sensor=desk humidity_percent=48,temperature_celsius=21.4 1732276800123' "$T/dry.out" ||
-	fail "dry-run line protocol: $(cat "$T/dry.out")"
+  fail "dry-run line protocol: $(cat "$T/dry.out")"
 grep -qF 'sensor_temperature_celsius{location="desk",node="rp3",sensor="desk"} 21.4 @1732276800123' "$T/dry.out" ||
-	fail "dry-run remote-write series: $(cat "$T/dry.out")"
+  fail "dry-run remote-write series: $(cat "$T/dry.out")"
 grep -qi "retry\|failed" "$T/dry.log" && fail "dry-run tried to send: $(cat "$T/dry.log")"
 
 # SIGTERM: exit 0

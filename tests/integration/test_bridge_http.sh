@@ -24,12 +24,12 @@ MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=http-it OUTPUTS=influx,remote_write 
 INFLUX_URL=http://127.0.0.1:$H1 INFLUX_ORG="my org" INFLUX_BUCKET=b1 INFLUX_TOKEN=tok-influx \
 REMOTE_WRITE_URL=http://127.0.0.1:$H2/api/v1/push REMOTE_WRITE_BEARER_TOKEN_FILE=$T/rw-token \
 REMOTE_WRITE_HEADERS="X-Scope-OrgID: team1" BATCH_MAX_DELAY_MS=100 HEALTH_PORT=$HP \
-	"$BRIDGE" >"$T/bridge.log" 2>&1 &
+  "$BRIDGE" >"$T/bridge.log" 2>&1 &
 track $!
 wait_for 20 grep -q subscribed "$T/bridge.log"
 
 mosquitto_pub -p "$MQ" -q 1 -t sensors/rp3/desk \
-	-m '{"ts":1732276800123,"seq":1,"boot":"9f3a0c1e5b7d2a64","temperature_celsius":21.4,"humidity_percent":48,"tags":{"location":"desk"}}'
+  -m '{"ts":1732276800123,"seq":1,"boot":"9f3a0c1e5b7d2a64","temperature_celsius":21.4,"humidity_percent":48,"tags":{"location":"desk"}}'
 
 # --- InfluxDB v2: exact request
 wait_for 10 test -e "$T/rec-influx/0001.head"
@@ -40,17 +40,17 @@ grep -qix 'Content-Encoding: gzip' "$head" || fail "body not declared gzip"
 grep -qix 'Content-Type: text/plain; charset=utf-8' "$head" || fail "content type"
 grep -qix 'User-Agent: sensorwire/[0-9.]*' "$head" || fail "user agent: $(grep -i user-agent "$head")"
 assert_eq 'sensor,location=desk,node=rp3,sensor=desk humidity_percent=48,temperature_celsius=21.4 1732276800123' \
-	"$(gzip -dc "$T/rec-influx/0001.body")" "v2 body"
+  "$(gzip -dc "$T/rec-influx/0001.body")" "v2 body"
 
 # --- remote-write: 503, then 429, then accepted: three identical bodies
 wait_for 15 test -e "$T/rec-rw/0003.head"
 for i in 1 2 3; do
-	h=$T/rec-rw/000$i.head
-	assert_eq "POST /api/v1/push" "$(head -1 "$h")" "request line $i"
-	for want in 'Content-Encoding: snappy' 'Content-Type: application/x-protobuf' \
-		'X-Prometheus-Remote-Write-Version: 0.1.0' 'Authorization: Bearer tok-rw' 'X-Scope-OrgID: team1'; do
-		grep -qix "$want" "$h" || fail "request $i lacks '$want': $(cat "$h")"
-	done
+  h=$T/rec-rw/000$i.head
+  assert_eq "POST /api/v1/push" "$(head -1 "$h")" "request line $i"
+  for want in 'Content-Encoding: snappy' 'Content-Type: application/x-protobuf' \
+    'X-Prometheus-Remote-Write-Version: 0.1.0' 'Authorization: Bearer tok-rw' 'X-Scope-OrgID: team1'; do
+    grep -qix "$want" "$h" || fail "request $i lacks '$want': $(cat "$h")"
+  done
 done
 cmp -s "$T/rec-rw/0001.body" "$T/rec-rw/0002.body" || fail "retry 1 sent a different body"
 cmp -s "$T/rec-rw/0001.body" "$T/rec-rw/0003.body" || fail "retry 2 sent a different body"
@@ -71,10 +71,10 @@ sleep 0.5
 [ -e "$T/rec-rw/0006.head" ] && fail "the dropped batch was retried"
 metrics=$(curl -sf "http://127.0.0.1:$HP/metrics")
 grep -qxF 'sensorwire_bridge_output_samples_total{output="remote_write",result="dropped"} 1' <<<"$metrics" ||
-	fail "drop not counted: $(echo "$metrics" | grep remote_write)"
+  fail "drop not counted: $(echo "$metrics" | grep remote_write)"
 grep -qxF 'sensorwire_bridge_output_samples_total{output="remote_write",result="sent"} 3' <<<"$metrics" ||
-	fail "sent count: $(echo "$metrics" | grep remote_write)"
+  fail "sent count: $(echo "$metrics" | grep remote_write)"
 grep -qxF 'sensorwire_bridge_output_samples_total{output="influx",result="sent"} 4' <<<"$metrics" ||
-	fail "influx sent count: $(echo "$metrics" | grep influx)"
+  fail "influx sent count: $(echo "$metrics" | grep influx)"
 assert_eq ready "$(curl -sf "http://127.0.0.1:$HP/readyz")" "/readyz"
 note "exact requests, retries honour Retry-After, 400 dropped and counted"

@@ -9,16 +9,16 @@
 MQ=$(free_port); HP=$(free_port)
 start_mosquitto "$MQ"
 MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=refused MQTT_TOPICS='sensors/+/+,bad/#' OUTPUTS=stdout \
-	BATCH_MAX_DELAY_MS=50 HEALTH_PORT=$HP HEALTH_ADDR=127.0.0.1 \
-	"$BRIDGE" >"$T/out.lp" 2>"$T/bridge.log" &
+  BATCH_MAX_DELAY_MS=50 HEALTH_PORT=$HP HEALTH_ADDR=127.0.0.1 \
+  "$BRIDGE" >"$T/out.lp" 2>"$T/bridge.log" &
 B=$!; track $B
 wait_for 20 grep -q "subscribed to 'bad/#'" "$T/bridge.log"
 
 BASE=$(( ($(date +%s) - 600) * 1000 ))
 G=0
 good() { # the next good reading, n = its number
-	G=$((G + 1))
-	mosquitto_pub -p "$MQ" -q 1 -t sensors/n/s -m "{\"ts\":$((BASE + G)),\"n\":$G}"
+  G=$((G + 1))
+  mosquitto_pub -p "$MQ" -q 1 -t sensors/n/s -m "{\"ts\":$((BASE + G)),\"n\":$G}"
 }
 pub() { mosquitto_pub -p "$MQ" -q 1 "$@"; }
 a() { head -c "$1" /dev/zero | tr '\0' a; }
@@ -52,12 +52,12 @@ ACCEPTED=$((G + 1))
 RECEIVED=$((ACCEPTED + 1 + 2 + 3 + 2 + 6))
 m() { curl -sf "http://127.0.0.1:$HP/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 wait_for 20 is "$ACCEPTED" m 'sensorwire_bridge_messages_total{result="accepted"}' ||
-	fail "accepted: expected $ACCEPTED, got $(m 'sensorwire_bridge_messages_total{result="accepted"}')"
+  fail "accepted: expected $ACCEPTED, got $(m 'sensorwire_bridge_messages_total{result="accepted"}')"
 kill -0 $B || fail "the bridge died"
 curl -sf "http://127.0.0.1:$HP/healthz" >/dev/null || fail "/healthz does not answer"
 curl -sf "http://127.0.0.1:$HP/metrics" >"$T/metrics"
 while read -r key want; do
-	assert_eq "$want" "$(awk -v k="$key" '$1 == k {print $2}' "$T/metrics")" "$key"
+  assert_eq "$want" "$(awk -v k="$key" '$1 == k {print $2}' "$T/metrics")" "$key"
 done <<EOF
 sensorwire_bridge_messages_total{result="accepted"} $ACCEPTED
 sensorwire_bridge_messages_total{result="status"} 1

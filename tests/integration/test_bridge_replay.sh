@@ -23,7 +23,7 @@ wait_for 20 grep -q subscribed "$T/bridge.log"
 # the first batch fails, the rest piles up in the log
 base=$(( ($(date +%s) - 600) * 1000 ))
 for i in $(seq 400); do
-	printf '{"ts":%d,"seq":%d,"boot":"00000000000000bb","n":%d}\n' $((base + i)) $i $i
+  printf '{"ts":%d,"seq":%d,"boot":"00000000000000bb","n":%d}\n' $((base + i)) $i $i
 done | mosquitto_pub -p "$MQ" -q 1 -l -t sensors/r/s
 sent() { curl -sf "http://127.0.0.1:$HP/metrics" | awk '/output_samples_total.*result="sent"/ {print $NF}'; }
 wait_for 30 is 400 sent || fail "sent $(sent) of 400 samples"
@@ -32,16 +32,16 @@ wait_for 30 is 400 sent || fail "sent $(sent) of 400 samples"
 first=$(stat -c %.3Y "$(ls "$T"/rec/*.head | sed -n 2p)")
 last=$(stat -c %.3Y "$(ls "$T"/rec/*.head | tail -1)")
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b - a >= 1.5) }' ||
-	fail "replay not paced: 400 samples delivered in $(awk -v a="$first" -v b="$last" 'BEGIN{print b-a}') s"
+  fail "replay not paced: 400 samples delivered in $(awk -v a="$first" -v b="$last" 'BEGIN{print b-a}') s"
 n_req=$(ls "$T"/rec/*.head | wc -l)
 [ "$n_req" -ge 9 ] || fail "expected at least 8 batches of 50 after the failed one, got $((n_req - 1))"
 
 # gaps and duplicates: seq 401, 402, then 405 (2 never arrived), then 405 again
 for s in 401 402 405 405; do
-	printf '{"ts":%d,"seq":%d,"boot":"00000000000000bb","n":%d}\n' $((base + s)) $s $s
+  printf '{"ts":%d,"seq":%d,"boot":"00000000000000bb","n":%d}\n' $((base + s)) $s $s
 done | mosquitto_pub -p "$MQ" -q 1 -l -t sensors/r/s
 wait_for 10 grep -q "'sensors/r/s': 2 readings never arrived (seq jumped to 405)" "$T/bridge.log" ||
-	fail "no gap warning"
+  fail "no gap warning"
 metrics=$(curl -sf "http://127.0.0.1:$HP/metrics")
 grep -qxF 'sensorwire_bridge_seq_gaps_total 2' <<<"$metrics" || fail "gaps: $(grep seq_ <<<"$metrics")"
 grep -qxF 'sensorwire_bridge_seq_duplicates_total 1' <<<"$metrics" || fail "duplicates: $(grep seq_ <<<"$metrics")"

@@ -22,8 +22,8 @@ MQ=$(free_port); VM=$(free_port); HP=$(free_port)
 start_mosquitto "$MQ"
 start_victoria "$VM"
 SETTINGS=(MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=fault-live STATE_DIR="$T/state-live"
-	BATCH_MAX_DELAY_MS=100 HTTP_TIMEOUT_MS=2000 WAL_SYNC=never
-	OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write)
+  BATCH_MAX_DELAY_MS=100 HTTP_TIMEOUT_MS=2000 WAL_SYNC=never
+  OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write)
 start_bridge live "${SETTINGS[@]:3}" HEALTH_PORT="$HP" HEALTH_ADDR=127.0.0.1
 LIVE=$BRIDGE_PID
 [ -s "$T/state-live/bridge.lock" ] || fail "no lock file in STATE_DIR"
@@ -32,14 +32,14 @@ assert_eq "$LIVE" "$(cat "$T/state-live/bridge.lock")" "PID in the lock file"
 stream 1 $N 300 &
 GEN=$!; track $GEN
 wait_for 20 sh -c "[ \"\$(curl -sf http://127.0.0.1:$HP/metrics | awk '/result=\"accepted\"/{print \$NF}')\" -gt 100 ]" ||
-	fail "the live bridge does not take the stream"
+  fail "the live bridge does not take the stream"
 
 # --- --check-config beside it, same settings
 rc=0; env "${SETTINGS[@]}" "$BRIDGE" --check-config >"$T/check.out" 2>&1 || rc=$?
 assert_eq 0 "$rc" "--check-config exit status beside a live bridge ($(tail -3 "$T/check.out"))"
 grep -q "^# configuration ok" "$T/check.out" || fail "--check-config did not say ok"
 grep -qF "STATE_DIR '$T/state-live' is a writable directory (checked read-only), in use by sensor-bridge PID $LIVE" "$T/check.out" ||
-	fail "--check-config does not report the directory in use: $(grep STATE_DIR "$T/check.out")"
+  fail "--check-config does not report the directory in use: $(grep STATE_DIR "$T/check.out")"
 kill -0 "$LIVE" || fail "the live bridge died during --check-config"
 
 # --- --dry-run beside it, same settings, while readings flow
@@ -50,9 +50,9 @@ wait_for 20 grep -q '^sensor_n{' "$T/dry.out" || fail "the dry run saw none of t
 sleep 1
 stop_pid $DRY || fail "dry run exit status $?"
 grep -q "connected to .* as 'fault-live-dry-run-[0-9a-f]\{16\}' (session new)" "$T/dry.log" ||
-	fail "dry run did not use its own client id: $(grep connected "$T/dry.log")"
+  fail "dry run did not use its own client id: $(grep connected "$T/dry.log")"
 grep -Eq "New client connected from .* as fault-live-dry-run-[0-9a-f]{16} \(p[0-9], c1," "$T/mosquitto.log" ||
-	fail "the broker did not see a clean-session dry-run client: $(grep 'New client' "$T/mosquitto.log")"
+  fail "the broker did not see a clean-session dry-run client: $(grep 'New client' "$T/mosquitto.log")"
 grep -q "STATE_DIR '$T/state-live' is left alone" "$T/dry.log" || fail "dry run does not say it leaves STATE_DIR alone"
 if grep -qi "retry\|failed" "$T/dry.log"; then fail "dry run tried to send: $(cat "$T/dry.log")"; fi
 kill -0 "$LIVE" || fail "the live bridge died during --dry-run"
@@ -61,7 +61,7 @@ kill -0 "$LIVE" || fail "the live bridge died during --dry-run"
 rc=0; timeout 20 env "${SETTINGS[@]}" "$BRIDGE" >"$T/second.log" 2>&1 || rc=$?
 assert_eq 1 "$rc" "exit status of a second bridge on the same STATE_DIR"
 grep -qF "STATE_DIR '$T/state-live' is in use by another sensor-bridge (PID $LIVE)" "$T/second.log" ||
-	fail "the refusal does not name the directory and the PID: $(cat "$T/second.log")"
+  fail "the refusal does not name the directory and the PID: $(cat "$T/second.log")"
 if grep -q "connecting to" "$T/second.log"; then fail "the second bridge got as far as MQTT"; fi
 kill -0 "$LIVE" || fail "the live bridge died when a second one started"
 
@@ -69,10 +69,10 @@ wait $GEN
 wait_vm sensor_n $N 60
 kill -0 "$LIVE" || fail "the live bridge is gone"
 if grep -q "connection to .* lost" "$T/bridge-live.log"; then
-	fail "the live bridge lost its MQTT connection: $(grep lost "$T/bridge-live.log")"
+  fail "the live bridge lost its MQTT connection: $(grep lost "$T/bridge-live.log")"
 fi
 assert_eq 1 "$(grep -c "connected to tcp://127.0.0.1:$MQ as 'fault-live'" "$T/bridge-live.log")" \
-	"the live bridge's connections (one, never taken over)"
+  "the live bridge's connections (one, never taken over)"
 assert_eq $N "$(metric "$HP" 'result="accepted"')" "readings the live bridge accepted"
 assert_eq $N "$(metric "$HP" 'output="remote_write",result="sent"')" "samples the live bridge sent"
 sleep 1

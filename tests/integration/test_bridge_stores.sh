@@ -13,7 +13,7 @@ MQ=$(free_port); VM=$(free_port); PROM=$(free_port); INFLUX=$(free_port)
 # bridge 1 runs before the broker is up: it must keep retrying, not exit
 MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=it-prom OUTPUTS=remote_write \
 REMOTE_WRITE_URL=http://127.0.0.1:$PROM/api/v1/write BATCH_MAX_DELAY_MS=200 \
-	"$BRIDGE" >"$T/bridge-prom.log" 2>&1 &
+  "$BRIDGE" >"$T/bridge-prom.log" 2>&1 &
 B1=$!; track $B1
 sleep 1.5
 kill -0 $B1 || fail "bridge exited while the broker was down"
@@ -31,7 +31,7 @@ BATCH_MAX_DELAY_MS=200 "$BRIDGE" >"$T/bridge-vm.log" 2>&1 &
 track $!
 MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=it-influx OUTPUTS=influx \
 INFLUX_URL=http://127.0.0.1:$INFLUX INFLUX_DB=sw BATCH_MAX_DELAY_MS=200 \
-	"$BRIDGE" >"$T/bridge-influx.log" 2>&1 &
+  "$BRIDGE" >"$T/bridge-influx.log" 2>&1 &
 track $!
 
 # all three subscribed?
@@ -53,8 +53,8 @@ pub sensors/rp4/status online
 
 # --- Prometheus: raw samples over the last 5 minutes, timestamps in seconds.millis
 prom_q() {
-	curl -sf "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" \
-		--data-urlencode "time=$(( now / 1000 + 1 ))"
+  curl -sf "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" \
+    --data-urlencode "time=$(( now / 1000 + 1 ))"
 }
 prom_ready() { [ "$(prom_q 'count_over_time(sensor_temperature_celsius[5m])' | jq '[.data.result[].value[1]|tonumber]|add')" = 3 ]; }
 wait_for 30 prom_ready || fail "prometheus did not get 3 temperature samples"
@@ -81,8 +81,8 @@ assert_eq "[{\"__name__\":\"lp_humidity_percent\",\"location\":\"desk\",\"model\
 
 # --- InfluxDB 1.x
 influx_q() {
-	curl -sf "http://127.0.0.1:$INFLUX/query" --data-urlencode "db=sw" --data-urlencode "epoch=ms" \
-		--data-urlencode "q=$1"
+  curl -sf "http://127.0.0.1:$INFLUX/query" --data-urlencode "db=sw" --data-urlencode "epoch=ms" \
+    --data-urlencode "q=$1"
 }
 influx_ready() { [ "$(influx_q 'SELECT count(temperature_celsius) FROM sensor' | jq '.results[0].series[0].values[0][1]')" = 3 ]; }
 wait_for 30 influx_ready || fail "influxdb did not get 3 points"
@@ -94,8 +94,8 @@ assert_eq '["location","model","node","sensor"]' "$got" "influxdb tag keys"
 # --- a node that goes offline gets staleness markers: Prometheus stops
 # returning its series at once instead of drawing the last value for 5 min
 prom_now() {
-	curl -sf "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" |
-		jq '.data.result | length'
+  curl -sf "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" |
+    jq '.data.result | length'
 }
 assert_eq 1 "$(prom_now 'sensor_temperature_celsius{node="rp4"}')" "rp4 visible before it goes offline"
 pub sensors/rp4/status offline

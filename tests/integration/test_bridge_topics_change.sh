@@ -12,21 +12,21 @@ STATE=$T/state
 LOG=$T/bridge.log
 BASE=$(( ($(date +%s) - 600) * 1000 ))
 run() { # MQTT_TOPICS: starts a bridge printing line protocol to $T/out-<n>.lp
-	RUNS=$(( ${RUNS:-0} + 1 ))
-	BEFORE=$( [ -e "$LOG" ] && wc -l <"$LOG" || echo 0)
-	MQ_BEFORE=$(wc -l <"$T/mosquitto.log")
-	MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=topics MQTT_TOPICS=$1 OUTPUTS=stdout \
-		STATE_DIR=$STATE BATCH_MAX_DELAY_MS=50 WAL_SYNC=never \
-		"$BRIDGE" >"$T/out-$RUNS.lp" 2>>"$LOG" &
-	B=$!; track $B
+  RUNS=$(( ${RUNS:-0} + 1 ))
+  BEFORE=$( [ -e "$LOG" ] && wc -l <"$LOG" || echo 0)
+  MQ_BEFORE=$(wc -l <"$T/mosquitto.log")
+  MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=topics MQTT_TOPICS=$1 OUTPUTS=stdout \
+    STATE_DIR=$STATE BATCH_MAX_DELAY_MS=50 WAL_SYNC=never \
+    "$BRIDGE" >"$T/out-$RUNS.lp" 2>>"$LOG" &
+  B=$!; track $B
 }
 since() { tail -n +$((BEFORE + 1)) "$LOG"; }
 mq_since() { tail -n +$((MQ_BEFORE + 1)) "$T/mosquitto.log"; }
 pub() { # TOPIC FROM TO
-	local i
-	for ((i = $2; i <= $3; i++)); do
-		printf '{"ts":%d,"n":%d}\n' $((BASE + i)) "$i"
-	done | mosquitto_pub -p "$MQ" -q 1 -l -t "$1"
+  local i
+  for ((i = $2; i <= $3; i++)); do
+    printf '{"ts":%d,"n":%d}\n' $((BASE + i)) "$i"
+  done | mosquitto_pub -p "$MQ" -q 1 -l -t "$1"
 }
 lines() { grep -c "^sensor,node=$2,sensor=s " "$T/out-$1.lp" || true; }
 

@@ -22,10 +22,10 @@ validate compose "${files[@]}"
 mkdir -p "$T/tree"
 cp -r compose config docker "$T/tree/"
 bad() { # name sed-expression source: sets f to the broken copy
-	f=$T/tree/$(dirname "$3")/bad-$1.compose.yaml
-	sed "$2" "$3" >"$f"
-	cmp -s "$3" "$f" && fail "self-check $1: the sed did not change $3"
-	return 0
+  f=$T/tree/$(dirname "$3")/bad-$1.compose.yaml
+  sed "$2" "$3" >"$f"
+  cmp -s "$3" "$f" && fail "self-check $1: the sed did not change $3"
+  return 0
 }
 bad key 's/^    restart: unless-stopped/    restrat: unless-stopped/' compose/storage/compose.yaml
 must_reject 'additional properties ("restrat")' compose "$f"

@@ -15,12 +15,12 @@ cd "$SW_ROOT"
 port=$(free_port)
 start_mosquitto "$port"
 MQTT_URL=tcp://127.0.0.1:$port MQTT_CLIENT_ID=deploy-test-bridge OUTPUTS=stdout \
-	BATCH_MAX_DELAY_MS=100 "$BRIDGE" >"$T/lp.txt" 2>"$T/bridge.log" &
+  BATCH_MAX_DELAY_MS=100 "$BRIDGE" >"$T/lp.txt" 2>"$T/bridge.log" &
 bridge=$!
 track $bridge
 sleep 0.5
 MQTT_URL=tcp://127.0.0.1:$port NODE_NAME=rp3 SENSORS="desk=sim" TAGS=location=desk \
-	INTERVAL_MS=200 OUTBOX_DIR="$T/outbox" "$PUBLISHER" >"$T/publisher.out" 2>"$T/publisher.log" &
+  INTERVAL_MS=200 OUTBOX_DIR="$T/outbox" "$PUBLISHER" >"$T/publisher.out" 2>"$T/publisher.log" &
 publisher=$!
 track $publisher
 wait_for 15 grep -q . "$T/lp.txt" || fail "the bridge printed no line protocol"

@@ -15,25 +15,25 @@ cd "$SW_ROOT"
 k=$(real_kustomize)
 note "kustomize: ${k:-none installed, subset only}"
 for dir in k8s k8s/overlays/*; do
-	name=$(basename "$dir")
-	node "$VALIDATE" kustomize "$dir" >"$T/$name.subset.yaml" || fail "subset kustomize failed on $dir"
-	built=$T/$name.subset.yaml
-	if [ -n "$k" ]; then
-		$k "$dir" >"$T/$name.yaml" || fail "$k $dir failed"
-		validate compare "$T/$name.yaml" "$T/$name.subset.yaml"
-		built=$T/$name.yaml
-	fi
-	priv=()
-	case $name in privileged-*) priv=(--allow-privileged) ;; esac
-	validate k8s "$built" --overlay "$name" --docs docs/deploy.md "${priv[@]}"
+  name=$(basename "$dir")
+  node "$VALIDATE" kustomize "$dir" >"$T/$name.subset.yaml" || fail "subset kustomize failed on $dir"
+  built=$T/$name.subset.yaml
+  if [ -n "$k" ]; then
+    $k "$dir" >"$T/$name.yaml" || fail "$k $dir failed"
+    validate compare "$T/$name.yaml" "$T/$name.subset.yaml"
+    built=$T/$name.yaml
+  fi
+  priv=()
+  case $name in privileged-*) priv=(--allow-privileged) ;; esac
+  validate k8s "$built" --overlay "$name" --docs docs/deploy.md "${priv[@]}"
 done
 
 # --- negative self-checks: each broken copy must be rejected --------------
 break_k8s() { # name sed-expression file-under-k8s
-	rm -rf "$T/bad" && cp -r k8s "$T/bad"
-	sed -i "$2" "$T/bad/$3"
-	cmp -s "k8s/$3" "$T/bad/$3" && fail "self-check $1: the sed did not change $3"
-	node "$VALIDATE" kustomize "$T/bad" >"$T/bad.yaml" || fail "self-check $1: subset kustomize failed"
+  rm -rf "$T/bad" && cp -r k8s "$T/bad"
+  sed -i "$2" "$T/bad/$3"
+  cmp -s "k8s/$3" "$T/bad/$3" && fail "self-check $1: the sed did not change $3"
+  node "$VALIDATE" kustomize "$T/bad" >"$T/bad.yaml" || fail "self-check $1: subset kustomize failed"
 }
 break_k8s privileged 's/allowPrivilegeEscalation: false/privileged: true/' base/publisher.yaml
 must_reject "privileged container" k8s "$T/bad.yaml"

@@ -16,9 +16,9 @@ print_keys "$PUBLISHER" "$T/publisher.keys"
 
 args=(--bridge "$T/bridge.keys" --publisher "$T/publisher.keys")
 for dir in k8s k8s/overlays/*; do
-	name=$(basename "$dir")
-	kustomize_build "$dir" "$T/$name.yaml"
-	args+=(--k8s "$T/$name.yaml")
+  name=$(basename "$dir")
+  kustomize_build "$dir" "$T/$name.yaml"
+  args+=(--k8s "$T/$name.yaml")
 done
 note "k8s built with $KUSTOMIZE"
 for f in compose/*/compose.yaml; do args+=(--compose "$f"); done
@@ -31,13 +31,13 @@ cp k8s/base/bridge.env "$T/bridge.env"
 mkdir -p "$T/bad" && cp -r k8s "$T/bad/" && echo "INFLUX_TOKENFILE=/run/x" >>"$T/bad/k8s/base/bridge.env"
 node "$VALIDATE" kustomize "$T/bad/k8s" >"$T/bad.yaml"
 must_reject "INFLUX_TOKENFILE is not a configuration key of sensor-bridge" keys \
-	--bridge "$T/bridge.keys" --publisher "$T/publisher.keys" --k8s "$T/bad.yaml"
+  --bridge "$T/bridge.keys" --publisher "$T/publisher.keys" --k8s "$T/bad.yaml"
 # a bridge key in the publisher's ConfigMap is wrong too
 printf 'STATE_DIR=/var/lib/x\n' >"$T/publisher-extra.env"
 must_reject "STATE_DIR is not a configuration key of sensor-publisher" keys \
-	--bridge "$T/bridge.keys" --publisher "$T/publisher.keys" --env "$T/publisher-extra.env"
+  --bridge "$T/bridge.keys" --publisher "$T/publisher.keys" --env "$T/publisher-extra.env"
 sed 's/^Environment=STATE_DIR=/Environment=STATEDIR=/' systemd/sensor-bridge.service >"$T/sensor-bridge.service"
 must_reject "STATEDIR is not a configuration key" keys \
-	--bridge "$T/bridge.keys" --publisher "$T/publisher.keys" --systemd "$T/sensor-bridge.service"
+  --bridge "$T/bridge.keys" --publisher "$T/publisher.keys" --systemd "$T/sensor-bridge.service"
 : >"$T/empty.keys"
 must_reject "printed 0 keys" keys --bridge "$T/empty.keys" --publisher "$T/publisher.keys" --env "$T/bridge.env"

@@ -20,7 +20,7 @@ note "bridge defaults: INFLUX_MEASUREMENT=$measurement METRIC_PREFIX=$prefix"
 
 validate telegraf config/telegraf.conf --measurement "$measurement" --metric-prefix "$prefix"
 cmp -s config/telegraf.conf compose/storage/telegraf.conf ||
-	fail "compose/storage/telegraf.conf is not config/telegraf.conf"
+  fail "compose/storage/telegraf.conf is not config/telegraf.conf"
 
 command -v promtool >/dev/null || fail "promtool is not installed (package prometheus)"
 promtool check config config/prometheus.yml >"$T/promtool.log" 2>&1 || { cat "$T/promtool.log"; fail "promtool rejected config/prometheus.yml"; }

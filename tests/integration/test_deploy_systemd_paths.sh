@@ -22,87 +22,87 @@ WRITABLE_KEYS="STATE_DIR OUTBOX_DIR"
 # keys that name a directory the daemon reads, never writes
 READ_ONLY_DIR_KEYS=""
 for bin in "$BRIDGE" "$PUBLISHER"; do
-	for k in $("$bin" --print-keys | grep '_DIR$'); do
-		case " $WRITABLE_KEYS $READ_ONLY_DIR_KEYS " in
-		*" $k "*) ;;
-		*) fail "$(basename "$bin") accepts $k: say in this test whether it is written" ;;
-		esac
-	done
+  for k in $("$bin" --print-keys | grep '_DIR$'); do
+    case " $WRITABLE_KEYS $READ_ONLY_DIR_KEYS " in
+    *" $k "*) ;;
+    *) fail "$(basename "$bin") accepts $k: say in this test whether it is written" ;;
+    esac
+  done
 done
 
 # unit_values UNIT KEY: the values of KEY= lines in UNIT, one per word
 unit_values() {
-	sed -n "s/^$2=//p" "$1" | tr ' ' '\n' | sed '/^$/d'
+  sed -n "s/^$2=//p" "$1" | tr ' ' '\n' | sed '/^$/d'
 }
 
 # writable_dirs UNIT: the directories UNIT makes writable, one per line
 writable_dirs() {
-	local u=$1 d
-	for d in $(unit_values "$u" StateDirectory); do echo "/var/lib/${d%%:*}"; done
-	for d in $(unit_values "$u" CacheDirectory); do echo "/var/cache/${d%%:*}"; done
-	for d in $(unit_values "$u" LogsDirectory); do echo "/var/log/${d%%:*}"; done
-	for d in $(unit_values "$u" RuntimeDirectory); do echo "/run/${d%%:*}"; done
-	# ReadWritePaths=: a leading "-" (ignore if missing) or "+" is not part of the path
-	for d in $(unit_values "$u" ReadWritePaths); do d=${d#-}; echo "${d#+}"; done
+  local u=$1 d
+  for d in $(unit_values "$u" StateDirectory); do echo "/var/lib/${d%%:*}"; done
+  for d in $(unit_values "$u" CacheDirectory); do echo "/var/cache/${d%%:*}"; done
+  for d in $(unit_values "$u" LogsDirectory); do echo "/var/log/${d%%:*}"; done
+  for d in $(unit_values "$u" RuntimeDirectory); do echo "/run/${d%%:*}"; done
+  # ReadWritePaths=: a leading "-" (ignore if missing) or "+" is not part of the path
+  for d in $(unit_values "$u" ReadWritePaths); do d=${d#-}; echo "${d#+}"; done
 }
 
 # inside PATH DIR: PATH is DIR or below it (absolute, no "." or ".." levels)
 inside() {
-	local p=$1 d=${2%/}
-	[[ $p == /* ]] || return 1
-	[[ /$p/ == */../* || /$p/ == */./* ]] && return 1
-	p=${p%/}
-	[ "$p" = "$d" ] || [[ $p == "$d"/* ]]
+  local p=$1 d=${2%/}
+  [[ $p == /* ]] || return 1
+  [[ /$p/ == */../* || /$p/ == */./* ]] && return 1
+  p=${p%/}
+  [ "$p" = "$d" ] || [[ $p == "$d"/* ]]
 }
 
 # env_values FILE KEY: values of KEY=, set or commented out (#KEY=), unquoted
 env_values() {
-	sed -n -E "s/^#?[[:space:]]*$2=//p" "$1" | sed -E 's/^"(.*)"$/\1/; s/^'\''(.*)'\''$/\1/'
+  sed -n -E "s/^#?[[:space:]]*$2=//p" "$1" | sed -E 's/^"(.*)"$/\1/; s/^'\''(.*)'\''$/\1/'
 }
 # env_effective FILE KEY: the value the daemon sees from FILE (last KEY= line wins)
 env_effective() {
-	sed -n -E "s/^$2=//p" "$1" | tail -n 1 | sed -E 's/^"(.*)"$/\1/; s/^'\''(.*)'\''$/\1/'
+  sed -n -E "s/^$2=//p" "$1" | tail -n 1 | sed -E 's/^"(.*)"$/\1/; s/^'\''(.*)'\''$/\1/'
 }
 
 # check UNIT ENVFILE KEY: prints each problem, fails if there is one
 check() {
-	local u=$1 env=$2 key=$3 bad=0 v d ok
-	local dirs; dirs=$(writable_dirs "$u")
-	[ -n "$dirs" ] || { echo "$u: makes no directory writable"; return 1; }
-	while read -r origin v; do
-		[ -n "$v" ] || continue
-		ok=0
-		for d in $dirs; do inside "$v" "$d" && ok=1; done
-		[ $ok = 1 ] || { echo "$origin: $key=$v is not inside what $(basename "$u") makes writable ($(echo $dirs))"; bad=1; }
-	done < <(env_values "$env" "$key" | sed "s|^|$env |"; unit_values "$u" Environment | sed -n "s|^$key=|$u(Environment=) |p")
-	v=$(env_effective "$env" "$key")
-	[ -n "$v" ] || v=$(unit_values "$u" Environment | sed -n "s|^$key=||p" | tail -n 1)
-	[ -n "$v" ] || { echo "$u: $key is set neither in $env nor by Environment="; bad=1; }
-	return $bad
+  local u=$1 env=$2 key=$3 bad=0 v d ok
+  local dirs; dirs=$(writable_dirs "$u")
+  [ -n "$dirs" ] || { echo "$u: makes no directory writable"; return 1; }
+  while read -r origin v; do
+    [ -n "$v" ] || continue
+    ok=0
+    for d in $dirs; do inside "$v" "$d" && ok=1; done
+    [ $ok = 1 ] || { echo "$origin: $key=$v is not inside what $(basename "$u") makes writable ($(echo $dirs))"; bad=1; }
+  done < <(env_values "$env" "$key" | sed "s|^|$env |"; unit_values "$u" Environment | sed -n "s|^$key=|$u(Environment=) |p")
+  v=$(env_effective "$env" "$key")
+  [ -n "$v" ] || v=$(unit_values "$u" Environment | sed -n "s|^$key=||p" | tail -n 1)
+  [ -n "$v" ] || { echo "$u: $key is set neither in $env nor by Environment="; bad=1; }
+  return $bad
 }
 
 # check_unit UNIT [ENV_DIR]: every writable-path key the unit's env file or
 # Environment= sets, for the daemon the unit runs
 check_unit() {
-	local u=$1 dir=${2:-config} envf name key bad=0 keys=""
-	envf=$(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$u")
-	[ -n "$envf" ] || { echo "$u: no EnvironmentFile="; return 1; }
-	name=$dir/$(basename "$envf")
-	[ -f "$name" ] || { echo "$u: reads $envf, but there is no example $name"; return 1; }
-	for key in $WRITABLE_KEYS; do
-		if grep -Eq "^#?[[:space:]]*$key=" "$name" || unit_values "$u" Environment | grep -q "^$key="; then
-			keys="$keys $key"
-		fi
-	done
-	[ -n "$keys" ] || { echo "$u: neither $name nor the unit sets a writable path ($WRITABLE_KEYS)"; return 1; }
-	for key in $keys; do check "$u" "$name" "$key" || bad=1; done
-	return $bad
+  local u=$1 dir=${2:-config} envf name key bad=0 keys=""
+  envf=$(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$u")
+  [ -n "$envf" ] || { echo "$u: no EnvironmentFile="; return 1; }
+  name=$dir/$(basename "$envf")
+  [ -f "$name" ] || { echo "$u: reads $envf, but there is no example $name"; return 1; }
+  for key in $WRITABLE_KEYS; do
+    if grep -Eq "^#?[[:space:]]*$key=" "$name" || unit_values "$u" Environment | grep -q "^$key="; then
+      keys="$keys $key"
+    fi
+  done
+  [ -n "$keys" ] || { echo "$u: neither $name nor the unit sets a writable path ($WRITABLE_KEYS)"; return 1; }
+  for key in $keys; do check "$u" "$name" "$key" || bad=1; done
+  return $bad
 }
 
 n=0
 for u in systemd/*.service; do
-	out=$(check_unit "$u") || fail "$out"
-	n=$((n + 1))
+  out=$(check_unit "$u") || fail "$out"
+  n=$((n + 1))
 done
 assert_eq 2 "$n" "units checked"
 # what each daemon really needs: the bridge a durable STATE_DIR, the publisher an outbox
@@ -117,7 +117,7 @@ sed 's|^STATE_DIR=.*|STATE_DIR=/var/lib/sensorwire|' config/bridge.env >"$T/old/
 sed 's|^OUTBOX_DIR=.*|OUTBOX_DIR=/var/lib/sensorwire/outbox|' config/publisher.env >"$T/old/publisher.env"
 out=$(check_unit systemd/sensor-bridge.service "$T/old") && fail "STATE_DIR=/var/lib/sensorwire passed"
 grep -q "STATE_DIR=/var/lib/sensorwire is not inside what sensor-bridge.service makes writable (/var/lib/sensor-bridge)" <<<"$out" ||
-	fail "old STATE_DIR refused for the wrong reason: $out"
+  fail "old STATE_DIR refused for the wrong reason: $out"
 out=$(check_unit systemd/sensor-publisher.service "$T/old") && fail "OUTBOX_DIR=/var/lib/sensorwire/outbox passed"
 grep -q "OUTBOX_DIR=/var/lib/sensorwire/outbox is not inside" <<<"$out" || fail "old OUTBOX_DIR refused for the wrong reason: $out"
 # a commented-out example counts too

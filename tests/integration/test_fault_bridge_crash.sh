@@ -14,9 +14,9 @@ start_bridge crash "${RW[@]}"
 stream 1 3000 400 &
 GEN=$!; track $GEN
 for k in 1 2 3 4 5; do
-	sleep 1
-	kill -9 "$BRIDGE_PID"; wait "$BRIDGE_PID" 2>/dev/null || true
-	start_bridge crash "${RW[@]}"
+  sleep 1
+  kill -9 "$BRIDGE_PID"; wait "$BRIDGE_PID" 2>/dev/null || true
+  start_bridge crash "${RW[@]}"
 done
 wait $GEN
 wait_vm sensor_n 3000 60

@@ -20,8 +20,8 @@ MQ=$(free_port); VM=$(free_port); HP=$(free_port)
 start_mosquitto "$MQ"
 start_victoria "$VM"
 start_bridge disk STATE_DIR="$DISK/state" OUTPUTS=remote_write \
-	REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write HEALTH_PORT=$HP HEALTH_ADDR=127.0.0.1 \
-	MQTT_KEEPALIVE_S=120
+  REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write HEALTH_PORT=$HP HEALTH_ADDR=127.0.0.1 \
+  MQTT_KEEPALIVE_S=120
 LOG=$T/bridge-disk.log
 ready() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP/readyz"; }
 m() { curl -sf "http://127.0.0.1:$HP/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
@@ -39,10 +39,10 @@ dd if=/dev/zero of="$DISK/fill" bs=4k 2>/dev/null || true
 note "disk full: $(df -k --output=avail "$DISK" | tail -1) KiB free"
 from=201
 while [ "$(m "$APPEND")" = 0 ]; do
-	[ $from -lt 20000 ] || fail "no append failed after $((from - 1)) readings on a full disk"
-	stream $from $((from + 199)) 2000
-	from=$((from + 200))
-	sleep 0.3
+  [ $from -lt 20000 ] || fail "no append failed after $((from - 1)) readings on a full disk"
+  stream $from $((from + 199)) 2000
+  from=$((from + 200))
+  sleep 0.3
 done
 # keep publishing while the log refuses them
 stream $from $((from + 299)) 1000
@@ -51,7 +51,7 @@ note "readings 1..$last published; appends failing"
 sleep 3
 assert_eq 503 "$(ready)" "/readyz while appends fail"
 curl -s "http://127.0.0.1:$HP/readyz" | grep -q "the log cannot take messages" ||
-	fail "/readyz says: $(curl -s "http://127.0.0.1:$HP/readyz")"
+  fail "/readyz says: $(curl -s "http://127.0.0.1:$HP/readyz")"
 assert_eq 0 "$(m sensorwire_bridge_log_healthy)" "log_healthy while appends fail"
 e1=$(m "$APPEND")
 [ "$e1" -ge 2 ] || fail "append errors while failing: $e1 (the bridge should keep retrying)"
@@ -74,7 +74,7 @@ stream $((last + 1)) $((last + 100)) 500
 last=$((last + 100))
 wait_vm sensor_n "$last" 60
 wait_for 10 is "$last" m 'sensorwire_bridge_messages_total{result="accepted"}' ||
-	fail "accepted: $(m 'sensorwire_bridge_messages_total{result="accepted"}') of $last"
+  fail "accepted: $(m 'sensorwire_bridge_messages_total{result="accepted"}') of $last"
 assert_eq 0 "$(m 'sensorwire_bridge_messages_total{result="lost"}')" "messages lost"
 assert_eq 0 "$(m sensorwire_bridge_seq_gaps_total)" "seq gaps"
 assert_eq 1 "$(grep -c "cannot store a reading from 'sensors/f/s' in the log" "$LOG")" "error lines after recovery"

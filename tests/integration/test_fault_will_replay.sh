@@ -61,38 +61,38 @@ track $!
 sleep 0.3
 
 env MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=it-wr OUTPUTS=remote_write,influx \
-	REMOTE_WRITE_URL=http://127.0.0.1:$PROM/api/v1/write INFLUX_URL=http://127.0.0.1:$INFLUX \
-	INFLUX_DB=sw STATE_DIR="$T/state" BATCH_MAX_DELAY_MS=100 WAL_SYNC=never HEALTH_PORT=$HP \
-	"$BRIDGE" >"$T/bridge.log" 2>&1 &
+  REMOTE_WRITE_URL=http://127.0.0.1:$PROM/api/v1/write INFLUX_URL=http://127.0.0.1:$INFLUX \
+  INFLUX_DB=sw STATE_DIR="$T/state" BATCH_MAX_DELAY_MS=100 WAL_SYNC=never HEALTH_PORT=$HP \
+  "$BRIDGE" >"$T/bridge.log" 2>&1 &
 track $!
 wait_for 20 grep -q subscribed "$T/bridge.log"
 
 pub() { # NODE URL [VAR=value...]
-	local node=$1 url=$2; shift 2
-	env MQTT_URL=$url NODE_NAME=$node SENSORS="a=sim" INTERVAL_MS=200 MQTT_KEEPALIVE_S=2 "$@" \
-		"$PUBLISHER" 2>>"$T/publisher-$node.log" &
-	PUB=$!
-	track $PUB
+  local node=$1 url=$2; shift 2
+  env MQTT_URL=$url NODE_NAME=$node SENSORS="a=sim" INTERVAL_MS=200 MQTT_KEEPALIVE_S=2 "$@" \
+    "$PUBLISHER" 2>>"$T/publisher-$node.log" &
+  PUB=$!
+  track $PUB
 }
 pub wa tcp://127.0.0.1:$PX OUTBOX_DIR="$T/outbox"; WA=$PUB
 pub wb tcp://127.0.0.1:$MQ; WB=$PUB
 
 prom_q() { # QUERY [TIME]: the result array of an instant query
-	curl -sf "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" \
-		${2:+--data-urlencode "time=$2"} | jq -c '.data.result'
+  curl -sf "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" \
+    ${2:+--data-urlencode "time=$2"} | jq -c '.data.result'
 }
 prom_ts() { # NODE: the sample times (ms) of its temperature, sorted
-	prom_q "sensor_temperature_celsius{node=\"$1\"}[3h]" |
-		jq -r '.[0].values // [] | .[] | .[0] * 1000 | round' | sort -n
+  prom_q "sensor_temperature_celsius{node=\"$1\"}[3h]" |
+    jq -r '.[0].values // [] | .[] | .[0] * 1000 | round' | sort -n
 }
 influx_ts() { # NODE
-	curl -sf "http://127.0.0.1:$INFLUX/query" --data-urlencode db=sw --data-urlencode epoch=ms \
-		--data-urlencode "q=SELECT temperature_celsius FROM sensor WHERE node = '$1'" |
-		jq -r '.results[0].series[0].values // [] | .[] | .[0]' | sort -n
+  curl -sf "http://127.0.0.1:$INFLUX/query" --data-urlencode db=sw --data-urlencode epoch=ms \
+    --data-urlencode "q=SELECT temperature_celsius FROM sensor WHERE node = '$1'" |
+    jq -r '.results[0].series[0].values // [] | .[] | .[0]' | sort -n
 }
 published_ts() { # NODE: the ts of each distinct reading the broker got (QoS 1 may repeat one)
-	awk -v t="sensors/$1/a" '$2 == t {print $3}' "$T/sub.txt" |
-		jq -r '"\(.boot) \(.seq) \(.ts)"' | sort -u -k1,2 | awk '{print $3}' | sort -n
+  awk -v t="sensors/$1/a" '$2 == t {print $3}' "$T/sub.txt" |
+    jq -r '"\(.boot) \(.seq) \(.ts)"' | sort -u -k1,2 | awk '{print $3}' | sort -n
 }
 n_lines() { "$@" | wc -l; }
 at_least() { [ "$("${@:2}" | wc -l)" -ge "$1" ]; }
@@ -102,19 +102,19 @@ wait_for 20 at_least 10 prom_ts wb || fail "no readings of wb in Prometheus"
 # --- wb goes away for good: kill -9, the broker sends its Will at once
 kill -9 "$WB"
 wait_for 10 grep -q "node 'wb' offline: 2 series marked stale" "$T/bridge.log" ||
-	fail "no staleness markers for wb"
+  fail "no staleness markers for wb"
 
 # --- wa's link goes silent; its Will comes after ~1.5 x keepalive
 before=$(published_ts wa | tail -1)
 touch "$T/cut"
 offline_at() { # when the broker sent wa's Will, in ms (awk's numbers would lose digits)
-	local t
-	t=$(awk '$2 == "sensors/wa/status" && $3 == "offline" {print $1; exit}' "$T/sub.txt")
-	[ -n "$t" ] && echo $(( ${t%.*} * 1000 + 10#$(echo "${t#*.}" | cut -c1-3) ))
+  local t
+  t=$(awk '$2 == "sensors/wa/status" && $3 == "offline" {print $1; exit}' "$T/sub.txt")
+  [ -n "$t" ] && echo $(( ${t%.*} * 1000 + 10#$(echo "${t#*.}" | cut -c1-3) ))
 }
 wait_for 15 is 1 n_lines offline_at || fail "the broker sent no Will for wa"
 wait_for 10 grep -q "node 'wa' offline: 2 series marked stale" "$T/bridge.log" ||
-	fail "no staleness markers for wa"
+  fail "no staleness markers for wa"
 sleep 2
 rm "$T/cut"
 online_again() { awk '$2 == "sensors/wa/status" {s = $3} END {print s}' "$T/sub.txt"; }
@@ -139,9 +139,9 @@ assert_eq "$(cat "$T/wa.want")" "$(prom_ts wa)" "wa's sample times in Prometheus
 assert_eq "$(cat "$T/wa.want")" "$(influx_ts wa)" "wa's point times in InfluxDB"
 m() { curl -sf "http://127.0.0.1:$HP/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 assert_eq 0 "$(m 'sensorwire_bridge_output_samples_total{output="remote_write",result="dropped"}')" \
-	"remote_write dropped samples"
+  "remote_write dropped samples"
 assert_eq 0 "$(m 'sensorwire_bridge_output_samples_total{output="influx",result="dropped"}')" \
-	"influx dropped samples"
+  "influx dropped samples"
 
 # --- wb stayed away: every reading stored, and stale from its last sample on
 published_ts wb >"$T/wb.want"
@@ -149,8 +149,8 @@ assert_eq "$(cat "$T/wb.want")" "$(prom_ts wb)" "wb's sample times in Prometheus
 last=$(tail -1 "$T/wb.want")
 at() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 assert_eq 1 "$(prom_q 'sensor_temperature_celsius{node="wb"}' "$(at "$last")" | jq length)" \
-	"wb's series at its last sample"
+  "wb's series at its last sample"
 assert_eq 0 "$(prom_q 'sensor_temperature_celsius{node="wb"}' "$(at $((last + 30000)))" | jq length)" \
-	"wb's series 30 s after its last sample (stale)"
+  "wb's series 30 s after its last sample (stale)"
 assert_eq 0 "$(prom_q 'sensor_temperature_celsius{node="wb"}' | jq length)" "wb's series now"
 note "wa: $made readings in both stores, $late of them older than its Will; wb stale after its last sample"

@@ -16,7 +16,7 @@ sleep 0.3
 
 start_ms=$(date +%s%3N)
 MQTT_URL=tcp://127.0.0.1:$PORT NODE_NAME=node1 SENSORS="a=sim b=sim,base=5 c=sim,fail=1" INTERVAL_MS=300 \
-	TAGS="model=sim,location=desk" "$PUBLISHER" 2>"$T/publisher.log" &
+  TAGS="model=sim,location=desk" "$PUBLISHER" 2>"$T/publisher.log" &
 PUB=$!
 track $PUB
 
@@ -31,7 +31,7 @@ stop_pid $PUB TERM || fail "publisher exited with status $?"
 end_ms=$(date +%s%3N)
 sleep 0.3
 assert_eq "1 offline" "$($SUB -F '%r %p' -C 1 -W 3 -t sensors/node1/status)" \
-	"retained status after SIGTERM"
+  "retained status after SIGTERM"
 grep -q "disconnected from tcp://127.0.0.1:$PORT" "$T/publisher.log" || fail "no clean disconnect"
 
 # every reading the publisher made arrived: its final counters say how many
@@ -41,31 +41,31 @@ assert_eq "$reads_a" "$(count a)" "readings of a received"
 assert_eq "$reads_b" "$(count b)" "readings of b received"
 assert_eq 2 "$(grep -c '^sensors/node1/status ' "$T/sub.txt")" "status messages seen live"
 assert_eq "sensors/node1/status online" "$(grep '^sensors/node1/status ' "$T/sub.txt" | head -1)" \
-	"first status"
+  "first status"
 assert_eq "sensors/node1/status offline" "$(grep '^sensors/node1/status ' "$T/sub.txt" | tail -1)" \
-	"last status"
+  "last status"
 assert_eq 0 "$(grep -vc '^sensors/node1/\(a\|b\|status\) ' "$T/sub.txt" || true)" "foreign topics"
 
 for s in a b; do
-	grep "^sensors/node1/$s " "$T/sub.txt" | cut -d' ' -f2- >"$T/$s.json"
-	n=$(wc -l <"$T/$s.json")
-	# keys in the documented order, every value of the right type and shape
-	assert_eq "$n" "$(jq -c 'keys_unsorted' "$T/$s.json" |
-		grep -cx '\["ts","seq","boot","temperature_celsius","humidity_percent","tags"\]')" \
-		"$s: key order"
-	assert_eq "$n" "$(jq -c 'select((.ts|type)=="number" and .ts==(.ts|floor)
-		and (.boot|test("^[0-9a-f]{16}$"))
-		and (.temperature_celsius|type)=="number" and (.humidity_percent|type)=="number"
-		and .tags=={"location":"desk","model":"sim"})' "$T/$s.json" | wc -l)" "$s: shapes"
-	# seq 1..n in order
-	assert_eq "$(seq 1 "$n" | tr '\n' ' ')" "$(jq -r .seq "$T/$s.json" | tr '\n' ' ')" "$s: seq"
-	# ts: wall-clock ms of the read, within the run, 300 ms apart (a slot
-	# skipped on a loaded machine allowed)
-	jq -r .ts "$T/$s.json" >"$T/$s.ts"
-	assert_eq "$n" "$(awk -v lo="$start_ms" -v hi="$end_ms" '$1 >= lo && $1 <= hi' "$T/$s.ts" |
-		wc -l)" "$s: ts within the run"
-	assert_eq 0 "$(awk 'NR > 1 && ($1 - p < 150 || $1 - p > 900) { bad++ } { p = $1 }
-		END { print bad + 0 }' "$T/$s.ts")" "$s: ts spacing"
+  grep "^sensors/node1/$s " "$T/sub.txt" | cut -d' ' -f2- >"$T/$s.json"
+  n=$(wc -l <"$T/$s.json")
+  # keys in the documented order, every value of the right type and shape
+  assert_eq "$n" "$(jq -c 'keys_unsorted' "$T/$s.json" |
+    grep -cx '\["ts","seq","boot","temperature_celsius","humidity_percent","tags"\]')" \
+    "$s: key order"
+  assert_eq "$n" "$(jq -c 'select((.ts|type)=="number" and .ts==(.ts|floor)
+    and (.boot|test("^[0-9a-f]{16}$"))
+    and (.temperature_celsius|type)=="number" and (.humidity_percent|type)=="number"
+    and .tags=={"location":"desk","model":"sim"})' "$T/$s.json" | wc -l)" "$s: shapes"
+  # seq 1..n in order
+  assert_eq "$(seq 1 "$n" | tr '\n' ' ')" "$(jq -r .seq "$T/$s.json" | tr '\n' ' ')" "$s: seq"
+  # ts: wall-clock ms of the read, within the run, 300 ms apart (a slot
+  # skipped on a loaded machine allowed)
+  jq -r .ts "$T/$s.json" >"$T/$s.ts"
+  assert_eq "$n" "$(awk -v lo="$start_ms" -v hi="$end_ms" '$1 >= lo && $1 <= hi' "$T/$s.ts" |
+    wc -l)" "$s: ts within the run"
+  assert_eq 0 "$(awk 'NR > 1 && ($1 - p < 150 || $1 - p > 900) { bad++ } { p = $1 }
+    END { print bad + 0 }' "$T/$s.ts")" "$s: ts spacing"
 done
 # one boot for the whole process
 assert_eq 1 "$(cat "$T/a.json" "$T/b.json" | jq -r .boot | sort -u | wc -l)" "boot ids"
@@ -74,8 +74,8 @@ off=$(( $(head -1 "$T/b.ts") - $(head -1 "$T/a.ts") ))
 [ "$off" -ge 25 ] && [ "$off" -le 175 ] || fail "b is read $off ms after a, expected 100"
 # sim's base=5 option reached the driver: b is about 16 degrees colder
 awk 'NR==FNR { a = $1; next } { exit !(a - $1 > 10) }' \
-	<(jq .temperature_celsius "$T/a.json" | head -1) <(jq .temperature_celsius "$T/b.json" | head -1) ||
-	fail "sensor options not applied"
+  <(jq .temperature_celsius "$T/a.json" | head -1) <(jq .temperature_celsius "$T/b.json" | head -1) ||
+  fail "sensor options not applied"
 # c fails every read: nothing published, retried (500 ms floor, sim has no
 # minimum), logged once, counted
 assert_eq 0 "$(count c)" "readings of c"

@@ -13,12 +13,12 @@ INTERVAL=200
 
 # persistent session: the broker keeps (and persists) its queue while it is away
 mosquitto_sub -h 127.0.0.1 -p "$PORT" -c -i it-outage-sub -q 1 -v -t 'sensors/node3/+' \
-	>"$T/sub.txt" 2>>"$T/sub.log" &
+  >"$T/sub.txt" 2>>"$T/sub.log" &
 track $!
 sleep 0.3
 
 MQTT_URL=tcp://127.0.0.1:$PORT NODE_NAME=node3 SENSORS="a=sim" INTERVAL_MS=$INTERVAL \
-	MQTT_KEEPALIVE_S=2 OUTBOX_DIR="$OUTBOX" "$PUBLISHER" 2>"$T/publisher.log" &
+  MQTT_KEEPALIVE_S=2 OUTBOX_DIR="$OUTBOX" "$PUBLISHER" 2>"$T/publisher.log" &
 PUB=$!
 track $PUB
 
@@ -34,7 +34,7 @@ before=$(readings)
 sleep 3
 [ "$(segments)" -ge 1 ] || fail "no outbox file during the outage"
 grep -q "broker unreachable: keeping readings in the outbox (on disk)" "$T/publisher.log" ||
-	fail "outbox use not logged"
+  fail "outbox use not logged"
 
 start_mosquitto "$PORT"
 outbox_gone() { [ "$(segments)" -eq 0 ]; }
@@ -42,7 +42,7 @@ wait_for 40 outbox_gone
 grep -q "backlog of [0-9]* reading(s) delivered" "$T/publisher.log" || fail "replay end not logged"
 # the broker lost nothing of the status either: online again after the reconnect
 assert_eq "1 online" "$(mosquitto_sub -h 127.0.0.1 -p "$PORT" -F '%r %p' -C 1 -W 3 \
-	-t sensors/node3/status)" "retained status after the outage"
+  -t sensors/node3/status)" "retained status after the outage"
 sleep 0.6 # a few direct readings after the replay
 stop_pid $PUB TERM || fail "publisher exited with status $?"
 
@@ -61,9 +61,9 @@ assert_eq "$made" "$(wc -l <"$T/unique.txt")" "distinct readings received"
 assert_eq 1 "$(cut -d' ' -f1 "$T/unique.txt" | sort -u | wc -l)" "boot ids"
 # in order: first arrivals have seq 1..made
 assert_eq "$(seq 1 "$made" | tr '\n' ' ')" "$(cut -d' ' -f2 "$T/unique.txt" | tr '\n' ' ')" \
-	"seq in arrival order"
+  "seq in arrival order"
 # original ts, also for those that waited in the outbox: one interval apart
 # (a slot skipped on a loaded machine allowed), not a burst at replay time
 assert_eq 0 "$(awk -v iv=$INTERVAL 'NR > 1 && ($3 - p < iv / 2 || $3 - p > 3 * iv) { bad++ }
-	{ p = $3 } END { print bad + 0 }' "$T/unique.txt")" "ts spacing"
+  { p = $3 } END { print bad + 0 }' "$T/unique.txt")" "ts spacing"
 note "$made readings, $before before the outage, $dups duplicate(s)"

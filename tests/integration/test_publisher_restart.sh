@@ -12,15 +12,15 @@ OUTBOX=$T/outbox
 INTERVAL=200
 
 mosquitto_sub -h 127.0.0.1 -p "$PORT" -c -i it-restart-sub -q 1 -v -t 'sensors/node4/+' \
-	>"$T/sub.txt" 2>>"$T/sub.log" &
+  >"$T/sub.txt" 2>>"$T/sub.log" &
 track $!
 sleep 0.3
 
 start_publisher() {
-	MQTT_URL=tcp://127.0.0.1:$PORT NODE_NAME=node4 SENSORS="a=sim" INTERVAL_MS=$INTERVAL \
-		MQTT_KEEPALIVE_S=2 OUTBOX_DIR="$OUTBOX" "$PUBLISHER" 2>>"$T/publisher.log" &
-	PUB=$!
-	track $PUB
+  MQTT_URL=tcp://127.0.0.1:$PORT NODE_NAME=node4 SENSORS="a=sim" INTERVAL_MS=$INTERVAL \
+    MQTT_KEEPALIVE_S=2 OUTBOX_DIR="$OUTBOX" "$PUBLISHER" 2>>"$T/publisher.log" &
+  PUB=$!
+  track $PUB
 }
 readings() { grep -c '^sensors/node4/a ' "$T/sub.txt" || true; }
 has_readings() { [ "$(readings)" -ge "$1" ]; }
@@ -54,7 +54,7 @@ made_b=$(sed -n "s/.*sensor 'a': \([0-9]*\) reads ok.*/\1/p" "$T/publisher.log")
 
 # boots in arrival order: A, then B, never mixed
 jq -r '"\(.boot) \(.seq) \(.ts)"' < <(grep '^sensors/node4/a ' "$T/sub.txt" | cut -d' ' -f2-) |
-	awk '!seen[$1" "$2]++' >"$T/unique.txt"
+  awk '!seen[$1" "$2]++' >"$T/unique.txt"
 boots=$(cut -d' ' -f1 "$T/unique.txt" | uniq)
 assert_eq 2 "$(echo "$boots" | wc -l)" "boot runs in arrival order (A then B)"
 boot_a=$(echo "$boots" | head -1)
@@ -63,15 +63,15 @@ made_a=$(grep -c "^$boot_a " "$T/unique.txt")
 [ "$made_a" -ge 12 ] || fail "first run: only $made_a readings arrived"
 # A: the first reading of the second run waited behind all of A's
 assert_eq "$(seq 1 "$made_a" | tr '\n' ' ')" \
-	"$(grep "^$boot_a " "$T/unique.txt" | cut -d' ' -f2 | tr '\n' ' ')" "seq of boot A"
+  "$(grep "^$boot_a " "$T/unique.txt" | cut -d' ' -f2 | tr '\n' ' ')" "seq of boot A"
 assert_eq "$(seq 1 "$made_b" | tr '\n' ' ')" \
-	"$(grep "^$boot_b " "$T/unique.txt" | cut -d' ' -f2 | tr '\n' ' ')" "seq of boot B"
+  "$(grep "^$boot_b " "$T/unique.txt" | cut -d' ' -f2 | tr '\n' ' ')" "seq of boot B"
 # original ts: each run's readings one interval apart (a slot skipped on a
 # loaded machine allowed), not bunched at replay time; B after A
 for b in "$boot_a" "$boot_b"; do
-	assert_eq 0 "$(grep "^$b " "$T/unique.txt" | awk -v iv=$INTERVAL 'NR > 1 &&
-		($3 - p < iv / 2 || $3 - p > 3 * iv) { bad++ } { p = $3 } END { print bad + 0 }')" \
-		"ts spacing of boot $b"
+  assert_eq 0 "$(grep "^$b " "$T/unique.txt" | awk -v iv=$INTERVAL 'NR > 1 &&
+    ($3 - p < iv / 2 || $3 - p > 3 * iv) { bad++ } { p = $3 } END { print bad + 0 }')" \
+    "ts spacing of boot $b"
 done
 last_a=$(grep "^$boot_a " "$T/unique.txt" | tail -1 | cut -d' ' -f3)
 first_b=$(grep "^$boot_b " "$T/unique.txt" | head -1 | cut -d' ' -f3)

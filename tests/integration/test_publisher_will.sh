@@ -11,10 +11,10 @@ SUB="mosquitto_sub -h 127.0.0.1 -p $PORT"
 STATUS=home/node2/status
 
 start_publisher() {
-	MQTT_URL=tcp://127.0.0.1:$PORT NODE_NAME=node2 TOPIC_PREFIX=home SENSORS="t=sim" \
-		INTERVAL_MS=250 MQTT_KEEPALIVE_S=2 "$PUBLISHER" 2>>"$T/publisher.log" &
-	PUB=$!
-	track $PUB
+  MQTT_URL=tcp://127.0.0.1:$PORT NODE_NAME=node2 TOPIC_PREFIX=home SENSORS="t=sim" \
+    INTERVAL_MS=250 MQTT_KEEPALIVE_S=2 "$PUBLISHER" 2>>"$T/publisher.log" &
+  PUB=$!
+  track $PUB
 }
 retained() { $SUB -F '%r %p' -C 1 -W 3 -t $STATUS; }
 is_online() { [ "$(retained)" = "1 online" ]; }
@@ -47,6 +47,6 @@ stop_pid $PUB TERM || fail "publisher exited with status $? on SIGTERM"
 assert_eq "1 offline" "$(retained)" "retained status after SIGTERM"
 sleep 3.5 # longer than 1.5 x keepalive: a Will would have fired by now
 assert_eq "online offline online offline" "$(tr '\n' ' ' <"$T/status.txt" | sed 's/ $//')" \
-	"status history (no second offline from a Will)"
+  "status history (no second offline from a Will)"
 grep -q "disconnected from" "$T/publisher.log" || fail "no clean disconnect logged"
 note "Will after kill -9 arrived in $((t1 - t0)) ms"

@@ -16,9 +16,9 @@ make_certs "$T"
 
 PLAIN=$(free_port) TLS=$(free_port) WRONG=$(free_port)
 start_mosquitto "$PLAIN" \
-	"listener $TLS 127.0.0.1" "cafile $T/ca.crt" "certfile $T/broker.crt" "keyfile $T/broker.key" \
-	"require_certificate true" \
-	"listener $WRONG 127.0.0.1" "cafile $T/ca.crt" "certfile $T/elsewhere.crt" "keyfile $T/elsewhere.key"
+  "listener $TLS 127.0.0.1" "cafile $T/ca.crt" "certfile $T/broker.crt" "keyfile $T/broker.key" \
+  "require_certificate true" \
+  "listener $WRONG 127.0.0.1" "cafile $T/ca.crt" "certfile $T/elsewhere.crt" "keyfile $T/elsewhere.key"
 wait_port "$TLS"
 wait_port "$WRONG"
 
@@ -31,7 +31,7 @@ TLS_ENV=(MQTT_CA_FILE="$T/ca.crt" MQTT_CERT_FILE="$T/client.crt" MQTT_KEY_FILE="
 
 # --- the bridge over TLS (by name: localhost), printing line protocol
 env "${TLS_ENV[@]}" MQTT_URL="mqtts://localhost:$TLS" MQTT_CLIENT_ID=tls-bridge OUTPUTS=stdout \
-	BATCH_MAX_DELAY_MS=200 "$BRIDGE" >"$T/bridge.out" 2>"$T/bridge.log" &
+  BATCH_MAX_DELAY_MS=200 "$BRIDGE" >"$T/bridge.out" 2>"$T/bridge.log" &
 BR=$!
 track $BR
 bridge_subscribed() { grep -q 'subscribed' "$T/bridge.log"; }
@@ -40,18 +40,18 @@ wait_for 15 bridge_subscribed || fail "bridge did not subscribe over TLS: $(tail
 # --- publishers: run BIN against URL until 3 readings arrived, or (refused)
 # until it logged that it cannot connect and 2 s more; echo how many arrived
 publish() { # name bin url [env...]
-	local name=$1 bin=$2 url=$3 pid
-	shift 3
-	env "$@" MQTT_URL="$url" NODE_NAME="$name" SENSORS="t=sim" INTERVAL_MS=200 \
-		"$bin" >"$T/$name.out" 2>"$T/$name.log" &
-	pid=$!
-	track $pid
-	arrived() { [ "$(grep -c "^sensors/$name/t " "$T/sub.txt")" -ge 3 ]; }
-	refused() { grep -q 'cannot connect' "$T/$name.log"; }
-	wait_for 15 eval 'arrived || refused' || true
-	refused && sleep 2
-	stop_pid $pid TERM || fail "publisher $name exited with status $?"
-	grep -c "^sensors/$name/t " "$T/sub.txt" || true
+  local name=$1 bin=$2 url=$3 pid
+  shift 3
+  env "$@" MQTT_URL="$url" NODE_NAME="$name" SENSORS="t=sim" INTERVAL_MS=200 \
+    "$bin" >"$T/$name.out" 2>"$T/$name.log" &
+  pid=$!
+  track $pid
+  arrived() { [ "$(grep -c "^sensors/$name/t " "$T/sub.txt")" -ge 3 ]; }
+  refused() { grep -q 'cannot connect' "$T/$name.log"; }
+  wait_for 15 eval 'arrived || refused' || true
+  refused && sleep 2
+  stop_pid $pid TERM || fail "publisher $name exited with status $?"
+  grep -c "^sensors/$name/t " "$T/sub.txt" || true
 }
 n=$(publish tls-pub "$PUBLISHER" "ssl://127.0.0.1:$TLS" "${TLS_ENV[@]}")
 [ "$n" -ge 3 ] || fail "publisher over TLS: $n readings arrived; log: $(tail -5 "$T/tls-pub.log")"
@@ -73,19 +73,19 @@ assert_eq 0 "$n" "readings without a client certificate"
 
 # --- the static publisher, as `make` builds it (make test passes its path)
 if [ -n "${STATIC_PUBLISHER:-}" ]; then
-	[ -x "$STATIC_PUBLISHER" ] || fail "STATIC_PUBLISHER=$STATIC_PUBLISHER is not a program"
-	readelf -lW "$STATIC_PUBLISHER" | grep -q 'INTERP' && fail "$STATIC_PUBLISHER is not statically linked"
-	n=$(publish static-tcp "$STATIC_PUBLISHER" "tcp://127.0.0.1:$PLAIN")
-	[ "$n" -ge 3 ] || fail "static publisher over tcp://: $n readings; log: $(tail -5 "$T/static-tcp.log")"
-	n=$(publish static-tls "$STATIC_PUBLISHER" "ssl://localhost:$TLS" "${TLS_ENV[@]}")
-	[ "$n" -ge 3 ] || fail "static publisher over ssl://: $n readings; log: $(tail -5 "$T/static-tls.log")"
-	n=$(publish static-wrong "$STATIC_PUBLISHER" "ssl://127.0.0.1:$WRONG" "${TLS_ENV[@]}")
-	assert_eq 0 "$n" "static publisher through a broker with a certificate for another host"
-	has_static() { grep -q 'node=static-tls,sensor=t' "$T/bridge.out"; }
-	wait_for 10 has_static || fail "bridge printed no reading of the static publisher"
-	note "static publisher ok over tcp:// and ssl://"
+  [ -x "$STATIC_PUBLISHER" ] || fail "STATIC_PUBLISHER=$STATIC_PUBLISHER is not a program"
+  readelf -lW "$STATIC_PUBLISHER" | grep -q 'INTERP' && fail "$STATIC_PUBLISHER is not statically linked"
+  n=$(publish static-tcp "$STATIC_PUBLISHER" "tcp://127.0.0.1:$PLAIN")
+  [ "$n" -ge 3 ] || fail "static publisher over tcp://: $n readings; log: $(tail -5 "$T/static-tcp.log")"
+  n=$(publish static-tls "$STATIC_PUBLISHER" "ssl://localhost:$TLS" "${TLS_ENV[@]}")
+  [ "$n" -ge 3 ] || fail "static publisher over ssl://: $n readings; log: $(tail -5 "$T/static-tls.log")"
+  n=$(publish static-wrong "$STATIC_PUBLISHER" "ssl://127.0.0.1:$WRONG" "${TLS_ENV[@]}")
+  assert_eq 0 "$n" "static publisher through a broker with a certificate for another host"
+  has_static() { grep -q 'node=static-tls,sensor=t' "$T/bridge.out"; }
+  wait_for 10 has_static || fail "bridge printed no reading of the static publisher"
+  note "static publisher ok over tcp:// and ssl://"
 else
-	note "STATIC_PUBLISHER not set (run by make test): static publisher not checked"
+  note "STATIC_PUBLISHER not set (run by make test): static publisher not checked"
 fi
 
 stop_pid $BR TERM || fail "bridge exited with status $?"
