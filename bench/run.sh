@@ -43,91 +43,91 @@ nap() { read -rt "$1" -u "$NAP_FD" _ || true; }
 
 # --- measuring a process -----------------------------------------------------
 cpu_ticks() { # pid -> utime+stime in clock ticks
-	local s
-	s=$(<"/proc/$1/stat")
-	s=${s##*) }
-	local -a f=($s)
-	echo $((f[11] + f[12]))
+  local s
+  s=$(<"/proc/$1/stat")
+  s=${s##*) }
+  local -a f=($s)
+  echo $((f[11] + f[12]))
 }
 cpu_ns() { # pid -> CPU time of its live threads in ns (schedstat: finer than ticks)
-	local t v sum=0
-	for t in /proc/"$1"/task/*/schedstat; do
-		read -r v _ <"$t" && sum=$((sum + v))
-	done
-	echo $sum
+  local t v sum=0
+  for t in /proc/"$1"/task/*/schedstat; do
+    read -r v _ <"$t" && sum=$((sum + v))
+  done
+  echo $sum
 }
 status_kb() { # pid field -> kB
-	local k v _
-	while read -r k v _; do
-		[ "$k" = "$2:" ] && { echo "$v"; return; }
-	done <"/proc/$1/status"
-	echo 0
+  local k v _
+  while read -r k v _; do
+    [ "$k" = "$2:" ] && { echo "$v"; return; }
+  done <"/proc/$1/status"
+  echo 0
 }
 # Where the resident memory is: "rss pss anon file" in kB (smaps_rollup).
 mem_split() {
-	local k v _ rss=0 pss=0 anon=0 file=0
-	while read -r k v _; do
-		case $k in
-		Rss:) rss=$v ;; Pss:) pss=$v ;; Pss_Anon:) anon=$v ;; Pss_File:) file=$v ;;
-		esac
-	done <"/proc/$1/smaps_rollup"
-	echo "$rss $pss $anon $file"
+  local k v _ rss=0 pss=0 anon=0 file=0
+  while read -r k v _; do
+    case $k in
+    Rss:) rss=$v ;; Pss:) pss=$v ;; Pss_Anon:) anon=$v ;; Pss_File:) file=$v ;;
+    esac
+  done <"/proc/$1/smaps_rollup"
+  echo "$rss $pss $anon $file"
 }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 div() { awk -v a="$1" -v b="$2" -v f="${3:-%.0f}" 'BEGIN { if (b > 0) printf f, a / b; else printf "-" }'; }
 us_per() { # ticks count -> µs per item
-	awk -v t="$1" -v n="$2" -v hz="$TCK" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else printf "-" }'
+  awk -v t="$1" -v n="$2" -v hz="$TCK" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else printf "-" }'
 }
 
 # GET over bash's /dev/tcp (no fork, so polling costs the machine nothing).
 http_get() { # port path -> body on stdout
-	local fd resp
-	exec {fd}<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || return 1
-	printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&"$fd"
-	read -r -d '' -u "$fd" resp || true
-	exec {fd}>&-
-	printf '%s' "${resp#*$'\r\n\r\n'}"
+  local fd resp
+  exec {fd}<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&"$fd"
+  read -r -d '' -u "$fd" resp || true
+  exec {fd}>&-
+  printf '%s' "${resp#*$'\r\n\r\n'}"
 }
 discard_samples() { # port
-	local b
-	b=$(http_get "$1" /stats) || { echo 0; return; }
-	[[ $b =~ samples=([0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo 0
+  local b
+  b=$(http_get "$1" /stats) || { echo 0; return; }
+  [[ $b =~ samples=([0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo 0
 }
 bridge_sent() { # health-port output -> readings the output had acknowledged
-	local b re
-	b=$(http_get "$1" /metrics) || { echo 0; return; }
-	re="output_samples_total\{output=\"$2\",result=\"sent\"\} ([0-9]+)"
-	[[ $b =~ $re ]] && echo "${BASH_REMATCH[1]}" || echo 0
+  local b re
+  b=$(http_get "$1" /metrics) || { echo 0; return; }
+  re="output_samples_total\{output=\"$2\",result=\"sent\"\} ([0-9]+)"
+  [[ $b =~ $re ]] && echo "${BASH_REMATCH[1]}" || echo 0
 }
 file_lines() { # file written by mosquitto_sub -F . (2 bytes a message)
-	local s
-	s=$(stat -c %s "$1" 2>/dev/null) || { echo 0; return; }
-	echo $((s / 2))
+  local s
+  s=$(stat -c %s "$1" 2>/dev/null) || { echo 0; return; }
+  echo $((s / 2))
 }
 
 # follow TARGET TIMEOUT_S CMD...: polls CMD (prints a count) every 50 ms until
 # it reaches TARGET. Sets P_T5 P_C5 P_T95 P_C95 (first poll at >= 5 % / 95 %),
 # P_END (time TARGET was seen) and P_LAST (last count). Returns 1 on timeout.
 follow() {
-	local target=$1 timeout=$2; shift 2
-	local deadline c now
-	deadline=$(awk -v t="$EPOCHREALTIME" -v d="$timeout" 'BEGIN { printf "%d", t + d }')
-	P_T5='' P_T95='' P_END='' P_LAST=0
-	while :; do
-		c=$("$@")
-		now=$EPOCHREALTIME
-		P_LAST=$c
-		if [ -z "$P_T5" ] && [ "$c" -ge $((target / 20)) ]; then P_T5=$now P_C5=$c; fi
-		if [ -z "$P_T95" ] && [ "$c" -ge $((target * 19 / 20)) ]; then P_T95=$now P_C95=$c; fi
-		if [ "$c" -ge "$target" ]; then P_END=$now; return 0; fi
-		[ "${now%.*}" -ge "$deadline" ] && return 1
-		nap 0.05
-	done
+  local target=$1 timeout=$2; shift 2
+  local deadline c now
+  deadline=$(awk -v t="$EPOCHREALTIME" -v d="$timeout" 'BEGIN { printf "%d", t + d }')
+  P_T5='' P_T95='' P_END='' P_LAST=0
+  while :; do
+    c=$("$@")
+    now=$EPOCHREALTIME
+    P_LAST=$c
+    if [ -z "$P_T5" ] && [ "$c" -ge $((target / 20)) ]; then P_T5=$now P_C5=$c; fi
+    if [ -z "$P_T95" ] && [ "$c" -ge $((target * 19 / 20)) ]; then P_T95=$now P_C95=$c; fi
+    if [ "$c" -ge "$target" ]; then P_END=$now; return 0; fi
+    [ "${now%.*}" -ge "$deadline" ] && return 1
+    nap 0.05
+  done
 }
 # rate over the 5..95 % stretch of the last follow (per `per` counted units)
 sustained() { # units-per-message
-	awk -v a="$P_T5" -v b="$P_T95" -v ca="$P_C5" -v cb="$P_C95" -v u="$1" \
-		'BEGIN { if (b > a) printf "%.0f", (cb - ca) / u / (b - a); else printf "-" }'
+  awk -v a="$P_T5" -v b="$P_T95" -v ca="$P_C5" -v cb="$P_C95" -v u="$1" \
+    'BEGIN { if (b > a) printf "%.0f", (cb - ca) / u / (b - a); else printf "-" }'
 }
 
 # --- the services ------------------------------------------------------------
@@ -140,28 +140,28 @@ MQTT=tcp://127.0.0.1:$MQ
 MQS=$(free_port)
 make_certs "$T/certs"
 start_mosquitto "$MQ" "persistence false" "max_queued_messages 0" "max_queued_bytes 0" \
-	"max_inflight_messages 1000" \
-	"listener $MQS 127.0.0.1" "cafile $T/certs/ca.crt" "certfile $T/certs/broker.crt" \
-	"keyfile $T/certs/broker.key"
+  "max_inflight_messages 1000" \
+  "listener $MQS 127.0.0.1" "cafile $T/certs/ca.crt" "certfile $T/certs/broker.crt" \
+  "keyfile $T/certs/broker.key"
 
 LOADGEN_ARGS=(--url "$MQTT" --sensors "$SENSORS" --inflight 20 --connections 1)
 # loadgen NAME ARGS...: runs it to the end; sets LG_RATE and LG_FIRST (unix
 # time of the first publish). loadgen_bg NAME ARGS... starts it (LG_PID);
 # loadgen_done NAME waits for it and sets the same.
 loadgen_bg() {
-	local name=$1; shift
-	"$LOADGEN" "${LOADGEN_ARGS[@]}" --client-id "bench-$name" "$@" \
-		>"$T/lg-$name.out" 2>>"$T/loadgen.log" &
-	LG_PID=$!
-	track $LG_PID
+  local name=$1; shift
+  "$LOADGEN" "${LOADGEN_ARGS[@]}" --client-id "bench-$name" "$@" \
+    >"$T/lg-$name.out" 2>>"$T/loadgen.log" &
+  LG_PID=$!
+  track $LG_PID
 }
 loadgen_done() {
-	wait "$LG_PID" || fail "loadgen $1 failed"
-	local out
-	out=$(<"$T/lg-$1.out")
-	[[ $out =~ rate=([0-9]+) ]] && LG_RATE=${BASH_REMATCH[1]}
-	[[ $out =~ t_first=([0-9.]+) ]] && LG_FIRST=${BASH_REMATCH[1]}
-	return 0
+  wait "$LG_PID" || fail "loadgen $1 failed"
+  local out
+  out=$(<"$T/lg-$1.out")
+  [[ $out =~ rate=([0-9]+) ]] && LG_RATE=${BASH_REMATCH[1]}
+  [[ $out =~ t_first=([0-9.]+) ]] && LG_FIRST=${BASH_REMATCH[1]}
+  return 0
 }
 loadgen() { loadgen_bg "$@"; loadgen_done "$1"; }
 
@@ -171,243 +171,243 @@ drop_session() { mosquitto_sub -p "$MQ" -i "$1" -t sw/none -E >/dev/null 2>&1 ||
 # start_bridge NAME ENV...: a fresh bridge with a fresh STATE_DIR; sets BR_PID
 # and BR_HP (its health port). Waits until it is subscribed.
 start_bridge() {
-	local name=$1; shift
-	BR_HP=$(free_port)
-	rm -rf "$T/state-$name"
-	# REPLAY_MAX_SAMPLES_PER_S=0: the replay pacing is a deliberate limit for
-	# storage servers (20k samples/s by default); here we measure the bridge
-	env MQTT_URL="$MQTT" MQTT_CLIENT_ID="bench-$name" STATE_DIR="$T/state-$name" \
-		HEALTH_PORT="$BR_HP" HEALTH_ADDR=127.0.0.1 LOG_LEVEL=info REPLAY_MAX_SAMPLES_PER_S=0 "$@" \
-		"$BRIDGE" >>"$T/bridge-$name.log" 2>&1 &
-	BR_PID=$!
-	track $BR_PID
-	wait_for 20 grep -q "subscribed to\|session resumed" "$T/bridge-$name.log" ||
-		fail "bridge $name did not subscribe"
+  local name=$1; shift
+  BR_HP=$(free_port)
+  rm -rf "$T/state-$name"
+  # REPLAY_MAX_SAMPLES_PER_S=0: the replay pacing is a deliberate limit for
+  # storage servers (20k samples/s by default); here we measure the bridge
+  env MQTT_URL="$MQTT" MQTT_CLIENT_ID="bench-$name" STATE_DIR="$T/state-$name" \
+    HEALTH_PORT="$BR_HP" HEALTH_ADDR=127.0.0.1 LOG_LEVEL=info REPLAY_MAX_SAMPLES_PER_S=0 "$@" \
+    "$BRIDGE" >>"$T/bridge-$name.log" 2>&1 &
+  BR_PID=$!
+  track $BR_PID
+  wait_for 20 grep -q "subscribed to\|session resumed" "$T/bridge-$name.log" ||
+    fail "bridge $name did not subscribe"
 }
 
 declare -A R_RATE R_SUST R_CPU R_RSS R_NOTE
 ROWS=()
 row() { # key label rate sustained cpu rss note
-	ROWS+=("$1")
-	R_LABEL[$1]=$2 R_RATE[$1]=$3 R_SUST[$1]=$4 R_CPU[$1]=$5 R_RSS[$1]=$6 R_NOTE[$1]=${7:-}
+  ROWS+=("$1")
+  R_LABEL[$1]=$2 R_RATE[$1]=$3 R_SUST[$1]=$4 R_CPU[$1]=$5 R_RSS[$1]=$6 R_NOTE[$1]=${7:-}
 }
 declare -A R_LABEL
 
 # --- bridge ------------------------------------------------------------------
 bench_bridge() {
-	local DP VM c0 c1 rss e2e t_sub sub_cpu sub_rss
-	DP=$(free_port)
-	"$DISCARD" --port "$DP" >>"$T/discard.log" 2>&1 &
-	track $!
-	wait_port "$DP"
-	VM=$(free_port)
-	start_victoria "$VM"
-	local RW_DISCARD=(OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$DP/api/v1/write)
+  local DP VM c0 c1 rss e2e t_sub sub_cpu sub_rss
+  DP=$(free_port)
+  "$DISCARD" --port "$DP" >>"$T/discard.log" 2>&1 &
+  track $!
+  wait_port "$DP"
+  VM=$(free_port)
+  start_victoria "$VM"
+  local RW_DISCARD=(OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$DP/api/v1/write)
 
-	note "bridge: $N QoS 1 messages per phase over $SENSORS topics, 1 loadgen connection"
+  note "bridge: $N QoS 1 messages per phase over $SENSORS topics, 1 loadgen connection"
 
-	# 0. the generator alone: the ceiling of every "live" figure below
-	loadgen lg0 -n "$N"
-	GEN_RATE=$LG_RATE
-	note "loadgen alone (no subscriber): $GEN_RATE msg/s"
+  # 0. the generator alone: the ceiling of every "live" figure below
+  loadgen lg0 -n "$N"
+  GEN_RATE=$LG_RATE
+  note "loadgen alone (no subscriber): $GEN_RATE msg/s"
 
-	# 1. mosquitto_sub, live: subscribed, then the load
-	: >"$T/sub-live.out"
-	/usr/bin/time -f "%U %S %M" -o "$T/sub-live.time" \
-		mosquitto_sub -p "$MQ" -q 1 -t 'sensors/+/+' -C "$N" -F . >"$T/sub-live.out" &
-	local SP=$!
-	track $SP
-	nap 0.5
-	loadgen_bg lg1 -n "$N"
-	follow "$N" 120 file_lines "$T/sub-live.out" || fail "mosquitto_sub got $P_LAST of $N"
-	loadgen_done lg1
-	wait $SP || true
-	read -r u s m <"$T/sub-live.time"
-	e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$LG_FIRST" 'BEGIN{print a-b}')")
-	row sub_live "mosquitto_sub, live load" "$e2e" "$(sustained 1)" \
-		"$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }')" \
-		"$(mib "$m")"
-	SUB_LIVE=$e2e
+  # 1. mosquitto_sub, live: subscribed, then the load
+  : >"$T/sub-live.out"
+  /usr/bin/time -f "%U %S %M" -o "$T/sub-live.time" \
+    mosquitto_sub -p "$MQ" -q 1 -t 'sensors/+/+' -C "$N" -F . >"$T/sub-live.out" &
+  local SP=$!
+  track $SP
+  nap 0.5
+  loadgen_bg lg1 -n "$N"
+  follow "$N" 120 file_lines "$T/sub-live.out" || fail "mosquitto_sub got $P_LAST of $N"
+  loadgen_done lg1
+  wait $SP || true
+  read -r u s m <"$T/sub-live.time"
+  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$LG_FIRST" 'BEGIN{print a-b}')")
+  row sub_live "mosquitto_sub, live load" "$e2e" "$(sustained 1)" \
+    "$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }')" \
+    "$(mib "$m")"
+  SUB_LIVE=$e2e
 
-	# 2. bridge -> discard, live
-	start_bridge live "${RW_DISCARD[@]}"
-	local base
-	base=$(discard_samples "$DP")
-	c0=$(cpu_ticks "$BR_PID")
-	loadgen_bg lg2 -n "$N"
-	follow $((N * FIELDS)) 120 rel_discard "$DP" "$base" ||
-		R_NOTE[br_live]="INCOMPLETE: $((P_LAST / FIELDS)) of $N"
-	loadgen_done lg2
-	c1=$(cpu_ticks "$BR_PID")
-	rss=$(status_kb "$BR_PID" VmHWM)
-	e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$LG_FIRST" 'BEGIN{print a-b}')")
-	row br_live "bridge -> discard, live load" "$e2e" "$(sustained $FIELDS)" \
-		"$(us_per $((c1 - c0)) "$N")" "$(mib "$rss")" "${R_NOTE[br_live]:-}"
-	BR_LIVE=$e2e
-	check_bridge "$BR_HP" live
-	stop_pid "$BR_PID" || true
-	drop_session bench-live
+  # 2. bridge -> discard, live
+  start_bridge live "${RW_DISCARD[@]}"
+  local base
+  base=$(discard_samples "$DP")
+  c0=$(cpu_ticks "$BR_PID")
+  loadgen_bg lg2 -n "$N"
+  follow $((N * FIELDS)) 120 rel_discard "$DP" "$base" ||
+    R_NOTE[br_live]="INCOMPLETE: $((P_LAST / FIELDS)) of $N"
+  loadgen_done lg2
+  c1=$(cpu_ticks "$BR_PID")
+  rss=$(status_kb "$BR_PID" VmHWM)
+  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$LG_FIRST" 'BEGIN{print a-b}')")
+  row br_live "bridge -> discard, live load" "$e2e" "$(sustained $FIELDS)" \
+    "$(us_per $((c1 - c0)) "$N")" "$(mib "$rss")" "${R_NOTE[br_live]:-}"
+  BR_LIVE=$e2e
+  check_bridge "$BR_HP" live
+  stop_pid "$BR_PID" || true
+  drop_session bench-live
 
-	# 3. backlog: N messages wait in the broker, then the consumer connects
-	mosquitto_sub -p "$MQ" -c -i bench-drain -q 1 -t 'sensors/+/+' -E >/dev/null
-	loadgen lg3 -n "$N"
-	: >"$T/sub-drain.out"
-	local t0
-	t0=$EPOCHREALTIME
-	/usr/bin/time -f "%U %S %M" -o "$T/sub-drain.time" \
-		mosquitto_sub -p "$MQ" -c -i bench-drain -q 1 -t 'sensors/+/+' -C "$N" -F . \
-		>"$T/sub-drain.out" &
-	SP=$!
-	track $SP
-	follow "$N" 120 file_lines "$T/sub-drain.out" || fail "mosquitto_sub drained $P_LAST of $N"
-	wait $SP || true
-	read -r u s m <"$T/sub-drain.time"
-	e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$t0" 'BEGIN{print a-b}')")
-	row sub_drain "mosquitto_sub, backlog drain" "$e2e" "$(sustained 1)" \
-		"$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }')" \
-		"$(mib "$m")"
-	SUB_DRAIN=$e2e
-	drop_session bench-drain
+  # 3. backlog: N messages wait in the broker, then the consumer connects
+  mosquitto_sub -p "$MQ" -c -i bench-drain -q 1 -t 'sensors/+/+' -E >/dev/null
+  loadgen lg3 -n "$N"
+  : >"$T/sub-drain.out"
+  local t0
+  t0=$EPOCHREALTIME
+  /usr/bin/time -f "%U %S %M" -o "$T/sub-drain.time" \
+    mosquitto_sub -p "$MQ" -c -i bench-drain -q 1 -t 'sensors/+/+' -C "$N" -F . \
+    >"$T/sub-drain.out" &
+  SP=$!
+  track $SP
+  follow "$N" 120 file_lines "$T/sub-drain.out" || fail "mosquitto_sub drained $P_LAST of $N"
+  wait $SP || true
+  read -r u s m <"$T/sub-drain.time"
+  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$t0" 'BEGIN{print a-b}')")
+  row sub_drain "mosquitto_sub, backlog drain" "$e2e" "$(sustained 1)" \
+    "$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }')" \
+    "$(mib "$m")"
+  SUB_DRAIN=$e2e
+  drop_session bench-drain
 
-	# the bridge's session must exist before the backlog is made
-	start_bridge drain "${RW_DISCARD[@]}"
-	stop_pid "$BR_PID" || true
-	loadgen lg4 -n "$N"
-	base=$(discard_samples "$DP")
-	t0=$EPOCHREALTIME
-	start_bridge drain "${RW_DISCARD[@]}"
-	follow $((N * FIELDS)) 120 rel_discard "$DP" "$base" ||
-		R_NOTE[br_drain]="INCOMPLETE: $((P_LAST / FIELDS)) of $N"
-	c1=$(cpu_ticks "$BR_PID")
-	rss=$(status_kb "$BR_PID" VmHWM)
-	e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$t0" 'BEGIN{print a-b}')")
-	row br_drain "bridge -> discard, backlog drain" "$e2e" "$(sustained $FIELDS)" \
-		"$(us_per "$c1" "$N")" "$(mib "$rss")" "${R_NOTE[br_drain]:-}"
-	BR_DRAIN=$e2e
-	check_bridge "$BR_HP" drain
-	stop_pid "$BR_PID" || true
-	drop_session bench-drain
+  # the bridge's session must exist before the backlog is made
+  start_bridge drain "${RW_DISCARD[@]}"
+  stop_pid "$BR_PID" || true
+  loadgen lg4 -n "$N"
+  base=$(discard_samples "$DP")
+  t0=$EPOCHREALTIME
+  start_bridge drain "${RW_DISCARD[@]}"
+  follow $((N * FIELDS)) 120 rel_discard "$DP" "$base" ||
+    R_NOTE[br_drain]="INCOMPLETE: $((P_LAST / FIELDS)) of $N"
+  c1=$(cpu_ticks "$BR_PID")
+  rss=$(status_kb "$BR_PID" VmHWM)
+  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$t0" 'BEGIN{print a-b}')")
+  row br_drain "bridge -> discard, backlog drain" "$e2e" "$(sustained $FIELDS)" \
+    "$(us_per "$c1" "$N")" "$(mib "$rss")" "${R_NOTE[br_drain]:-}"
+  BR_DRAIN=$e2e
+  check_bridge "$BR_HP" drain
+  stop_pid "$BR_PID" || true
+  drop_session bench-drain
 
-	# 4. bridge -> VictoriaMetrics, remote-write and line protocol at once, live
-	start_bridge vm OUTPUTS=remote_write,influx \
-		REMOTE_WRITE_URL="http://127.0.0.1:$VM/api/v1/write" \
-		INFLUX_URL="http://127.0.0.1:$VM" INFLUX_ORG=o INFLUX_BUCKET=b INFLUX_TOKEN=t \
-		INFLUX_MEASUREMENT=lp
-	c0=$(cpu_ticks "$BR_PID")
-	loadgen_bg lg5 -n "$N"
-	follow $((N * 2)) 120 vm_sent "$BR_HP" ||
-		R_NOTE[br_vm]="INCOMPLETE: $P_LAST of $((N * 2)) readings acknowledged"
-	loadgen_done lg5
-	c1=$(cpu_ticks "$BR_PID")
-	rss=$(status_kb "$BR_PID" VmHWM)
-	e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$LG_FIRST" 'BEGIN{print a-b}')")
-	local rw lp
-	vm_count() { curl -sf "http://127.0.0.1:$VM/api/v1/query" --data-urlencode "query=$1" |
-		jq -r '.data.result[0].value[1] // 0'; }
-	for _ in $(seq 50); do
-		rw=$(vm_count "sum(count_over_time({__name__=~\"sensor_.*\",node=~\"bench.*\"}[1h]))")
-		lp=$(vm_count "sum(count_over_time({__name__=~\"lp_.*\",node=~\"bench.*\"}[1h]))")
-		[ "$rw" = $((N * FIELDS)) ] && [ "$lp" = $((N * FIELDS)) ] && break
-		nap 0.2
-	done
-	local vmnote="VM holds rw=$rw lp=$lp of $((N * FIELDS)) samples each"
-	[ "$rw" = $((N * FIELDS)) ] && [ "$lp" = $((N * FIELDS)) ] || vmnote="MISSING: $vmnote"
-	row br_vm "bridge -> VictoriaMetrics (rw + influx), live" "$e2e" "$(sustained 2)" \
-		"$(us_per $((c1 - c0)) "$N")" "$(mib "$rss")" "${R_NOTE[br_vm]:-$vmnote}"
-	check_bridge "$BR_HP" vm
-	stop_pid "$BR_PID" || true
-	drop_session bench-vm
+  # 4. bridge -> VictoriaMetrics, remote-write and line protocol at once, live
+  start_bridge vm OUTPUTS=remote_write,influx \
+    REMOTE_WRITE_URL="http://127.0.0.1:$VM/api/v1/write" \
+    INFLUX_URL="http://127.0.0.1:$VM" INFLUX_ORG=o INFLUX_BUCKET=b INFLUX_TOKEN=t \
+    INFLUX_MEASUREMENT=lp
+  c0=$(cpu_ticks "$BR_PID")
+  loadgen_bg lg5 -n "$N"
+  follow $((N * 2)) 120 vm_sent "$BR_HP" ||
+    R_NOTE[br_vm]="INCOMPLETE: $P_LAST of $((N * 2)) readings acknowledged"
+  loadgen_done lg5
+  c1=$(cpu_ticks "$BR_PID")
+  rss=$(status_kb "$BR_PID" VmHWM)
+  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$LG_FIRST" 'BEGIN{print a-b}')")
+  local rw lp
+  vm_count() { curl -sf "http://127.0.0.1:$VM/api/v1/query" --data-urlencode "query=$1" |
+    jq -r '.data.result[0].value[1] // 0'; }
+  for _ in $(seq 50); do
+    rw=$(vm_count "sum(count_over_time({__name__=~\"sensor_.*\",node=~\"bench.*\"}[1h]))")
+    lp=$(vm_count "sum(count_over_time({__name__=~\"lp_.*\",node=~\"bench.*\"}[1h]))")
+    [ "$rw" = $((N * FIELDS)) ] && [ "$lp" = $((N * FIELDS)) ] && break
+    nap 0.2
+  done
+  local vmnote="VM holds rw=$rw lp=$lp of $((N * FIELDS)) samples each"
+  [ "$rw" = $((N * FIELDS)) ] && [ "$lp" = $((N * FIELDS)) ] || vmnote="MISSING: $vmnote"
+  row br_vm "bridge -> VictoriaMetrics (rw + influx), live" "$e2e" "$(sustained 2)" \
+    "$(us_per $((c1 - c0)) "$N")" "$(mib "$rss")" "${R_NOTE[br_vm]:-$vmnote}"
+  check_bridge "$BR_HP" vm
+  stop_pid "$BR_PID" || true
+  drop_session bench-vm
 
-	# 5. footprint at a steady rate (default allocator, then MALLOC_ARENA_MAX=2)
-	local steady_n=$((STEADY_RATE * STEADY_S)) variant
-	for variant in default arena2; do
-		local extra=()
-		[ "$variant" = arena2 ] && extra=(MALLOC_ARENA_MAX=2)
-		start_bridge "steady-$variant" "${RW_DISCARD[@]}" "${extra[@]}"
-		base=$(discard_samples "$DP")
-		c0=$(cpu_ticks "$BR_PID")
-		loadgen "lg6$variant" -n "$steady_n" --rate "$STEADY_RATE"
-		local achieved=$LG_RATE lag
-		follow $((steady_n * FIELDS)) 30 rel_discard "$DP" "$base" ||
-			R_NOTE[steady_$variant]="INCOMPLETE: $((P_LAST / FIELDS)) of $steady_n"
-		lag=$(awk -v a="$P_END" -v b="$LG_FIRST" -v s="$steady_n" -v r="$STEADY_RATE" \
-			'BEGIN { printf "%.2f", a - b - s / r }')
-		c1=$(cpu_ticks "$BR_PID")
-		rss=$(status_kb "$BR_PID" VmHWM)
-		read -r m_rss m_pss m_anon m_file <<<"$(mem_split "$BR_PID")"
-		local label="bridge -> discard, steady $STEADY_RATE msg/s"
-		[ "$variant" = arena2 ] && label="  same, MALLOC_ARENA_MAX=2"
-		row "steady_$variant" "$label" "$achieved" "-" "$(us_per $((c1 - c0)) "$steady_n")" \
-			"$(mib "$rss")" "${R_NOTE[steady_$variant]:-last sample ${lag}s after the last publish; now rss $(mib "$m_rss") = pss file $(mib "$m_file") + anon $(mib "$m_anon") MiB, $(status_kb "$BR_PID" Threads) threads}"
-		[ "$variant" = default ] && STEADY_RSS=$rss
-		[ "$variant" = arena2 ] && STEADY_RSS2=$rss
-		check_bridge "$BR_HP" "steady-$variant"
-		stop_pid "$BR_PID" || true
-		drop_session "bench-steady-$variant"
-	done
+  # 5. footprint at a steady rate (default allocator, then MALLOC_ARENA_MAX=2)
+  local steady_n=$((STEADY_RATE * STEADY_S)) variant
+  for variant in default arena2; do
+    local extra=()
+    [ "$variant" = arena2 ] && extra=(MALLOC_ARENA_MAX=2)
+    start_bridge "steady-$variant" "${RW_DISCARD[@]}" "${extra[@]}"
+    base=$(discard_samples "$DP")
+    c0=$(cpu_ticks "$BR_PID")
+    loadgen "lg6$variant" -n "$steady_n" --rate "$STEADY_RATE"
+    local achieved=$LG_RATE lag
+    follow $((steady_n * FIELDS)) 30 rel_discard "$DP" "$base" ||
+      R_NOTE[steady_$variant]="INCOMPLETE: $((P_LAST / FIELDS)) of $steady_n"
+    lag=$(awk -v a="$P_END" -v b="$LG_FIRST" -v s="$steady_n" -v r="$STEADY_RATE" \
+      'BEGIN { printf "%.2f", a - b - s / r }')
+    c1=$(cpu_ticks "$BR_PID")
+    rss=$(status_kb "$BR_PID" VmHWM)
+    read -r m_rss m_pss m_anon m_file <<<"$(mem_split "$BR_PID")"
+    local label="bridge -> discard, steady $STEADY_RATE msg/s"
+    [ "$variant" = arena2 ] && label="  same, MALLOC_ARENA_MAX=2"
+    row "steady_$variant" "$label" "$achieved" "-" "$(us_per $((c1 - c0)) "$steady_n")" \
+      "$(mib "$rss")" "${R_NOTE[steady_$variant]:-last sample ${lag}s after the last publish; now rss $(mib "$m_rss") = pss file $(mib "$m_file") + anon $(mib "$m_anon") MiB, $(status_kb "$BR_PID" Threads) threads}"
+    [ "$variant" = default ] && STEADY_RSS=$rss
+    [ "$variant" = arena2 ] && STEADY_RSS2=$rss
+    check_bridge "$BR_HP" "steady-$variant"
+    stop_pid "$BR_PID" || true
+    drop_session "bench-steady-$variant"
+  done
 }
 
 # samples at the discard receiver since `base`
 rel_discard() { echo $(($(discard_samples "$1") - $2)); }
 # readings acknowledged by both outputs (the smaller of the two), x2
 vm_sent() {
-	local a b
-	a=$(bridge_sent "$1" remote_write)
-	b=$(bridge_sent "$1" influx)
-	echo $(((a < b ? a : b) * 2))
+  local a b
+  a=$(bridge_sent "$1" remote_write)
+  b=$(bridge_sent "$1" influx)
+  echo $(((a < b ? a : b) * 2))
 }
 # Bridge counters after a phase: gaps, duplicates, malformed, lost.
 check_bridge() { # health-port name
-	local b gaps dups lost
-	b=$(http_get "$1" /metrics) || return 0
-	[[ $b =~ seq_gaps_total\ ([0-9]+) ]] && gaps=${BASH_REMATCH[1]}
-	[[ $b =~ seq_duplicates_total\ ([0-9]+) ]] && dups=${BASH_REMATCH[1]}
-	[[ $b =~ result=\"lost\"\}\ ([0-9]+) ]] && lost=${BASH_REMATCH[1]}
-	if [ "${gaps:-0}" != 0 ] || [ "${dups:-0}" != 0 ] || [ "${lost:-0}" != 0 ]; then
-		note "bridge $2: seq gaps=${gaps:-?} duplicates=${dups:-?} lost=${lost:-?}"
-	fi
+  local b gaps dups lost
+  b=$(http_get "$1" /metrics) || return 0
+  [[ $b =~ seq_gaps_total\ ([0-9]+) ]] && gaps=${BASH_REMATCH[1]}
+  [[ $b =~ seq_duplicates_total\ ([0-9]+) ]] && dups=${BASH_REMATCH[1]}
+  [[ $b =~ result=\"lost\"\}\ ([0-9]+) ]] && lost=${BASH_REMATCH[1]}
+  if [ "${gaps:-0}" != 0 ] || [ "${dups:-0}" != 0 ] || [ "${lost:-0}" != 0 ]; then
+    note "bridge $2: seq gaps=${gaps:-?} duplicates=${dups:-?} lost=${lost:-?}"
+  fi
 }
 
 verdict() { # value op limit -> PASS/FAIL
-	awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
-		if (v == "" || v == "-") { print "n/a"; exit }
-		ok = op == ">=" ? v >= l : v < l; print ok ? "PASS" : "FAIL" }'
+  awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+    if (v == "" || v == "-") { print "n/a"; exit }
+    ok = op == ">=" ? v >= l : v < l; print ok ? "PASS" : "FAIL" }'
 }
 
 print_bridge() {
-	local k
-	echo
-	echo "== sensor-bridge: QoS 1, MQTT in -> acknowledged HTTP out ($N messages, $SENSORS topics)"
-	echo "   bridge config: defaults + STATE_DIR (durable log, WAL_SYNC=1000), replay pacing off, $(nproc) cores,"
-	echo "   everything on this machine (load generator, broker, receiver included)"
-	printf '%-48s %9s %9s %8s %10s %9s\n' "" "msg/s" "5-95%" "x sub" "CPU us/msg" "peak RSS"
-	for k in "${ROWS[@]}"; do
-		local ref=""
-		case $k in
-		br_live|br_vm) ref=$SUB_LIVE ;;
-		br_drain) ref=$SUB_DRAIN ;;
-		esac
-		printf '%-48s %9s %9s %8s %10s %6s MiB\n' "${R_LABEL[$k]}" "${R_RATE[$k]}" \
-			"${R_SUST[$k]}" "$([ -n "$ref" ] && div "${R_RATE[$k]}" "$ref" %.2f)" \
-			"${R_CPU[$k]}" "${R_RSS[$k]}"
-		[ -n "${R_NOTE[$k]}" ] && printf '%-6s%s\n' "" "${R_NOTE[$k]}"
-	done
-	echo "   msg/s: first publish -> last sample acknowledged by the receiver (live), or"
-	echo "   consumer start -> last message (backlog); 5-95%: the rate in between. The"
-	echo "   load generator alone (no subscriber) publishes $GEN_RATE msg/s."
-	local r1 r2 r2e
-	r1=$(div "$BR_LIVE" "$SUB_LIVE" %.2f)
-	# the drain is judged on the sustained (5-95%) rates: the end-to-end one
-	# depends on whether the last batch is full (BATCH_MAX_SAMPLES) or waits
-	# BATCH_MAX_DELAY_MS, i.e. on N, not on the bridge (bench/README.md)
-	r2=$(div "${R_SUST[br_drain]}" "${R_SUST[sub_drain]}" %.2f)
-	r2e=$(div "$BR_DRAIN" "$SUB_DRAIN" %.2f)
-	echo
-	echo "goal: bridge >= 0.8x mosquitto_sub, live load:       ${r1}x  $(verdict "$r1" '>=' 0.8)"
-	echo "goal: bridge >= 0.8x mosquitto_sub, backlog drain:   ${r2}x  $(verdict "$r2" '>=' 0.8)" \
-		"(5-95% rates; end to end ${r2e}x)"
-	echo "goal: peak RSS < 8 MiB at $STEADY_RATE msg/s:           $(mib "$STEADY_RSS") MiB  $(verdict "$(mib "$STEADY_RSS")" '<' 8)" \
-		"(MALLOC_ARENA_MAX=2: $(mib "$STEADY_RSS2") MiB)"
+  local k
+  echo
+  echo "== sensor-bridge: QoS 1, MQTT in -> acknowledged HTTP out ($N messages, $SENSORS topics)"
+  echo "   bridge config: defaults + STATE_DIR (durable log, WAL_SYNC=1000), replay pacing off, $(nproc) cores,"
+  echo "   everything on this machine (load generator, broker, receiver included)"
+  printf '%-48s %9s %9s %8s %10s %9s\n' "" "msg/s" "5-95%" "x sub" "CPU us/msg" "peak RSS"
+  for k in "${ROWS[@]}"; do
+    local ref=""
+    case $k in
+    br_live|br_vm) ref=$SUB_LIVE ;;
+    br_drain) ref=$SUB_DRAIN ;;
+    esac
+    printf '%-48s %9s %9s %8s %10s %6s MiB\n' "${R_LABEL[$k]}" "${R_RATE[$k]}" \
+      "${R_SUST[$k]}" "$([ -n "$ref" ] && div "${R_RATE[$k]}" "$ref" %.2f)" \
+      "${R_CPU[$k]}" "${R_RSS[$k]}"
+    [ -n "${R_NOTE[$k]}" ] && printf '%-6s%s\n' "" "${R_NOTE[$k]}"
+  done
+  echo "   msg/s: first publish -> last sample acknowledged by the receiver (live), or"
+  echo "   consumer start -> last message (backlog); 5-95%: the rate in between. The"
+  echo "   load generator alone (no subscriber) publishes $GEN_RATE msg/s."
+  local r1 r2 r2e
+  r1=$(div "$BR_LIVE" "$SUB_LIVE" %.2f)
+  # the drain is judged on the sustained (5-95%) rates: the end-to-end one
+  # depends on whether the last batch is full (BATCH_MAX_SAMPLES) or waits
+  # BATCH_MAX_DELAY_MS, i.e. on N, not on the bridge (bench/README.md)
+  r2=$(div "${R_SUST[br_drain]}" "${R_SUST[sub_drain]}" %.2f)
+  r2e=$(div "$BR_DRAIN" "$SUB_DRAIN" %.2f)
+  echo
+  echo "goal: bridge >= 0.8x mosquitto_sub, live load:       ${r1}x  $(verdict "$r1" '>=' 0.8)"
+  echo "goal: bridge >= 0.8x mosquitto_sub, backlog drain:   ${r2}x  $(verdict "$r2" '>=' 0.8)" \
+    "(5-95% rates; end to end ${r2e}x)"
+  echo "goal: peak RSS < 8 MiB at $STEADY_RATE msg/s:           $(mib "$STEADY_RSS") MiB  $(verdict "$(mib "$STEADY_RSS")" '<' 8)" \
+    "(MALLOC_ARENA_MAX=2: $(mib "$STEADY_RSS2") MiB)"
 }
 
 # --- publisher -----------------------------------------------------------------
@@ -416,99 +416,99 @@ print_bridge() {
 # taken from 2 s in (start-up excluded: interpreter and library loading are a
 # one-off) to the end, per reading delivered in that stretch.
 bench_publisher() {
-	local sensors="" i
-	for ((i = 1; i <= PUB_SENSORS; i++)); do sensors+="s$i=sim "; done
-	local common=(MQTT_URL="$MQTT" SENSORS="$sensors" INTERVAL_MS="$PUB_INTERVAL_MS"
-		TAGS=location=bench,model=sim LOG_LEVEL=warn)
-	mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-c/+' -F %t >"$T/pub-c.topics" &
-	track $!
-	mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-py/+' -F %t >"$T/pub-py.topics" &
-	track $!
-	mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-tls/+' -F %t >"$T/pub-tls.topics" &
-	track $!
-	nap 0.3
-	env "${common[@]}" NODE_NAME=pub-c "$PUBLISHER" >>"$T/pub-c.log" 2>&1 &
-	local CP=$!
-	track $CP
-	env "${common[@]}" NODE_NAME=pub-tls MQTT_URL="ssl://localhost:$MQS" \
-		MQTT_CA_FILE="$T/certs/ca.crt" "$PUBLISHER" >>"$T/pub-tls.log" 2>&1 &
-	local SP=$!
-	track $SP
-	env "${common[@]}" NODE_NAME=pub-py "$PY" "$SW_ROOT/bench/py_publisher.py" \
-		>>"$T/pub-py.log" 2>&1 &
-	local PP=$!
-	track $PP
-	nap 2
-	local c0 p0 s0 rc0 rp0 rs0 c1 p1 s1 rc1 rp1 rs1
-	c0=$(cpu_ns "$CP") p0=$(cpu_ns "$PP") s0=$(cpu_ns "$SP")
-	rc0=$(readings "$T/pub-c.topics") rp0=$(readings "$T/pub-py.topics") rs0=$(readings "$T/pub-tls.topics")
-	nap $((PUB_S - 2))
-	c1=$(cpu_ns "$CP") p1=$(cpu_ns "$PP") s1=$(cpu_ns "$SP")
-	rc1=$(readings "$T/pub-c.topics") rp1=$(readings "$T/pub-py.topics") rs1=$(readings "$T/pub-tls.topics")
-	PUB_C_RSS=$(status_kb "$CP" VmHWM) PUB_PY_RSS=$(status_kb "$PP" VmHWM) PUB_S_RSS=$(status_kb "$SP" VmHWM)
-	read -r _ _ PUB_C_ANON PUB_C_FILE <<<"$(mem_split "$CP")"
-	read -r _ _ PUB_PY_ANON PUB_PY_FILE <<<"$(mem_split "$PP")"
-	read -r _ _ PUB_S_ANON PUB_S_FILE <<<"$(mem_split "$SP")"
-	PUB_C_THREADS=$(status_kb "$CP" Threads) PUB_PY_THREADS=$(status_kb "$PP" Threads)
-	PUB_S_THREADS=$(status_kb "$SP" Threads)
-	PUB_C_CPU=$(div $(((c1 - c0) / 1000)) $((rc1 - rc0)) %.1f)
-	PUB_PY_CPU=$(div $(((p1 - p0) / 1000)) $((rp1 - rp0)) %.1f)
-	PUB_S_CPU=$(div $(((s1 - s0) / 1000)) $((rs1 - rs0)) %.1f)
-	PUB_C_N=$((rc1 - rc0)) PUB_PY_N=$((rp1 - rp0)) PUB_S_N=$((rs1 - rs0))
-	PUB_LINK=static
-	readelf -lW "$PUBLISHER" 2>/dev/null | grep -q INTERP && PUB_LINK=dynamic
-	stop_pid "$CP" || true
-	stop_pid "$SP" || true
-	stop_pid "$PP" || true
+  local sensors="" i
+  for ((i = 1; i <= PUB_SENSORS; i++)); do sensors+="s$i=sim "; done
+  local common=(MQTT_URL="$MQTT" SENSORS="$sensors" INTERVAL_MS="$PUB_INTERVAL_MS"
+    TAGS=location=bench,model=sim LOG_LEVEL=warn)
+  mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-c/+' -F %t >"$T/pub-c.topics" &
+  track $!
+  mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-py/+' -F %t >"$T/pub-py.topics" &
+  track $!
+  mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-tls/+' -F %t >"$T/pub-tls.topics" &
+  track $!
+  nap 0.3
+  env "${common[@]}" NODE_NAME=pub-c "$PUBLISHER" >>"$T/pub-c.log" 2>&1 &
+  local CP=$!
+  track $CP
+  env "${common[@]}" NODE_NAME=pub-tls MQTT_URL="ssl://localhost:$MQS" \
+    MQTT_CA_FILE="$T/certs/ca.crt" "$PUBLISHER" >>"$T/pub-tls.log" 2>&1 &
+  local SP=$!
+  track $SP
+  env "${common[@]}" NODE_NAME=pub-py "$PY" "$SW_ROOT/bench/py_publisher.py" \
+    >>"$T/pub-py.log" 2>&1 &
+  local PP=$!
+  track $PP
+  nap 2
+  local c0 p0 s0 rc0 rp0 rs0 c1 p1 s1 rc1 rp1 rs1
+  c0=$(cpu_ns "$CP") p0=$(cpu_ns "$PP") s0=$(cpu_ns "$SP")
+  rc0=$(readings "$T/pub-c.topics") rp0=$(readings "$T/pub-py.topics") rs0=$(readings "$T/pub-tls.topics")
+  nap $((PUB_S - 2))
+  c1=$(cpu_ns "$CP") p1=$(cpu_ns "$PP") s1=$(cpu_ns "$SP")
+  rc1=$(readings "$T/pub-c.topics") rp1=$(readings "$T/pub-py.topics") rs1=$(readings "$T/pub-tls.topics")
+  PUB_C_RSS=$(status_kb "$CP" VmHWM) PUB_PY_RSS=$(status_kb "$PP" VmHWM) PUB_S_RSS=$(status_kb "$SP" VmHWM)
+  read -r _ _ PUB_C_ANON PUB_C_FILE <<<"$(mem_split "$CP")"
+  read -r _ _ PUB_PY_ANON PUB_PY_FILE <<<"$(mem_split "$PP")"
+  read -r _ _ PUB_S_ANON PUB_S_FILE <<<"$(mem_split "$SP")"
+  PUB_C_THREADS=$(status_kb "$CP" Threads) PUB_PY_THREADS=$(status_kb "$PP" Threads)
+  PUB_S_THREADS=$(status_kb "$SP" Threads)
+  PUB_C_CPU=$(div $(((c1 - c0) / 1000)) $((rc1 - rc0)) %.1f)
+  PUB_PY_CPU=$(div $(((p1 - p0) / 1000)) $((rp1 - rp0)) %.1f)
+  PUB_S_CPU=$(div $(((s1 - s0) / 1000)) $((rs1 - rs0)) %.1f)
+  PUB_C_N=$((rc1 - rc0)) PUB_PY_N=$((rp1 - rp0)) PUB_S_N=$((rs1 - rs0))
+  PUB_LINK=static
+  readelf -lW "$PUBLISHER" 2>/dev/null | grep -q INTERP && PUB_LINK=dynamic
+  stop_pid "$CP" || true
+  stop_pid "$SP" || true
+  stop_pid "$PP" || true
 }
 readings() { # a mosquitto_sub -F %t file -> lines that are not status
-	local n=0 t
-	while read -r t; do [[ $t == */status ]] || n=$((n + 1)); done <"$1"
-	echo $n
+  local n=0 t
+  while read -r t; do [[ $t == */status ]] || n=$((n + 1)); done <"$1"
+  echo $n
 }
 
 print_publisher() {
-	local expect ratio
-	expect=$(awk -v s="$PUB_S" -v n="$PUB_SENSORS" -v i="$PUB_INTERVAL_MS" \
-		'BEGIN { printf "%d", (s - 2) * n * 1000 / i }')
-	echo
-	echo "== sensor-publisher vs the same publisher in Python (python3-paho-mqtt), side by side"
-	echo "   $PUB_SENSORS sim sensors every $PUB_INTERVAL_MS ms, QoS 1, ${PUB_S} s; CPU from 2 s in"
-	printf '%-30s %9s %14s %10s %24s\n' "" "readings" "CPU us/reading" "peak RSS" "now: pss file + anon"
-	printf '%-30s %9s %14s %6s MiB %12s + %4s MiB  %s threads\n' "sensor-publisher (C, tcp://)" "$PUB_C_N" \
-		"$PUB_C_CPU" "$(mib "$PUB_C_RSS")" "$(mib "$PUB_C_FILE")" "$(mib "$PUB_C_ANON")" "$PUB_C_THREADS"
-	printf '%-30s %9s %14s %6s MiB %12s + %4s MiB  %s threads\n' "sensor-publisher (C, ssl://)" "$PUB_S_N" \
-		"$PUB_S_CPU" "$(mib "$PUB_S_RSS")" "$(mib "$PUB_S_FILE")" "$(mib "$PUB_S_ANON")" "$PUB_S_THREADS"
-	printf '%-30s %9s %14s %6s MiB %12s + %4s MiB  %s threads\n' "py_publisher.py (Python 3)" "$PUB_PY_N" \
-		"$PUB_PY_CPU" "$(mib "$PUB_PY_RSS")" "$(mib "$PUB_PY_FILE")" "$(mib "$PUB_PY_ANON")" "$PUB_PY_THREADS"
-	echo "   expected about $expect readings each"
-	echo "   sensor-publisher is linked $PUB_LINK; the Python one publishes over tcp://"
-	local ratio_s
-	ratio=$(div "$PUB_C_RSS" "$PUB_PY_RSS" %.2f)
-	ratio_s=$(div "$PUB_S_RSS" "$PUB_PY_RSS" %.2f)
-	echo
-	echo "goal: publisher RSS <= 0.15x Python:   tcp:// ${ratio}x $(verdict "$ratio" '<' 0.1500001)," \
-		"ssl:// ${ratio_s}x $(verdict "$ratio_s" '<' 0.1500001)"
-	echo "goal: publisher RSS < 2 MiB:           tcp:// $(mib "$PUB_C_RSS") MiB $(verdict "$(mib "$PUB_C_RSS")" '<' 2)," \
-		"ssl:// $(mib "$PUB_S_RSS") MiB $(verdict "$(mib "$PUB_S_RSS")" '<' 2)"
+  local expect ratio
+  expect=$(awk -v s="$PUB_S" -v n="$PUB_SENSORS" -v i="$PUB_INTERVAL_MS" \
+    'BEGIN { printf "%d", (s - 2) * n * 1000 / i }')
+  echo
+  echo "== sensor-publisher vs the same publisher in Python (python3-paho-mqtt), side by side"
+  echo "   $PUB_SENSORS sim sensors every $PUB_INTERVAL_MS ms, QoS 1, ${PUB_S} s; CPU from 2 s in"
+  printf '%-30s %9s %14s %10s %24s\n' "" "readings" "CPU us/reading" "peak RSS" "now: pss file + anon"
+  printf '%-30s %9s %14s %6s MiB %12s + %4s MiB  %s threads\n' "sensor-publisher (C, tcp://)" "$PUB_C_N" \
+    "$PUB_C_CPU" "$(mib "$PUB_C_RSS")" "$(mib "$PUB_C_FILE")" "$(mib "$PUB_C_ANON")" "$PUB_C_THREADS"
+  printf '%-30s %9s %14s %6s MiB %12s + %4s MiB  %s threads\n' "sensor-publisher (C, ssl://)" "$PUB_S_N" \
+    "$PUB_S_CPU" "$(mib "$PUB_S_RSS")" "$(mib "$PUB_S_FILE")" "$(mib "$PUB_S_ANON")" "$PUB_S_THREADS"
+  printf '%-30s %9s %14s %6s MiB %12s + %4s MiB  %s threads\n' "py_publisher.py (Python 3)" "$PUB_PY_N" \
+    "$PUB_PY_CPU" "$(mib "$PUB_PY_RSS")" "$(mib "$PUB_PY_FILE")" "$(mib "$PUB_PY_ANON")" "$PUB_PY_THREADS"
+  echo "   expected about $expect readings each"
+  echo "   sensor-publisher is linked $PUB_LINK; the Python one publishes over tcp://"
+  local ratio_s
+  ratio=$(div "$PUB_C_RSS" "$PUB_PY_RSS" %.2f)
+  ratio_s=$(div "$PUB_S_RSS" "$PUB_PY_RSS" %.2f)
+  echo
+  echo "goal: publisher RSS <= 0.15x Python:   tcp:// ${ratio}x $(verdict "$ratio" '<' 0.1500001)," \
+    "ssl:// ${ratio_s}x $(verdict "$ratio_s" '<' 0.1500001)"
+  echo "goal: publisher RSS < 2 MiB:           tcp:// $(mib "$PUB_C_RSS") MiB $(verdict "$(mib "$PUB_C_RSS")" '<' 2)," \
+    "ssl:// $(mib "$PUB_S_RSS") MiB $(verdict "$(mib "$PUB_S_RSS")" '<' 2)"
 }
 
 if [ "$ONLY" = all ] || [ "$ONLY" = bridge ]; then
-	bench_bridge
+  bench_bridge
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = publisher ]; then
-	if [ -x "$PUBLISHER" ]; then
-		note "publishers: $PUB_SENSORS sensors every $PUB_INTERVAL_MS ms for $PUB_S s"
-		bench_publisher
-	else
-		note "no $PUBLISHER: publisher section skipped"
-	fi
+  if [ -x "$PUBLISHER" ]; then
+    note "publishers: $PUB_SENSORS sensors every $PUB_INTERVAL_MS ms for $PUB_S s"
+    bench_publisher
+  else
+    note "no $PUBLISHER: publisher section skipped"
+  fi
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = bridge ]; then
-	print_bridge
+  print_bridge
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = publisher ]; then
-	[ -x "$PUBLISHER" ] && print_publisher
+  [ -x "$PUBLISHER" ] && print_publisher
 fi
 echo
 echo "(logs and data in $T are removed on exit; figures vary with what else runs on the machine)"
