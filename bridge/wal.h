@@ -8,9 +8,24 @@
  * cursor and commits it after a successful send; a slow output never holds
  * back another. Segments are deleted once every cursor has passed them.
  *
- * With a directory the log is on disk: records framed with length + CRC32,
- * cursors saved atomically (write, fsync, rename), a torn tail cut off at
- * the last good record on open. Without one it lives in memory, bounded by
+ * With a directory the log is on disk: records framed with length + CRC32
+ * (common/frame.h), cursors saved atomically (write, fsync, rename) as
+ * "<lsn> <crc32>" (a plain "<lsn>" from an older bridge is read too).
+ * Recovery at wal_open():
+ *  - torn tail: the last segment is cut at its last good record, whatever
+ *    follows (a torn write, zeros reserved for appends, or a bad frame:
+ *    what follows one cannot be numbered); logged, in repaired_bytes;
+ *  - bad frame in a sealed segment (not the last): corruption, logged as
+ *    an error; the file is never cut, its records before the bad frame are
+ *    read, those from it to the next segment are a gap;
+ *  - segments after a damaged one are read in full (no tail rules); a gap
+ *    between segments is logged, and readers pass it without waiting;
+ *  - foreign or inconsistent state refuses to open, naming the file: no
+ *    SWLOG header, an unknown format, two segments claiming one LSN;
+ *  - stale cursor: a cursor ahead of the recovered log (a power cut after
+ *    its fsync, before the log's) is logged and new records are numbered
+ *    above every saved cursor, so no output skips them; a damaged cursor
+ *    file is logged and that output starts from the oldest record kept. Without one it lives in memory, bounded by
  * a record count. Either way the log is bounded (bytes, age, records); past
  * a bound the oldest records are dropped, counted and logged - the only way
  * the bridge loses data, and never silently.
@@ -71,7 +86,7 @@ struct wal_batch {
 struct wal_stats {
 	uint64_t appended;
 	uint64_t dropped;         /* records dropped by a bound, summed over cursors */
-	uint64_t repaired_bytes;  /* cut from a torn or corrupt tail at open */
+	uint64_t repaired_bytes;  /* cut from a torn or corrupt tail, or left unread, at open */
 	uint64_t bytes;           /* current size */
 	uint64_t segments;
 	uint64_t sync_errors;     /* failed fdatasync calls on the log */

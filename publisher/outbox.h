@@ -16,12 +16,29 @@
  *   u32le body_len | u32le crc32(body) | body = u16le topic_len | topic | payload
  * A segment is closed once it holds about max_bytes/4; when the total would
  * pass max_bytes the oldest segment is deleted and its undelivered records
- * are counted as dropped (oldest readings go first). outbox_open() checks
- * every record: a torn record at the end (kill -9 or power loss during a
- * write) is cut off; a record whose CRC does not match is skipped when read
- * and counted as corrupt. Each append is one write(2), not fsync'd: a crash
- * of the process loses nothing, a power cut may lose what the kernel had
- * not yet written back (typically the last few seconds).
+ * are counted as dropped (oldest readings go first). Each append is one
+ * write(2), not fsync'd: a crash of the process loses nothing, a power cut
+ * may lose what the kernel had not yet written back (typically the last
+ * few seconds).
+ *
+ * Recovery (outbox_open, framing and classification in common/frame.h):
+ *  - torn tail: a damaged region that reaches the end of a segment with no
+ *    good record after it (a write that never reached the disk; any
+ *    segment, none is fsync'd) is cut off, counted in cut_bytes, logged;
+ *  - bad frame in the middle: a damaged region followed by good records
+ *    (CRC mismatch, a damaged length) is one damaged record: the file keeps
+ *    it, outbox_next() skips it (counted in corrupt, logged) and resumes at
+ *    the next good record, found again byte by byte;
+ *  - a segment after a damaged one is read as any other; a damaged record
+ *    at its start passes with the commit of the record before it, even
+ *    when that one ended the previous segment;
+ *  - foreign file: a segment without the magic is renamed to .bad with an
+ *    error naming it, and the outbox opens without it; one shorter than
+ *    the magic and a prefix of it (created, never written) is removed;
+ *  - stale cursor: there is none on disk. Delivered records leave the
+ *    files (outbox_commit deletes delivered segments, outbox_trim the
+ *    delivered start of the oldest), so what was delivered since the last
+ *    trim is sent again after a restart (QoS 1: at least once).
  *
  * Not thread-safe: the caller serialises all calls. The struct outbox is
  * owned by the caller: outbox_close() frees it (files stay on disk).
