@@ -7,6 +7,8 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/mqtt.h"
+#include "publisher/ha.h"
+#include "publisher/health.h"
 #include "publisher/outbox.h"
 #include "publisher/payload.h"
 #include "publisher/publisher.h"
@@ -64,6 +66,18 @@ static const struct cfg_key publisher_keys[] = {
 	  "where sysfs is mounted (iio, ds18b20 drivers); a fixture tree in tests" },
 	{ "SIM_SEED", CFG_INT, "0", 0, 9223372036854775807LL,
 	  "seed of the sim driver: same seed, name and time give the same reading" },
+	/* the tools people already run */
+	{ "HA_DISCOVERY", CFG_BOOL, "false", 0, 0,
+	  "announce every sensor field to Home Assistant (MQTT discovery, retained configs)" },
+	{ "HA_DISCOVERY_PREFIX", CFG_STR, "homeassistant", 0, 0,
+	  "Home Assistant's discovery prefix: configs go to <prefix>/sensor/<node>/<sensor>_"
+	  "<field>/config" },
+	{ "STATS_INTERVAL_S", CFG_INT, "300", 0, 86400,
+	  "seconds between the retained read statistics on <TOPIC_PREFIX>/<node>/$stats (0 = off)" },
+	{ "HEALTH_PORT", CFG_INT, "0", 0, 65535,
+	  "serve /healthz (sensor loop alive), /readyz (connected, or OUTBOX_DIR takes readings) "
+	  "and /metrics on this port (0 = off)" },
+	{ "HEALTH_ADDR", CFG_STR, "0.0.0.0", 0, 0, "address of the health endpoint" },
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -75,7 +89,7 @@ static const struct cfg_flag publisher_flags[] = {
 };
 
 /* TOPIC_PREFIX: one or more non-empty levels, no wildcards, not $SYS-like. */
-static int check_prefix(const char *s, char *err, size_t errlen)
+static int check_prefix(const char *key, const char *s, char *err, size_t errlen)
 {
 	const char *why = NULL;
 	size_t n = s ? strlen(s) : 0;
@@ -90,7 +104,7 @@ static int check_prefix(const char *s, char *err, size_t errlen)
 	else if (n > 128)
 		why = "is longer than 128 bytes";
 	if (why) {
-		snprintf(err, errlen, "TOPIC_PREFIX '%s' %s", s ? s : "", why);
+		snprintf(err, errlen, "%s '%s' %s", key, s ? s : "", why);
 		return -EINVAL;
 	}
 	return 0;
@@ -146,9 +160,17 @@ static int validate(struct cfg *c, struct publisher_opts *o, struct payload_tags
 			return -EINVAL;
 	}
 	o->prefix = cfg_str(c, "TOPIC_PREFIX");
-	rc = check_prefix(o->prefix, err, errlen);
+	rc = check_prefix("TOPIC_PREFIX", o->prefix, err, errlen);
 	if (rc < 0)
 		return rc;
+	o->ha_discovery = cfg_bool(c, "HA_DISCOVERY");
+	o->ha_prefix = cfg_str(c, "HA_DISCOVERY_PREFIX");
+	if (o->ha_discovery) {
+		rc = check_prefix("HA_DISCOVERY_PREFIX", o->ha_prefix, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	o->stats_interval_s = (unsigned)cfg_int(c, "STATS_INTERVAL_S");
 	url = mqtt_normalise_url(cfg_str(c, "MQTT_URL"));
 	if (!url) {
 		snprintf(err, errlen, "MQTT_URL '%s' must start with tcp://, ssl://, mqtt:// or "
@@ -182,6 +204,17 @@ static int validate(struct cfg *c, struct publisher_opts *o, struct payload_tags
 	}
 	for (size_t i = 0; i < o->n_sensors; i++) {
 		const struct sensor *s = &o->sensors[i];
+		for (size_t j = 0; o->ha_discovery && j < i; j++) {
+			char a[SENSOR_NAME_MAX], b[SENSOR_NAME_MAX];
+			ha_id(a, sizeof(a), s->name);
+			ha_id(b, sizeof(b), o->sensors[j].name);
+			if (strcmp(a, b) == 0) {
+				snprintf(err, errlen, "sensors '%s' and '%s' would share Home Assistant "
+					 "discovery topics ('.' becomes '_' there): rename one",
+					 o->sensors[j].name, s->name);
+				return -EINVAL;
+			}
+		}
 		if (o->interval_ms < s->drv->min_interval_ms) {
 			snprintf(err, errlen, "sensor '%s': a %s needs at least %u ms between "
 				 "reads; the interval is %u ms (raise INTERVAL_S)", s->name,
@@ -289,7 +322,19 @@ int main(int argc, char **argv)
 		goto out_outbox;
 	}
 	log_info(COMP, "sensor-publisher %s starting", SW_VERSION);
+	/* HEALTH_PORT=0: no thread, no socket, nothing allocated */
+	struct health *h = NULL;
+	if (cfg_int(&c, "HEALTH_PORT") > 0) {
+		h = health_start(cfg_str(&c, "HEALTH_ADDR"), (int)cfg_int(&c, "HEALTH_PORT"),
+				 publisher_http, p, err, sizeof(err));
+		if (!h) {
+			log_error(COMP, "%s", err);
+			publisher_free(p);
+			goto out_outbox;
+		}
+	}
 	status = publisher_run(p, &stop, STATS_EVERY_S) == 0 ? 0 : 1;
+	health_stop(h);
 	publisher_free(p);
 out_outbox:
 	outbox_close(ob);

@@ -22,6 +22,9 @@
  */
 #include "publisher/publisher.h"
 #include "common/log.h"
+#include "publisher/drivers/dht_decode.h"
+#include "publisher/ha.h"
+#include "publisher/stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,6 +46,8 @@
 #define OFFLINE_ACK_WAIT_MS 3000
 #define EARLY_ACKS 32
 #define EARLY_ACK_TTL_MS 1000
+#define HEALTH_SLACK_MS 5000        /* /healthz: a read may take this long beyond 3 intervals */
+#define HA_STALE_MAX 64             /* retained configs waiting for a verdict */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define THREAD_STACK (512 * 1024)   /* ASan's redzones need room */
@@ -82,6 +87,27 @@ struct sensor_task {
 	int last_rc;
 	enum sensor_fail last_kind;
 	uint64_t fail_streak;
+	/* HA discovery (lock): the fields of the last good reading */
+	bool fields_known;
+	bool ha_sent;               /* announced on this connection since the last change */
+	size_t n_fields;
+	const char *fields[SENSOR_MAX_FIELDS];
+	/* copies of the sensor's counters for /metrics and $stats (stats_lock) */
+	struct {
+		uint64_t ok, failed, transient, fails[SENSOR_FAIL_KINDS];
+		bool has_dht;
+		struct dht_stats dht;
+		bool has_ok;
+		uint64_t last_ok_ms;        /* monotonic */
+		uint64_t beat_ms;           /* monotonic: the last read finished (or start) */
+	} snap;
+};
+
+/* A retained discovery config of this node found at connect (start-up scan). */
+struct ha_stale {
+	char topic[HA_TOPIC_MAX];
+	char sensor[SENSOR_NAME_MAX];
+	char field[64];
 };
 
 struct publisher {
@@ -116,6 +142,25 @@ struct publisher {
 	uint64_t recovered;         /* records an earlier run left in the outbox */
 	uint64_t queued_now;        /* readings queued since queueing started */
 	uint64_t sent, acked, queued, replayed, lost;
+	uint64_t connects, losses;
+	bool outbox_failed;         /* the last append to the outbox failed */
+
+	/* Home Assistant discovery (lock) */
+	bool ha;
+	char prefix[TOPIC_MAX];
+	char ha_prefix[TOPIC_MAX];
+	char ha_filter[HA_TOPIC_MAX];
+	char ha_birth[2][TOPIC_MAX];  /* <ha_prefix>/status, and homeassistant/status */
+	size_t n_birth;
+	bool ha_due;                /* work for ha_work(): connect, birth, new fields, scan */
+	struct ha_stale *stale;     /* HA_STALE_MAX, allocated only with HA_DISCOVERY */
+	size_t n_stale;
+	uint64_t ha_configs, ha_cleared;
+
+	char stats_topic[TOPIC_MAX];
+	unsigned stats_interval_s;
+	uint64_t created_ms;        /* monotonic */
+	pthread_mutex_t stats_lock; /* the tasks' snap */
 
 	pthread_mutex_t stop_lock;  /* sensor threads sleep on stop_cond */
 	pthread_cond_t stop_cond;
@@ -231,6 +276,7 @@ static void to_outbox(struct publisher *p, const char *topic, const char *payloa
 		      const char *why)
 {
 	int rc = outbox_append(p->ob, topic, payload, len);
+	p->outbox_failed = rc < 0;
 	if (rc < 0) {
 		p->lost++;
 		log_error(COMP, "cannot keep a reading of '%s' in the outbox: %s (%" PRIu64
@@ -306,6 +352,8 @@ static void requeue_all(struct publisher *p, const char *why)
 
 /* --- MQTT callbacks (Paho's thread) ------------------------------------- */
 
+static void ha_resend_all(struct publisher *p);
+
 static void on_connect(void *ctx, bool session_present)
 {
 	struct publisher *p = ctx;
@@ -314,8 +362,20 @@ static void on_connect(void *ctx, bool session_present)
 	if (rc < 0)
 		log_warn(COMP, "cannot publish 'online' on '%s': %s", p->status_topic,
 			 strerror(-rc));
+	if (p->ha) {
+		/*
+		 * The node's retained configs (the scan: publisher.h), and HA's
+		 * birth message. QoS 0: a lost one is sent again at the next connect.
+		 */
+		char *filters[3] = { p->ha_filter, p->ha_birth[0], p->ha_birth[1] };
+		rc = mqtt_subscribe(p->mqtt, filters, 1 + p->n_birth, 0);
+		if (rc < 0)
+			log_warn(COMP, "cannot subscribe to '%s': %s", p->ha_filter, strerror(-rc));
+	}
 	pthread_mutex_lock(&p->lock);
 	p->online = true;
+	p->connects++;
+	ha_resend_all(p);
 	if (!outbox_empty(p->ob)) {
 		struct outbox_stats st;
 		outbox_get_stats(p->ob, &st);
@@ -333,6 +393,7 @@ static void on_lost(void *ctx)
 	pthread_mutex_lock(&p->lock);
 	p->online = false;
 	p->gen++;
+	p->losses++;
 	requeue_all(p, "broker unreachable");
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
@@ -353,6 +414,198 @@ static void on_delivered(void *ctx, int token)
 		p->early[p->early_next].at = mono_ms();
 		p->early_next = (p->early_next + 1) % EARLY_ACKS;
 	}
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* --- Home Assistant discovery -------------------------------------------- */
+
+/*
+ * Removal of a sensor's entities: the broker's retained messages are the
+ * truth, because they are what HA reads. At every connect the publisher
+ * subscribes to <ha_prefix>/sensor/<node_id>/+/config; the broker answers
+ * with the retained configs under it, flagged retained. Each one that
+ * ha_config_parse() recognises as ours (unique_id sensorwire:<node>:...,
+ * our device identifier) is kept here until it can be judged: a config of
+ * a sensor no longer in SENSORS is cleared with an empty retained message
+ * at once; one of a configured sensor waits for that sensor's first good
+ * reading, which says which fields it has, and is cleared only if its
+ * field is not among them. Messages that are not flagged retained are live
+ * copies (our own announcements coming back) and are ignored. Nothing is
+ * kept on disk, so this works without OUTBOX_DIR, after a lost or copied
+ * state directory, and for configs an older version or another machine
+ * with the same NODE_NAME left.
+ */
+
+/* Every sensor's configs are due again (connect, HA's birth); lock held. */
+static void ha_resend_all(struct publisher *p)
+{
+	for (size_t i = 0; i < p->n_tasks; i++)
+		p->tasks[i].ha_sent = false;
+	p->ha_due = p->ha;
+}
+
+/* lock held */
+static void stale_add(struct publisher *p, const char *topic, const char *sensor,
+		      const char *field)
+{
+	for (size_t i = 0; i < p->n_stale; i++)
+		if (strcmp(p->stale[i].topic, topic) == 0)
+			return;
+	if (p->n_stale >= HA_STALE_MAX) {
+		log_warn(COMP, "more than %d retained discovery configs wait for a verdict; "
+			 "'%s' is left alone", HA_STALE_MAX, topic);
+		return;
+	}
+	struct ha_stale *e = &p->stale[p->n_stale++];
+	snprintf(e->topic, sizeof(e->topic), "%s", topic);
+	snprintf(e->sensor, sizeof(e->sensor), "%s", sensor);
+	snprintf(e->field, sizeof(e->field), "%s", field);
+}
+
+static bool on_message(void *ctx, const char *topic, const void *payload, size_t len,
+		       bool retained)
+{
+	struct publisher *p = ctx;
+	char sensor[SENSOR_NAME_MAX], field[64];
+	if (!p->ha)
+		return true;
+	for (size_t i = 0; i < p->n_birth; i++) {
+		if (strcmp(topic, p->ha_birth[i]) != 0)
+			continue;
+		if (len == 6 && memcmp(payload, "online", 6) == 0) {
+			log_info(COMP, "Home Assistant is online ('%s'): announcing the sensors again",
+				 topic);
+			pthread_mutex_lock(&p->lock);
+			ha_resend_all(p);
+			pthread_cond_broadcast(&p->cond);
+			pthread_mutex_unlock(&p->lock);
+		}
+		return true;
+	}
+	if (!retained || !len ||
+	    !ha_config_parse(payload, len, p->node, sensor, sizeof(sensor), field, sizeof(field)))
+		return true;
+	pthread_mutex_lock(&p->lock);
+	stale_add(p, topic, sensor, field);
+	p->ha_due = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return true;
+}
+
+static struct sensor_task *task_by_name(struct publisher *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_tasks; i++)
+		if (strcmp(p->tasks[i].s->name, name) == 0)
+			return &p->tasks[i];
+	return NULL;
+}
+
+static bool has_field(const struct sensor_task *t, const char *field)
+{
+	for (size_t i = 0; i < t->n_fields; i++)
+		if (strcmp(t->fields[i], field) == 0)
+			return true;
+	return false;
+}
+
+/* Publishes one retained config (payload) or clears it (NULL); lock held, released. */
+static bool ha_send(struct publisher *p, const char *topic, const char *payload)
+{
+	size_t len = payload ? strlen(payload) : 0;
+	pthread_mutex_unlock(&p->lock);
+	int rc = mqtt_publish(p->mqtt, topic, payload ? payload : "", len, 1, true, NULL);
+	pthread_mutex_lock(&p->lock);
+	if (rc < 0) {
+		log_warn(COMP, "cannot %s the discovery config '%s': %s",
+			 payload ? "publish" : "clear", topic, strerror(-rc));
+		return false;
+	}
+	if (payload)
+		p->ha_configs++;
+	else
+		p->ha_cleared++;
+	return true;
+}
+
+/*
+ * Sender thread, lock held (released around each publish): announces every
+ * field of every sensor that has made a good reading, then clears the
+ * retained configs the scan found that no sensor claims any more. Stops when
+ * the connection drops: the next connect starts over.
+ */
+static void ha_work(struct publisher *p)
+{
+	char topic[HA_TOPIC_MAX], payload[HA_CONFIG_MAX];
+	struct ha_ctx c = { .ha_prefix = p->ha_prefix, .prefix = p->prefix, .node = p->node,
+			    .version = SW_VERSION, .interval_ms = p->interval_ms };
+	unsigned gen = p->gen;
+	size_t announced = 0, cleared = 0;
+	p->ha_due = false;
+	for (size_t i = 0; i < p->n_tasks && gen == p->gen && !p->stopping; i++) {
+		struct sensor_task *t = &p->tasks[i];
+		const char *fields[SENSOR_MAX_FIELDS];
+		size_t n = t->fields_known && !t->ha_sent ? t->n_fields : 0;
+		memcpy(fields, t->fields, n * sizeof(fields[0]));
+		t->ha_sent = true;
+		for (size_t f = 0; f < n && gen == p->gen; f++) {
+			if (ha_config_topic(topic, sizeof(topic), &c, t->s->name, fields[f]) < 0 ||
+			    ha_config_payload(payload, sizeof(payload), &c, t->s->name, fields[f]) < 0) {
+				log_error(COMP, "sensor '%s': the discovery config of '%s' is too long",
+					  t->s->name, fields[f]);
+				continue;
+			}
+			announced += ha_send(p, topic, payload);
+		}
+	}
+	for (size_t i = 0; i < p->n_stale && gen == p->gen;) {
+		struct ha_stale *e = &p->stale[i];
+		struct sensor_task *t = task_by_name(p, e->sensor);
+		if (t && !t->fields_known) {
+			i++;            /* judged after the sensor's first good reading */
+			continue;
+		}
+		bool clear = !t || !has_field(t, e->field);
+		snprintf(topic, sizeof(topic), "%s", e->topic);
+		if (clear)
+			log_info(COMP, "clearing the discovery config '%s' (%s)", topic,
+				 t ? "the sensor has no such field any more" : "the sensor is gone");
+		p->stale[i] = p->stale[--p->n_stale];
+		if (clear)
+			cleared += ha_send(p, topic, NULL);
+	}
+	if (announced || cleared)
+		log_debug(COMP, "Home Assistant discovery: %zu config(s) published, %zu cleared",
+			  announced, cleared);
+}
+
+/* Sensor thread: the fields of a good reading; a change makes the sender announce. */
+static void ha_note_fields(struct sensor_task *t, const struct sensor_reading *r)
+{
+	struct publisher *p = t->p;
+	bool same = t->fields_known && t->n_fields == r->n;
+	for (size_t i = 0; same && i < r->n; i++)
+		same = strcmp(t->fields[i], r->f[i].name) == 0;
+	if (same)
+		return;
+	pthread_mutex_lock(&p->lock);
+	/* a field the sensor had and has no more: its entity goes */
+	for (size_t i = 0; t->fields_known && i < t->n_fields; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < r->n && !kept; j++)
+			kept = strcmp(t->fields[i], r->f[j].name) == 0;
+		char topic[HA_TOPIC_MAX];
+		struct ha_ctx c = { .ha_prefix = p->ha_prefix, .node = p->node };
+		if (!kept && ha_config_topic(topic, sizeof(topic), &c, t->s->name, t->fields[i]) >= 0)
+			stale_add(p, topic, t->s->name, t->fields[i]);
+	}
+	t->n_fields = r->n;
+	for (size_t i = 0; i < r->n; i++)
+		t->fields[i] = r->f[i].name;
+	t->fields_known = true;
+	t->ha_sent = false;
+	p->ha_due = true;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -467,6 +720,10 @@ static void *sender_main(void *arg)
 	struct publisher *p = arg;
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
+		if (p->online && p->ha_due) {
+			ha_work(p);
+			continue;
+		}
 		if (!p->online || p->inflight.n >= WINDOW || !send_one(p))
 			pthread_cond_wait(&p->cond, &p->lock);
 	}
@@ -515,19 +772,22 @@ static void note_success(struct sensor_task *t)
 
 /* Reads once and, on success, encodes into buf. Returns length or -errno. */
 static int read_and_encode(struct sensor_task *t, char *buf, size_t cap, char *err,
-			   size_t errlen)
+			   size_t errlen, struct sensor_reading *r)
 {
-	struct sensor_reading r;
 	struct publisher *p = t->p;
 	err[0] = '\0';
-	int rc = sensor_read(t->s, &r, err, errlen);
+	int rc = sensor_read(t->s, r, err, errlen);
 	if (rc < 0)
 		return rc;
 	struct payload_meta m = { .ts_ms = real_ms(), .seq = t->seq + 1, .boot = p->boot };
-	rc = payload_encode(buf, cap, &m, &r, &p->tags);
+	rc = payload_encode(buf, cap, &m, r, &p->tags);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot encode the reading: %s", strerror(-rc));
 		t->s->last_fail = SENSOR_FAIL_IMPLAUSIBLE;
+		/* counted as a failed read of that kind, not as a good one */
+		t->s->reads_ok--;
+		t->s->reads_failed++;
+		t->s->fails[SENSOR_FAIL_IMPLAUSIBLE]++;
 		return rc;
 	}
 	t->seq++;
@@ -539,6 +799,29 @@ static unsigned retry_delay(const struct sensor *s)
 	return s->drv->min_retry_ms > RETRY_FLOOR_MS ? s->drv->min_retry_ms : RETRY_FLOOR_MS;
 }
 
+/* Copies the sensor's counters for /metrics and $stats (sensor thread). */
+static void snap_update(struct sensor_task *t, bool ok)
+{
+	struct publisher *p = t->p;
+	const struct sensor *s = t->s;
+	const struct dht_stats *dht = dht_sensor_stats(s);
+	uint64_t now = mono_ms();
+	pthread_mutex_lock(&p->stats_lock);
+	t->snap.ok = s->reads_ok;
+	t->snap.failed = s->reads_failed;
+	t->snap.transient = s->reads_transient;
+	memcpy(t->snap.fails, s->fails, sizeof(t->snap.fails));
+	t->snap.has_dht = dht != NULL;
+	if (dht)
+		t->snap.dht = *dht;
+	if (ok) {
+		t->snap.has_ok = true;
+		t->snap.last_ok_ms = now;
+	}
+	t->snap.beat_ms = now;
+	pthread_mutex_unlock(&p->stats_lock);
+}
+
 static void *sensor_main(void *arg)
 {
 	struct sensor_task *t = arg;
@@ -547,9 +830,13 @@ static void *sensor_main(void *arg)
 	uint64_t slot = p->start_ms + iv * t->index / p->n_tasks;
 	uint64_t wake = slot;
 	char payload[PAYLOAD_MAX], err[256];
+	struct sensor_reading r;
 
 	while (sleep_until(p, wake)) {
-		int n = read_and_encode(t, payload, sizeof(payload), err, sizeof(err));
+		int n = read_and_encode(t, payload, sizeof(payload), err, sizeof(err), &r);
+		snap_update(t, n >= 0);
+		if (n >= 0 && p->ha)
+			ha_note_fields(t, &r);
 		uint64_t now = mono_ms();
 		uint64_t next = slot + iv;
 		while (next <= now)
@@ -598,8 +885,13 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 	struct outbox_stats st;
 	outbox_get_stats(p->ob, &st);
 	p->recovered = st.pending;
+	snprintf(p->prefix, sizeof(p->prefix), "%s", o->prefix);
+	p->stats_interval_s = o->stats_interval_s;
+	p->created_ms = mono_ms();
 	if (build_topic(p->status_topic, sizeof(p->status_topic), o->prefix, o->node,
-			"status") < 0) {
+			"status") < 0 ||
+	    build_topic(p->stats_topic, sizeof(p->stats_topic), o->prefix, o->node,
+			STATS_LEVEL) < 0) {
 		snprintf(err, errlen, "TOPIC_PREFIX and NODE_NAME make a topic longer than %d bytes",
 			 TOPIC_MAX - 1);
 		goto err_free;
@@ -618,6 +910,25 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 		if (build_topic(t->topic, sizeof(t->topic), o->prefix, o->node, t->s->name) < 0) {
 			snprintf(err, errlen, "sensor '%s': topic longer than %d bytes", t->s->name,
 				 TOPIC_MAX - 1);
+			goto err_tasks;
+		}
+		t->snap.beat_ms = p->created_ms;
+	}
+	if (o->ha_discovery) {
+		struct ha_ctx c = { .ha_prefix = o->ha_prefix, .prefix = o->prefix, .node = o->node };
+		p->ha = true;
+		snprintf(p->ha_prefix, sizeof(p->ha_prefix), "%s", o->ha_prefix);
+		/* HA's birth topic is homeassistant/status unless HA was told otherwise */
+		snprintf(p->ha_birth[0], sizeof(p->ha_birth[0]), "%s/status", o->ha_prefix);
+		p->n_birth = 1;
+		if (strcmp(p->ha_birth[0], "homeassistant/status") != 0)
+			snprintf(p->ha_birth[p->n_birth++], sizeof(p->ha_birth[1]),
+				 "homeassistant/status");
+		p->stale = calloc(HA_STALE_MAX, sizeof(*p->stale));
+		if (strlen(o->ha_prefix) >= sizeof(p->ha_prefix) - 8 || !p->stale ||
+		    ha_scan_filter(p->ha_filter, sizeof(p->ha_filter), &c) < 0) {
+			snprintf(err, errlen, p->stale ? "HA_DISCOVERY_PREFIX is too long" :
+				 "out of memory");
 			goto err_tasks;
 		}
 	}
@@ -639,12 +950,14 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 		.on_connect = on_connect,
 		.on_lost = on_lost,
 		.on_delivered = on_delivered,
+		.on_message = on_message,
 	};
 	p->mqtt = mqtt_new(&m, &h, p, err, errlen);
 	if (!p->mqtt)
 		goto err_tasks;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->stop_lock, NULL);
+	pthread_mutex_init(&p->stats_lock, NULL);
 	if (cond_init_monotonic(&p->cond) < 0 || cond_init_monotonic(&p->stop_cond) < 0) {
 		snprintf(err, errlen, "cannot create condition variables");
 		mqtt_free(p->mqtt);
@@ -652,6 +965,7 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 	}
 	return p;
 err_tasks:
+	free(p->stale);
 	free(p->tasks);
 err_free:
 	free(p);
@@ -713,6 +1027,140 @@ static void log_stats(struct publisher *p)
 			 s->fails[SENSOR_FAIL_NO_RESPONSE], s->fails[SENSOR_FAIL_TIMING],
 			 s->fails[SENSOR_FAIL_CHECKSUM], s->fails[SENSOR_FAIL_IMPLAUSIBLE]);
 	}
+}
+
+/* --- statistics and health ---------------------------------------------------- */
+
+/* One consistent copy of the counters; s->s is malloc'd (free it). */
+static int snapshot(struct publisher *p, struct publisher_snap *s)
+{
+	struct outbox_stats st;
+	memset(s, 0, sizeof(*s));
+	s->s = calloc(p->n_tasks ? p->n_tasks : 1, sizeof(*s->s));
+	if (!s->s)
+		return -ENOMEM;
+	uint64_t now = mono_ms();
+	s->node = p->node;
+	s->boot = p->boot;
+	s->version = SW_VERSION;
+	s->ts_ms = real_ms();
+	s->uptime_ms = now - p->created_ms;
+	pthread_mutex_lock(&p->lock);
+	outbox_get_stats(p->ob, &st);
+	s->connected = p->online;
+	s->outbox_durable = outbox_is_durable(p->ob);
+	s->outbox_ok = !p->outbox_failed;
+	s->published = p->sent;
+	s->acknowledged = p->acked;
+	s->queued = p->queued;
+	s->replayed = p->replayed;
+	s->lost = p->lost;
+	s->connects = p->connects;
+	s->connection_losses = p->losses;
+	s->outbox_readings = st.pending;
+	s->outbox_bytes = st.bytes;
+	s->outbox_dropped = st.dropped;
+	s->ha = p->ha;
+	s->ha_configs = p->ha_configs;
+	s->ha_cleared = p->ha_cleared;
+	pthread_mutex_unlock(&p->lock);
+	s->n = p->n_tasks;
+	pthread_mutex_lock(&p->stats_lock);
+	for (size_t i = 0; i < p->n_tasks; i++) {
+		const struct sensor_task *t = &p->tasks[i];
+		struct sensor_snap *o = &s->s[i];
+		o->name = t->s->name;
+		o->driver = t->s->drv->name;
+		o->reads_ok = t->snap.ok;
+		o->reads_failed = t->snap.failed;
+		o->reads_transient = t->snap.transient;
+		memcpy(o->fails, t->snap.fails, sizeof(o->fails));
+		o->has_dht = t->snap.has_dht;
+		o->dht = t->snap.dht;
+		o->has_ok = t->snap.has_ok;
+		o->last_ok_age_ms = t->snap.has_ok ? now - t->snap.last_ok_ms : 0;
+		o->beat_age_ms = now - t->snap.beat_ms;
+	}
+	pthread_mutex_unlock(&p->stats_lock);
+	return 0;
+}
+
+/* The retained $stats message (main thread), while connected. */
+static void publish_stats(struct publisher *p)
+{
+	struct publisher_snap s;
+	if (!mqtt_is_connected(p->mqtt) || snapshot(p, &s) < 0)
+		return;
+	size_t cap = stats_json_cap(s.n);
+	char *buf = malloc(cap);
+	int n = buf ? stats_json(buf, cap, &s) : -ENOMEM;
+	if (n >= 0) {
+		int rc = mqtt_publish(p->mqtt, p->stats_topic, buf, (size_t)n, 1, true, NULL);
+		if (rc < 0)
+			log_warn(COMP, "cannot publish '%s': %s", p->stats_topic, strerror(-rc));
+	}
+	free(buf);
+	free(s.s);
+}
+
+static int reply(char **body, size_t *len, const char *text)
+{
+	*body = strdup(text);
+	*len = *body ? strlen(text) : 0;
+	return *body ? 0 : -1;
+}
+
+int publisher_http(void *ctx, const char *path, char **body, size_t *len, const char **ctype)
+{
+	struct publisher *p = ctx;
+	struct publisher_snap s;
+	char msg[256];
+	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
+	    strcmp(path, "/metrics") != 0)
+		return 404;
+	if (snapshot(p, &s) < 0)
+		return 500;
+	int status = 200;
+	if (strcmp(path, "/healthz") == 0) {
+		uint64_t limit = 3ull * p->interval_ms + HEALTH_SLACK_MS;
+		snprintf(msg, sizeof(msg), "ok\n");
+		for (size_t i = 0; i < s.n; i++) {
+			if (s.s[i].beat_age_ms > limit) {
+				status = 503;
+				snprintf(msg, sizeof(msg), "sensor '%s' has not finished a read for %" PRIu64
+					 " ms (limit %" PRIu64 ")\n", s.s[i].name, s.s[i].beat_age_ms,
+					 limit);
+				break;
+			}
+		}
+		reply(body, len, msg);
+	} else if (strcmp(path, "/readyz") == 0) {
+		if (s.connected)
+			snprintf(msg, sizeof(msg), "ready: connected to the broker\n");
+		else if (s.outbox_durable && s.outbox_ok)
+			snprintf(msg, sizeof(msg), "ready: not connected; readings wait in OUTBOX_DIR\n");
+		else if (s.outbox_durable)
+			snprintf(msg, sizeof(msg), "not connected, and the outbox refuses readings\n");
+		else
+			snprintf(msg, sizeof(msg), "not connected to the broker, and no OUTBOX_DIR "
+				 "keeps readings\n");
+		status = s.connected || (s.outbox_durable && s.outbox_ok) ? 200 : 503;
+		reply(body, len, msg);
+	} else {
+		size_t cap = stats_metrics_cap(s.n);
+		*body = malloc(cap);
+		int n = *body ? stats_metrics(*body, cap, &s) : -ENOMEM;
+		if (n < 0) {
+			free(*body);
+			*body = NULL;
+			status = 500;
+		} else {
+			*len = (size_t)n;
+			*ctype = "text/plain; version=0.0.4; charset=utf-8";
+		}
+	}
+	free(s.s);
+	return status;
 }
 
 /*
@@ -791,15 +1239,30 @@ int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_ever
 	log_info(COMP, "node '%s', boot %s: %zu sensor(s) every %u ms, status on '%s'", p->node,
 		 p->boot, p->n_tasks, p->interval_ms, p->status_topic);
 
+	/* two timers: the log line every stats_every_s, $stats every stats_interval_s */
+	uint64_t next_log = stats_every_s ? mono_ms() + stats_every_s * 1000ull : UINT64_MAX;
+	uint64_t next_pub = p->stats_interval_s ? mono_ms() + p->stats_interval_s * 1000ull
+						: UINT64_MAX;
 	for (;;) {
-		struct timespec ts = { stats_every_s ? stats_every_s : INT_MAX, 0 };
+		uint64_t now = mono_ms(), next = next_log < next_pub ? next_log : next_pub;
+		uint64_t wait = next > now ? next - now : 0;
+		if (wait > (uint64_t)INT_MAX * 1000)
+			wait = (uint64_t)INT_MAX * 1000;
+		struct timespec ts = mono_ts(wait);
 		int sig = sigtimedwait(stop, NULL, &ts);
 		if (sig > 0) {
 			log_info(COMP, "%s: stopping", strsignal(sig));
 			break;
 		}
-		if (errno == EAGAIN && stats_every_s)
+		now = mono_ms();
+		if (now >= next_log) {
 			log_stats(p);
+			next_log = now + stats_every_s * 1000ull;
+		}
+		if (now >= next_pub) {
+			publish_stats(p);
+			next_pub = now + p->stats_interval_s * 1000ull;
+		}
 	}
 	shut_down(p);
 	return 0;
@@ -820,8 +1283,10 @@ void publisher_free(struct publisher *p)
 	pthread_mutex_unlock(&p->lock);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->stop_lock);
+	pthread_mutex_destroy(&p->stats_lock);
 	pthread_cond_destroy(&p->cond);
 	pthread_cond_destroy(&p->stop_cond);
+	free(p->stale);
 	free(p->tasks);
 	free(p);
 }
@@ -837,12 +1302,13 @@ int publisher_once(const struct publisher_opts *o, FILE *out)
 		struct sensor_task t = { .p = &p, .s = &o->sensors[i] };
 		char payload[PAYLOAD_MAX], err[256];
 		int n = 0;
+		struct sensor_reading r;
 		for (int attempt = 0; attempt < 3; attempt++) {
 			if (attempt) {
 				struct timespec d = mono_ts(retry_delay(t.s));
 				nanosleep(&d, NULL);
 			}
-			n = read_and_encode(&t, payload, sizeof(payload), err, sizeof(err));
+			n = read_and_encode(&t, payload, sizeof(payload), err, sizeof(err), &r);
 			if (n != -EAGAIN)
 				break;
 		}

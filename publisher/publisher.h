@@ -41,6 +41,9 @@ struct publisher_opts {
 	struct sensor *sensors;           /* opened; borrowed, caller frees */
 	size_t n_sensors;
 	struct outbox *outbox;            /* borrowed, caller closes (after publisher_free) */
+	bool ha_discovery;                /* HA_DISCOVERY: announce every field to Home Assistant */
+	const char *ha_prefix;            /* HA_DISCOVERY_PREFIX */
+	unsigned stats_interval_s;        /* STATS_INTERVAL_S: retained <prefix>/<node>/$stats; 0 = off */
 };
 
 struct publisher;
@@ -65,6 +68,17 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_every_s);
 
 void publisher_free(struct publisher *p);   /* accepts NULL */
+
+/*
+ * The routes of the health endpoint (health.h's health_route_fn; ctx is the
+ * publisher), valid from publisher_new() to publisher_free():
+ *  /healthz  200 while every sensor thread has finished a read (or started)
+ *            within 3 intervals + 5 s, else 503 naming the stuck sensor;
+ *  /readyz   200 while connected to the broker, or while not connected but
+ *            OUTBOX_DIR is set and its last append succeeded; else 503;
+ *  /metrics  stats.h's Prometheus text.
+ */
+int publisher_http(void *ctx, const char *path, char **body, size_t *len, const char **ctype);
 
 /*
  * --once: reads every sensor once (a transient failure is retried twice,
