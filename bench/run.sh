@@ -194,44 +194,68 @@ row() { # key label rate sustained cpu rss note
 declare -A R_LABEL
 
 # --- bridge ------------------------------------------------------------------
-bench_bridge() {
-  local DP VM c0 c1 rss e2e t_sub sub_cpu sub_rss
+# the receivers: a discard HTTP server (DP, RW_DISCARD: the bridge's settings
+# for it) and VictoriaMetrics (VM)
+start_receivers() {
   DP=$(free_port)
   "$DISCARD" --port "$DP" >>"$T/discard.log" 2>&1 &
   track $!
   wait_port "$DP"
   VM=$(free_port)
   start_victoria "$VM"
-  local RW_DISCARD=(OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$DP/api/v1/write)
+  RW_DISCARD=(OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$DP/api/v1/write)
+}
 
-  note "bridge: $N QoS 1 messages per phase over $SENSORS topics, 1 loadgen connection"
+# messages per second from START (unix time) to the end of the last follow
+e2e_rate() { div "$N" "$(awk -v a="$P_END" -v b="$1" 'BEGIN{print a-b}')"; }
 
-  # 0. the generator alone: the ceiling of every "live" figure below
+# sub_row KEY LABEL TIMEFILE RATE: a mosquitto_sub row, its CPU and peak RSS
+# from /usr/bin/time's "%U %S %M" in TIMEFILE
+sub_row() {
+  local u s m
+  read -r u s m <"$3"
+  row "$1" "$2" "$4" "$(sustained 1)" \
+    "$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }')" \
+    "$(mib "$m")"
+}
+
+# end_bridge NAME: the bridge's counters checked, the bridge stopped and its
+# session ended
+end_bridge() {
+  check_bridge "$BR_HP" "$1"
+  stop_pid "$BR_PID" || true
+  drop_session "bench-$1"
+}
+
+# 0. the generator alone: the ceiling of every "live" figure below
+bench_gen_alone() {
   loadgen lg0 -n "$N"
   GEN_RATE=$LG_RATE
   note "loadgen alone (no subscriber): $GEN_RATE msg/s"
+}
 
-  # 1. mosquitto_sub, live: subscribed, then the load
+# 1. mosquitto_sub, live: subscribed, then the load
+bench_sub_live() {
+  local sp e2e
   : >"$T/sub-live.out"
   /usr/bin/time -f "%U %S %M" -o "$T/sub-live.time" \
     mosquitto_sub -p "$MQ" -q 1 -t 'sensors/+/+' -C "$N" -F . >"$T/sub-live.out" &
-  local SP=$!
-  track $SP
+  sp=$!
+  track $sp
   nap 0.5
   loadgen_bg lg1 -n "$N"
   follow "$N" 120 file_lines "$T/sub-live.out" || fail "mosquitto_sub got $P_LAST of $N"
   loadgen_done lg1
-  wait $SP || true
-  read -r u s m <"$T/sub-live.time"
-  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$LG_FIRST" 'BEGIN{print a-b}')")
-  row sub_live "mosquitto_sub, live load" "$e2e" "$(sustained 1)" \
-    "$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }')" \
-    "$(mib "$m")"
+  wait $sp || true
+  e2e=$(e2e_rate "$LG_FIRST")
+  sub_row sub_live "mosquitto_sub, live load" "$T/sub-live.time" "$e2e"
   SUB_LIVE=$e2e
+}
 
-  # 2. bridge -> discard, live
+# 2. bridge -> discard, live
+bench_bridge_live() {
+  local base c0 c1 rss e2e
   start_bridge live "${RW_DISCARD[@]}"
-  local base
   base=$(discard_samples "$DP")
   c0=$(cpu_ticks "$BR_PID")
   loadgen_bg lg2 -n "$N"
@@ -240,35 +264,36 @@ bench_bridge() {
   loadgen_done lg2
   c1=$(cpu_ticks "$BR_PID")
   rss=$(status_kb "$BR_PID" VmHWM)
-  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$LG_FIRST" 'BEGIN{print a-b}')")
+  e2e=$(e2e_rate "$LG_FIRST")
   row br_live "bridge -> discard, live load" "$e2e" "$(sustained $FIELDS)" \
     "$(us_per $((c1 - c0)) "$N")" "$(mib "$rss")" "${R_NOTE[br_live]:-}"
   BR_LIVE=$e2e
-  check_bridge "$BR_HP" live
-  stop_pid "$BR_PID" || true
-  drop_session bench-live
+  end_bridge live
+}
 
-  # 3. backlog: N messages wait in the broker, then the consumer connects
+# 3. backlog: N messages wait in the broker, then the consumer connects
+bench_sub_drain() {
+  local sp t0 e2e
   mosquitto_sub -p "$MQ" -c -i bench-drain -q 1 -t 'sensors/+/+' -E >/dev/null
   loadgen lg3 -n "$N"
   : >"$T/sub-drain.out"
-  local t0
   t0=$EPOCHREALTIME
   /usr/bin/time -f "%U %S %M" -o "$T/sub-drain.time" \
     mosquitto_sub -p "$MQ" -c -i bench-drain -q 1 -t 'sensors/+/+' -C "$N" -F . \
     >"$T/sub-drain.out" &
-  SP=$!
-  track $SP
+  sp=$!
+  track $sp
   follow "$N" 120 file_lines "$T/sub-drain.out" || fail "mosquitto_sub drained $P_LAST of $N"
-  wait $SP || true
-  read -r u s m <"$T/sub-drain.time"
-  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$t0" 'BEGIN{print a-b}')")
-  row sub_drain "mosquitto_sub, backlog drain" "$e2e" "$(sustained 1)" \
-    "$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }')" \
-    "$(mib "$m")"
+  wait $sp || true
+  e2e=$(e2e_rate "$t0")
+  sub_row sub_drain "mosquitto_sub, backlog drain" "$T/sub-drain.time" "$e2e"
   SUB_DRAIN=$e2e
   drop_session bench-drain
+}
 
+# the same backlog for the bridge
+bench_bridge_drain() {
+  local base t0 c1 rss e2e
   # the bridge's session must exist before the backlog is made
   start_bridge drain "${RW_DISCARD[@]}"
   stop_pid "$BR_PID" || true
@@ -280,15 +305,22 @@ bench_bridge() {
     R_NOTE[br_drain]="INCOMPLETE: $((P_LAST / FIELDS)) of $N"
   c1=$(cpu_ticks "$BR_PID")
   rss=$(status_kb "$BR_PID" VmHWM)
-  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$t0" 'BEGIN{print a-b}')")
+  e2e=$(e2e_rate "$t0")
   row br_drain "bridge -> discard, backlog drain" "$e2e" "$(sustained $FIELDS)" \
     "$(us_per "$c1" "$N")" "$(mib "$rss")" "${R_NOTE[br_drain]:-}"
   BR_DRAIN=$e2e
-  check_bridge "$BR_HP" drain
-  stop_pid "$BR_PID" || true
-  drop_session bench-drain
+  end_bridge drain
+}
 
-  # 4. bridge -> VictoriaMetrics, remote-write and line protocol at once, live
+# vm_count QUERY: the value of an instant query at VictoriaMetrics (0 if none)
+vm_count() {
+  curl -sf "http://127.0.0.1:$VM/api/v1/query" --data-urlencode "query=$1" |
+    jq -r '.data.result[0].value[1] // 0'
+}
+
+# 4. bridge -> VictoriaMetrics, remote-write and line protocol at once, live
+bench_bridge_vm() {
+  local c0 c1 rss e2e rw lp vmnote
   start_bridge vm OUTPUTS=remote_write,influx \
     REMOTE_WRITE_URL="http://127.0.0.1:$VM/api/v1/write" \
     INFLUX_URL="http://127.0.0.1:$VM" INFLUX_ORG=o INFLUX_BUCKET=b INFLUX_TOKEN=t \
@@ -300,51 +332,58 @@ bench_bridge() {
   loadgen_done lg5
   c1=$(cpu_ticks "$BR_PID")
   rss=$(status_kb "$BR_PID" VmHWM)
-  e2e=$(div "$N" "$(awk -v a="$P_END" -v b="$LG_FIRST" 'BEGIN{print a-b}')")
-  local rw lp
-  vm_count() { curl -sf "http://127.0.0.1:$VM/api/v1/query" --data-urlencode "query=$1" |
-    jq -r '.data.result[0].value[1] // 0'; }
+  e2e=$(e2e_rate "$LG_FIRST")
   for _ in $(seq 50); do
     rw=$(vm_count "sum(count_over_time({__name__=~\"sensor_.*\",node=~\"bench.*\"}[1h]))")
     lp=$(vm_count "sum(count_over_time({__name__=~\"lp_.*\",node=~\"bench.*\"}[1h]))")
     [ "$rw" = $((N * FIELDS)) ] && [ "$lp" = $((N * FIELDS)) ] && break
     nap 0.2
   done
-  local vmnote="VM holds rw=$rw lp=$lp of $((N * FIELDS)) samples each"
+  vmnote="VM holds rw=$rw lp=$lp of $((N * FIELDS)) samples each"
   [ "$rw" = $((N * FIELDS)) ] && [ "$lp" = $((N * FIELDS)) ] || vmnote="MISSING: $vmnote"
   row br_vm "bridge -> VictoriaMetrics (rw + influx), live" "$e2e" "$(sustained 2)" \
     "$(us_per $((c1 - c0)) "$N")" "$(mib "$rss")" "${R_NOTE[br_vm]:-$vmnote}"
-  check_bridge "$BR_HP" vm
-  stop_pid "$BR_PID" || true
-  drop_session bench-vm
+  end_bridge vm
+}
 
-  # 5. footprint at a steady rate (default allocator, then MALLOC_ARENA_MAX=2)
-  local steady_n=$((STEADY_RATE * STEADY_S)) variant
-  for variant in default arena2; do
-    local extra=()
-    [ "$variant" = arena2 ] && extra=(MALLOC_ARENA_MAX=2)
-    start_bridge "steady-$variant" "${RW_DISCARD[@]}" "${extra[@]}"
-    base=$(discard_samples "$DP")
-    c0=$(cpu_ticks "$BR_PID")
-    loadgen "lg6$variant" -n "$steady_n" --rate "$STEADY_RATE"
-    local achieved=$LG_RATE lag
-    follow $((steady_n * FIELDS)) 30 rel_discard "$DP" "$base" ||
-      R_NOTE[steady_$variant]="INCOMPLETE: $((P_LAST / FIELDS)) of $steady_n"
-    lag=$(awk -v a="$P_END" -v b="$LG_FIRST" -v s="$steady_n" -v r="$STEADY_RATE" \
-      'BEGIN { printf "%.2f", a - b - s / r }')
-    c1=$(cpu_ticks "$BR_PID")
-    rss=$(status_kb "$BR_PID" VmHWM)
-    read -r m_rss m_pss m_anon m_file <<<"$(mem_split "$BR_PID")"
-    local label="bridge -> discard, steady $STEADY_RATE msg/s"
-    [ "$variant" = arena2 ] && label="  same, MALLOC_ARENA_MAX=2"
-    row "steady_$variant" "$label" "$achieved" "-" "$(us_per $((c1 - c0)) "$steady_n")" \
-      "$(mib "$rss")" "${R_NOTE[steady_$variant]:-last sample ${lag}s after the last publish; now rss $(mib "$m_rss") = pss file $(mib "$m_file") + anon $(mib "$m_anon") MiB, $(status_kb "$BR_PID" Threads) threads}"
-    [ "$variant" = default ] && STEADY_RSS=$rss
-    [ "$variant" = arena2 ] && STEADY_RSS2=$rss
-    check_bridge "$BR_HP" "steady-$variant"
-    stop_pid "$BR_PID" || true
-    drop_session "bench-steady-$variant"
-  done
+# 5. footprint at a steady rate: bench_steady default (the default allocator)
+# or arena2 (MALLOC_ARENA_MAX=2)
+bench_steady() {
+  local variant=$1 steady_n=$((STEADY_RATE * STEADY_S))
+  local extra=() base c0 c1 rss achieved lag label m_rss m_pss m_anon m_file
+  [ "$variant" = arena2 ] && extra=(MALLOC_ARENA_MAX=2)
+  start_bridge "steady-$variant" "${RW_DISCARD[@]}" "${extra[@]}"
+  base=$(discard_samples "$DP")
+  c0=$(cpu_ticks "$BR_PID")
+  loadgen "lg6$variant" -n "$steady_n" --rate "$STEADY_RATE"
+  achieved=$LG_RATE
+  follow $((steady_n * FIELDS)) 30 rel_discard "$DP" "$base" ||
+    R_NOTE[steady_$variant]="INCOMPLETE: $((P_LAST / FIELDS)) of $steady_n"
+  lag=$(awk -v a="$P_END" -v b="$LG_FIRST" -v s="$steady_n" -v r="$STEADY_RATE" \
+    'BEGIN { printf "%.2f", a - b - s / r }')
+  c1=$(cpu_ticks "$BR_PID")
+  rss=$(status_kb "$BR_PID" VmHWM)
+  read -r m_rss m_pss m_anon m_file <<<"$(mem_split "$BR_PID")"
+  label="bridge -> discard, steady $STEADY_RATE msg/s"
+  [ "$variant" = arena2 ] && label="  same, MALLOC_ARENA_MAX=2"
+  row "steady_$variant" "$label" "$achieved" "-" "$(us_per $((c1 - c0)) "$steady_n")" \
+    "$(mib "$rss")" "${R_NOTE[steady_$variant]:-last sample ${lag}s after the last publish; now rss $(mib "$m_rss") = pss file $(mib "$m_file") + anon $(mib "$m_anon") MiB, $(status_kb "$BR_PID" Threads) threads}"
+  [ "$variant" = default ] && STEADY_RSS=$rss
+  [ "$variant" = arena2 ] && STEADY_RSS2=$rss
+  end_bridge "steady-$variant"
+}
+
+bench_bridge() {
+  start_receivers
+  note "bridge: $N QoS 1 messages per phase over $SENSORS topics, 1 loadgen connection"
+  bench_gen_alone
+  bench_sub_live
+  bench_bridge_live
+  bench_sub_drain
+  bench_bridge_drain
+  bench_bridge_vm
+  bench_steady default
+  bench_steady arena2
 }
 
 # samples at the discard receiver since `base`
