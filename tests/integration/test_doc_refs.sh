@@ -39,14 +39,15 @@ sys.excepthook = crashed
 
 root = os.path.realpath(sys.argv[1])
 tree = []
-if os.path.isdir(os.path.join(root, ".git")):
+# .git is a directory in a clone and a file in a worktree
+if os.path.exists(os.path.join(root, ".git")):
     out = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others",
                           "--exclude-standard"], check=True, capture_output=True).stdout
     tree = sorted(set(f for f in out.decode().split("\0") if f))
 else:
     for d, dirs, names in os.walk(root):
         dirs[:] = [x for x in dirs if x not in (".git", "build", "node_modules")]
-        tree += [os.path.relpath(os.path.join(d, n), root) for n in names]
+        tree += [os.path.relpath(os.path.join(d, n), root) for n in names if n != ".git"]
     tree.sort()
 files = sys.argv[2:] or tree
 
