@@ -81,12 +81,18 @@ struct bridge {
 	size_t batch_max;
 	int batch_delay_ms;
 	long replay_rate;
+	/* TIMESTAMP_POLICY: a payload ts beyond these bounds of the arrival time
+	 * (0 = no bound) is clamped to the arrival time, or the reading refused */
+	bool ts_refuse;
+	int64_t ts_max_future_ms, ts_max_past_ms;
+	int64_t ts_logged_ms;     /* last warning about a clamped/refused ts (MQTT thread) */
 
 	/* each message taken counts once in received and once in exactly one
 	 * of accepted, status, lost or a refusal (bridge.h) */
 	_Atomic uint64_t received, accepted, status, lost;
 	_Atomic uint64_t malformed, bad_topic, topic_too_long, payload_too_large;
 	_Atomic uint64_t ignored_keys, dropped_tags, seq_gaps, seq_duplicates;
+	_Atomic uint64_t bad_timestamp, clamped_timestamps;
 	/* the log refusing appends (store()): a message held, not acknowledged */
 	_Atomic uint64_t append_errors;
 	_Atomic int log_failing;
@@ -97,7 +103,6 @@ struct bridge {
 	size_t held_len;
 	int64_t failing_since_ms;
 	uint64_t failing_from;
-
 
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
@@ -173,6 +178,47 @@ static void excerpt(const void *p, size_t len, char *out, size_t outlen)
 		j += 3;
 	}
 	out[j] = '\0';
+}
+
+/*
+ * TIMESTAMP_POLICY, at ingest, once: what is stored (and so what every
+ * output sends) already has it applied. Returns false when the reading is
+ * refused. A warning at most every 60 s, with the counts; each one at debug.
+ */
+static bool ts_policy(struct bridge *b, struct reading *r, const char *topic, int64_t arrival)
+{
+	if (!r->ts_from_payload)
+		return true;
+	int64_t d = r->ts_ms - arrival;
+	bool future = b->ts_max_future_ms > 0 && d > b->ts_max_future_ms;
+	bool past = b->ts_max_past_ms > 0 && -d > b->ts_max_past_ms;
+	if (!future && !past)
+		return true;
+	long long ts = (long long)r->ts_ms;
+	if (b->ts_refuse)
+		b->bad_timestamp++;
+	else
+		b->clamped_timestamps++;
+	char what[160];
+	snprintf(what, sizeof(what), "ts %lld is %.1f h %s the arrival time %lld", ts,
+		 (double)(d < 0 ? -d : d) / 3600e3, future ? "ahead of" : "behind",
+		 (long long)arrival);
+	if (arrival - b->ts_logged_ms >= 60000) {
+		b->ts_logged_ms = arrival;
+		log_warn("bridge", "'%s': %s (TIMESTAMP_MAX_%s): %s (so far %llu refused, "
+			 "%llu clamped; next warning in 60 s at the earliest)", topic, what,
+			 future ? "FUTURE" : "PAST",
+			 b->ts_refuse ? "refused" : "stored at the arrival time",
+			 (unsigned long long)b->bad_timestamp,
+			 (unsigned long long)b->clamped_timestamps);
+	} else {
+		log_debug("bridge", "'%s': %s: %s", topic, what, b->ts_refuse ? "refused" : "clamped");
+	}
+	if (b->ts_refuse)
+		return false;
+	r->ts_ms = arrival;
+	r->ts_from_payload = false;
+	return true;
 }
 
 /*
@@ -284,6 +330,10 @@ static bool on_message(void *ctx, const char *topic, const void *payload, size_t
 			excerpt(payload, len, ex, sizeof(ex));
 			b->malformed++;
 			log_warn("bridge", "malformed payload on '%s': %s: '%s'", topic, err, ex);
+			return true;
+		}
+		if (!ts_policy(b, &r, topic, arrival)) {
+			reading_release(&r);
 			return true;
 		}
 		b->ignored_keys += r.ignored_keys;
@@ -784,6 +834,22 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 	b->batch_max = (size_t)cfg_int(c, "BATCH_MAX_SAMPLES");
 	b->batch_delay_ms = (int)cfg_int(c, "BATCH_MAX_DELAY_MS");
 	b->replay_rate = (long)cfg_int(c, "REPLAY_MAX_SAMPLES_PER_S");
+	const char *tsp = cfg_str(c, "TIMESTAMP_POLICY");
+	if (strcmp(tsp, "clamp") != 0 && strcmp(tsp, "refuse") != 0) {
+		log_error("config", "TIMESTAMP_POLICY: '%s' is not clamp or refuse", tsp);
+		goto err;
+	}
+	b->ts_refuse = strcmp(tsp, "refuse") == 0;
+	b->ts_logged_ms = -60000;
+	static const char *const ts_keys[] = { "TIMESTAMP_MAX_FUTURE", "TIMESTAMP_MAX_PAST" };
+	for (int i = 0; i < 2; i++) {
+		int64_t *out = i ? &b->ts_max_past_ms : &b->ts_max_future_ms;
+		if (parse_duration_ms(cfg_str(c, ts_keys[i]), out) < 0) {
+			log_error("config", "%s: '%s' is not a duration such as 600, 10m, 72h or 7d",
+				  ts_keys[i], cfg_str(c, ts_keys[i]));
+			goto err;
+		}
+	}
 	b->seq = seqtrack_new(4096);
 	if (split_topics(b, cfg_str(c, "MQTT_TOPICS")) < 0)
 		goto err;
@@ -1075,6 +1141,11 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	     (unsigned long long)b->status);
 	EMIT("sensorwire_bridge_messages_total{result=\"lost\"} %llu\n",
 	     (unsigned long long)b->lost);
+	EMIT("sensorwire_bridge_messages_total{result=\"bad_timestamp\"} %llu\n",
+	     (unsigned long long)b->bad_timestamp);
+	EMIT("# TYPE sensorwire_bridge_clamped_timestamps_total counter\n");
+	EMIT("sensorwire_bridge_clamped_timestamps_total %llu\n",
+	     (unsigned long long)b->clamped_timestamps);
 	EMIT("# TYPE sensorwire_bridge_ignored_keys_total counter\n");
 	EMIT("sensorwire_bridge_ignored_keys_total %llu\n", (unsigned long long)b->ignored_keys);
 	EMIT("# TYPE sensorwire_bridge_dropped_tags_total counter\n");

@@ -52,6 +52,13 @@ static const struct cfg_key bridge_keys[] = {
 	{ "BATCH_MAX_DELAY_MS", CFG_INT, "1000", 0, 600000, "... or when its oldest reading waited this long" },
 	{ "REPLAY_MAX_SAMPLES_PER_S", CFG_INT, "20000", 0, 100000000,
 	  "rate limit while catching up on a backlog (0 = none)" },
+	{ "TIMESTAMP_POLICY", CFG_STR, "clamp", 0, 0,
+	  "a payload ts beyond TIMESTAMP_MAX_FUTURE/PAST of the arrival time (a node's clock is "
+	  "wrong): clamp = store the reading at its arrival time, refuse = drop it (counted, logged)" },
+	{ "TIMESTAMP_MAX_FUTURE", CFG_STR, "10m", 0, 0,
+	  "how far ahead of the arrival time a ts may be (seconds, or with s/m/h/d; 0 = no bound)" },
+	{ "TIMESTAMP_MAX_PAST", CFG_STR, "7d", 0, 0,
+	  "how far behind the arrival time a ts may be, e.g. an outbox replay (0 = no bound)" },
 	{ "HTTP_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, "timeout of one HTTP request" },
 	{ "TLS_CA_FILE", CFG_STR, NULL, 0, 0, "CA bundle for HTTPS outputs (default: system store)" },
 	{ "HEALTH_PORT", CFG_INT, "0", 0, 65535,

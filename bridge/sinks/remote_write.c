@@ -37,7 +37,24 @@
  *
  * Answers (http_classify()): 2xx done; 5xx/429/408 and network errors retry
  * (Retry-After honoured); 401/403/404 are logged as a configuration error and
- * retried slowly; 413 and other 4xx drop the batch with the body logged.
+ * retried slowly. 400, 413 and 422 split the batch in halves, down to single
+ * samples, to isolate what the receiver refuses (Prometheus rolls back the
+ * whole request for one sample out of bounds, out of order or a duplicate);
+ * the refused samples are dropped while the rest is delivered, with a request
+ * budget per batch as for InfluxDB (RW_BISECT_BUDGET), after which the ranges
+ * still refused are dropped. Before sending, the samples of a batch are
+ * grouped by series (each series keeps its time order), so one bad series
+ * is one contiguous range. Any other 4xx drops the batch with the body
+ * logged. If a part of a split batch must be retried the whole batch is:
+ * parts already written arrive again as the same samples, which Prometheus
+ * and VictoriaMetrics take as duplicates. Every refused sample goes to the
+ * dead-letter file STATE_DIR/deadletter-remote_write.prom (bounded, append
+ * only, as influx.c's): per sample a comment
+ *   # <UTC time, ISO 8601> status=<code> <server message, one line, <= 300 bytes>
+ * then the sample in the Prometheus text format with its ms timestamp,
+ *   sensor_temperature_celsius{node="rp3",sensor="desk"} 21.4 1732276800123
+ * which VictoriaMetrics' /api/v1/import/prometheus takes as it is. Without
+ * STATE_DIR the refusal is only logged.
  * With dry_run nothing is sent: the decoded series are printed to stdout.
  */
 #include "bridge/http.h"
@@ -47,13 +64,22 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #define REMOTE_WRITE_MAX_SERIES 100000
 #define SERIES_BUCKETS_MIN 1024      /* power of two; doubles as series come */
+#define RW_BISECT_BUDGET 64          /* extra requests per batch for 400/413/422 */
+#define DEADLETTER_NAME "deadletter-remote_write.prom"
+#define DEADLETTER_MAX (64 << 20)    /* bytes; beyond it refused samples are only logged */
+#define DEADLETTER_MSG_MAX 300       /* bytes of the server's message kept per sample */
+#define LOG_LINE_MAX 300             /* bytes of a refused sample in a log message */
 
 struct series {
 	struct series *lnext;             /* chain in the by-labels table */
@@ -63,6 +89,7 @@ struct series {
 	int64_t last_sent;                /* 0 = nothing delivered yet */
 	int64_t pending;                  /* newest sample in the request being sent */
 	uint64_t pending_gen;             /* pending is valid when == rw->gen */
+	size_t order;                     /* first sample of it in this batch (with pending_gen) */
 	bool stale;                       /* a staleness marker was delivered last */
 	const char *node;                 /* in raw */
 	size_t labels_len, raw_len;
@@ -84,6 +111,32 @@ struct remote_write {
 	size_t max_series;
 	uint64_t gen;
 	struct sink_stats stats;
+	char *dl_path;               /* dead-letter file, NULL without STATE_DIR */
+	bool dl_full;                /* DEADLETTER_MAX reached (logged once) */
+	struct sample *samples;      /* the batch being sent */
+	size_t n_samples, cap_samples;
+};
+
+/* One sample of the batch being sent. */
+struct sample {
+	struct series *s;
+	double value;
+	int64_t ts;
+	size_t seq;                  /* position in the batch as read */
+	bool ok;                     /* its range got a 2xx */
+};
+
+/* One send(): what the split of a refused batch has done so far. */
+struct attempt {
+	int budget;                  /* bisection requests left */
+	size_t sent, refused;        /* samples */
+	struct sink_result *res;
+};
+
+enum range_result {
+	RANGE_SENT,
+	RANGE_DROPPED,               /* some or all samples refused, none to retry */
+	RANGE_RETRY,
 };
 
 /*
@@ -274,6 +327,8 @@ static void rw_destroy(void *sink)
 	http_client_free(w->http);
 	free(w->url);
 	free(w->prefix);
+	free(w->dl_path);
+	free(w->samples);
 	free(w);
 }
 
@@ -316,6 +371,7 @@ static void *rw_create(const struct cfg *c, bool dry_run, char *err, size_t errl
 	const char *user = sink_cfg_str(c, "REMOTE_WRITE_USERNAME", NULL);
 	const char *pass = sink_cfg_str(c, "REMOTE_WRITE_PASSWORD", NULL);
 	const char *headers = sink_cfg_str(c, "REMOTE_WRITE_HEADERS", NULL);
+	const char *state_dir = sink_cfg_str(c, "STATE_DIR", NULL);
 
 	if (!url) {
 		snprintf(err, errlen, "REMOTE_WRITE_URL is not set");
@@ -349,6 +405,11 @@ static void *rw_create(const struct cfg *c, bool dry_run, char *err, size_t errl
 	w->by_reading = calloc(w->n_buckets, sizeof(*w->by_reading));
 	if (!w->url || !w->prefix || !w->req || !w->by_labels || !w->by_reading)
 		goto err_destroy;
+	if (state_dir && *state_dir &&
+	    asprintf(&w->dl_path, "%s/" DEADLETTER_NAME, state_dir) < 0) {
+		w->dl_path = NULL;
+		goto err_destroy;
+	}
 
 	struct http_opts o = {
 		.timeout_ms = (long)sink_cfg_int(c, "HTTP_TIMEOUT_MS", SINK_DEFAULT_TIMEOUT_MS),
@@ -377,9 +438,11 @@ err_oom:
 
 /*
  * Posts w->req. Returns the verdict; on SINK_RETRY res->retry_after_ms is
- * set. In a dry run the decoded request goes to stdout instead.
+ * set; on SINK_DROP *status and msg (msglen bytes) say what the server
+ * answered. In a dry run the decoded request goes to stdout instead.
  */
-static enum sink_verdict post_request(struct remote_write *w, struct sink_result *res)
+static enum sink_verdict post_request(struct remote_write *w, struct sink_result *res,
+				      long *status, char *msg, size_t msglen)
 {
 	static const char *const headers[] = {
 		"Content-Encoding: " RW_CONTENT_ENCODING,
@@ -390,8 +453,9 @@ static enum sink_verdict post_request(struct remote_write *w, struct sink_result
 	struct http_response resp;
 	void *body;
 	size_t len;
-	enum sink_verdict v;
 
+	*status = 0;
+	msg[0] = '\0';
 	if (rw_request_encode(w->req, &body, &len) < 0) {
 		log_error("remote_write", "out of memory encoding %zu samples",
 			  rw_request_samples(w->req));
@@ -435,31 +499,12 @@ static enum sink_verdict post_request(struct remote_write *w, struct sink_result
 				      resp.retry_after_ms : SINK_CONFIG_RETRY_MS;
 		return SINK_RETRY;
 	}
-	v = SINK_DROP;
-	log_error("remote_write", "%zu samples dropped: status %ld: %s",
-		  rw_request_samples(w->req), resp.status, resp.body);
-	return v;
+	*status = resp.status;
+	snprintf(msg, msglen, "%s", resp.body);
+	return SINK_DROP;
 }
 
-/*
- * After a 2xx: the series written in this generation move their mark. send()
- * moves every series it writes to the front of the LRU list, so it can stop
- * at the first one it did not write (front_only).
- */
-static void commit_pending(struct remote_write *w, bool stale, bool front_only)
-{
-	for (struct series *s = w->head; s; s = s->next) {
-		if (s->pending_gen != w->gen) {
-			if (front_only)
-				break;
-			continue;
-		}
-		s->last_sent = s->pending;
-		s->stale = stale;
-	}
-}
-
-/* Adds field i of r unless it is out of order. Returns 1 added, 0 skipped, <0. */
+/* Adds field i of r to the batch unless it is out of order. Returns 1 added, 0 skipped, <0. */
 static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
 		      size_t *skipped)
 {
@@ -489,20 +534,236 @@ static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
 			  r->fields[i].name, (long long)r->ts_ms, (long long)newest);
 		goto out;
 	}
-	rc = rw_request_add_encoded(w->req, s->labels, s->labels_len, r->fields[i].value, r->ts_ms);
-	if (rc == 0) {
-		s->pending = r->ts_ms;
-		s->pending_gen = w->gen;
-		if (w->head != s) {
-			lru_unlink(w, s);
-			lru_push_front(w, s);
+	if (w->n_samples == w->cap_samples) {
+		size_t cap = w->cap_samples ? w->cap_samples * 2 : 256;
+		struct sample *ns = realloc(w->samples, cap * sizeof(*ns));
+		if (!ns) {
+			rc = -ENOMEM;
+			goto out;
 		}
-		rc = 1;
+		w->samples = ns;
+		w->cap_samples = cap;
 	}
+	if (s->pending_gen != w->gen)
+		s->order = w->n_samples;
+	w->samples[w->n_samples] = (struct sample){ .s = s, .value = r->fields[i].value,
+						    .ts = r->ts_ms, .seq = w->n_samples };
+	w->n_samples++;
+	s->pending = r->ts_ms;
+	s->pending_gen = w->gen;
+	if (w->head != s) {
+		lru_unlink(w, s);
+		lru_push_front(w, s);
+	}
+	rc = 1;
 out:
 	if (key != stack)
 		free(key);
 	return rc;
+}
+
+/* Series by their first sample in the batch, then as read: a series is contiguous. */
+static int cmp_sample(const void *pa, const void *pb)
+{
+	const struct sample *a = pa, *b = pb;
+	if (a->s->order != b->s->order)
+		return a->s->order < b->s->order ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* w->req := samples [a, b) of the batch. */
+static int build_range(struct remote_write *w, size_t a, size_t b)
+{
+	rw_request_clear(w->req);
+	for (size_t k = a; k < b; k++) {
+		const struct sample *p = &w->samples[k];
+		int rc = rw_request_add_encoded(w->req, p->s->labels, p->s->labels_len, p->value,
+						p->ts);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The server's message as one line of at most DEADLETTER_MSG_MAX bytes. */
+static void one_line(char *out, size_t outlen, const char *msg)
+{
+	size_t n = strnlen(msg, outlen - 1);
+	if (n > DEADLETTER_MSG_MAX)
+		n = DEADLETTER_MSG_MAX;
+	if (msg[n])   /* truncated: do not cut a UTF-8 sequence */
+		while (n && ((unsigned char)msg[n] & 0xc0) == 0x80)
+			n--;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
+	while (n && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	if (!n)
+		snprintf(out, outlen, "(no message)");
+}
+
+/*
+ * Samples [a, b) in the Prometheus text format, each after the comment head
+ * (hl bytes): rw_decode_text()'s lines with "@ts" as a plain ms timestamp.
+ * NULL when out of memory.
+ */
+static char *refused_text(struct remote_write *w, size_t a, size_t b, const char *head,
+			  size_t hl, size_t *len)
+{
+	void *body = NULL;
+	char *text = NULL, *out = NULL;
+	size_t n = 0;
+	if (build_range(w, a, b) < 0 || rw_request_encode(w->req, &body, len) < 0)
+		goto done;
+	if (rw_decode_text(body, *len, &text) < 0)
+		goto done;
+	size_t tl = strlen(text);
+	if (!(out = malloc((b - a + 1) * hl + tl + 1)))
+		goto done;
+	for (char *line = text; *line;) {
+		char *nl = strchr(line, '\n');
+		size_t ll = nl ? (size_t)(nl - line) + 1 : strlen(line);
+		size_t at = ll;   /* the last " @": label values may hold one too */
+		for (size_t i = 1; i < ll; i++)
+			if (line[i] == '@' && line[i - 1] == ' ')
+				at = i;
+		memcpy(out + n, head, hl);
+		n += hl;
+		for (size_t i = 0; i < ll; i++)
+			if (i != at)
+				out[n++] = line[i];
+		line += ll;
+	}
+	out[n] = '\0';
+done:
+	*len = n;
+	free(body);
+	free(text);
+	return out;
+}
+
+/* Appends text (len bytes) to the dead-letter file. Returns 0, or -1 (logged why). */
+static int deadletter(struct remote_write *w, const char *text, size_t len)
+{
+	struct stat st;
+	int ret = -1;
+	int fd = open(w->dl_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error("remote_write", "cannot open '%s': %s", w->dl_path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		log_error("remote_write", "cannot stat '%s': %s", w->dl_path, strerror(errno));
+		goto out;
+	}
+	if (st.st_size + (off_t)len > DEADLETTER_MAX) {
+		if (!w->dl_full)
+			log_error("remote_write", "'%s' holds %lld bytes, the limit is %d: refused "
+				  "samples are only logged until it is moved away", w->dl_path,
+				  (long long)st.st_size, DEADLETTER_MAX);
+		w->dl_full = true;
+		goto out;
+	}
+	w->dl_full = false;
+	ssize_t n = write(fd, text, len);
+	if (n != (ssize_t)len) {
+		log_error("remote_write", "cannot write '%s': %s", w->dl_path,
+			  n < 0 ? strerror(errno) : "short write");
+		goto out;
+	}
+	if (fdatasync(fd) < 0) {
+		log_error("remote_write", "cannot sync '%s': %s", w->dl_path, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
+/* Drops samples [a, b): counted, kept in the dead-letter file or else logged. */
+static void refuse_range(struct remote_write *w, struct attempt *at, size_t a, size_t b,
+			 long status, const char *body)
+{
+	char msg[DEADLETTER_MSG_MAX + 16], when[32], head[DEADLETTER_MSG_MAX + 96];
+	struct timespec now;
+	struct tm tm;
+	size_t len = 0;
+	at->refused += b - a;
+	w->stats.dropped_samples += b - a;
+
+	one_line(msg, sizeof(msg), body);
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	int hl = snprintf(head, sizeof(head), "# %s.%03ldZ status=%ld %s\n", when,
+			  now.tv_nsec / 1000000, status, msg);
+	if (hl < 0 || (size_t)hl >= sizeof(head))
+		hl = 0;
+	char *text = refused_text(w, a, b, head, (size_t)hl, &len);
+	bool kept = text && w->dl_path && deadletter(w, text, len) == 0;
+	if (kept) {
+		log_error("remote_write", "%zu sample%s refused (status %ld: %s); kept in %s", b - a,
+			  b - a == 1 ? "" : "s", status, msg, w->dl_path);
+	} else if (text && b - a == 1) {
+		const char *line = text + hl;
+		size_t ll = strcspn(line, "\n");
+		log_error("remote_write", "sample dropped (status %ld: %s): %.*s%s", status, msg,
+			  (int)(ll > LOG_LINE_MAX ? LOG_LINE_MAX : ll), line,
+			  ll > LOG_LINE_MAX ? "..." : "");
+	} else {
+		log_error("remote_write", "%zu samples dropped (status %ld: %s)", b - a, status,
+			  msg);
+	}
+	free(text);
+}
+
+static enum range_result post_range(struct remote_write *w, struct attempt *at, size_t a,
+				    size_t b);
+
+/* Sends [a, mid) and [mid, b); stops at the first half that must be retried. */
+static enum range_result split_range(struct remote_write *w, struct attempt *at, size_t a,
+				     size_t b)
+{
+	size_t mid = a + (b - a) / 2;
+	enum range_result r1 = post_range(w, at, a, mid);
+	if (r1 == RANGE_RETRY)
+		return r1;
+	enum range_result r2 = post_range(w, at, mid, b);
+	if (r2 == RANGE_RETRY)
+		return r2;
+	return r1 == RANGE_SENT && r2 == RANGE_SENT ? RANGE_SENT : RANGE_DROPPED;
+}
+
+static enum range_result post_range(struct remote_write *w, struct attempt *at, size_t a,
+				    size_t b)
+{
+	char msg[HTTP_BODY_KEEP];
+	long status;
+	if (build_range(w, a, b) < 0) {
+		log_error("remote_write", "out of memory building the request");
+		sink_reason(at->res->reason, sizeof(at->res->reason), "out of memory");
+		return RANGE_RETRY;
+	}
+	switch (post_request(w, at->res, &status, msg, sizeof(msg))) {
+	case SINK_OK:
+		for (size_t k = a; k < b; k++)
+			w->samples[k].ok = true;
+		at->sent += b - a;
+		return RANGE_SENT;
+	case SINK_RETRY:
+		return RANGE_RETRY;
+	case SINK_DROP:
+		break;
+	}
+	if ((status == 400 || status == 413 || status == 422) && b - a > 1 && at->budget >= 2) {
+		at->budget -= 2;
+		log_debug("remote_write", "status %ld for %zu samples: bisecting", status, b - a);
+		return split_range(w, at, a, b);
+	}
+	refuse_range(w, at, a, b, status, msg);
+	return RANGE_DROPPED;
 }
 
 static void rw_send(void *sink, const struct reading *const *r, size_t n,
@@ -510,13 +771,14 @@ static void rw_send(void *sink, const struct reading *const *r, size_t n,
 {
 	struct remote_write *w = sink;
 	size_t skipped = 0, added = 0;
+	struct attempt at = { .budget = RW_BISECT_BUDGET, .res = res };
 
 	res->verdict = SINK_OK;
 	res->retry_after_ms = -1;
 	res->dropped = 0;
 	res->reason[0] = '\0';
 	w->gen++;
-	rw_request_clear(w->req);
+	w->n_samples = 0;
 
 	for (size_t k = 0; k < n; k++) {
 		if (r[k]->ts_ms <= 0) {
@@ -543,21 +805,24 @@ static void rw_send(void *sink, const struct reading *const *r, size_t n,
 		return;
 	}
 
-	res->verdict = post_request(w, res);
-	switch (res->verdict) {
-	case SINK_OK:
-		commit_pending(w, false, true);
-		w->stats.sent_samples += added;
-		res->dropped = skipped;
-		break;
-	case SINK_RETRY:
+	qsort(w->samples, w->n_samples, sizeof(*w->samples), cmp_sample);
+	if (post_range(w, &at, 0, w->n_samples) == RANGE_RETRY) {
+		res->verdict = SINK_RETRY;
 		w->stats.retries++;
-		w->stats.dropped_samples -= skipped;   /* counted again on the retry */
-		break;
-	case SINK_DROP:
-		w->stats.dropped_samples += added;
-		res->dropped = skipped + added;
-		break;
+		/* counted again on the retry, which sends the whole batch again */
+		w->stats.dropped_samples -= skipped + at.refused;
+	} else {
+		/* only what got a 2xx moves its series' mark */
+		for (size_t k = 0; k < w->n_samples; k++) {
+			struct sample *p = &w->samples[k];
+			if (p->ok && p->ts > p->s->last_sent) {
+				p->s->last_sent = p->ts;
+				p->s->stale = false;
+			}
+		}
+		w->stats.sent_samples += at.sent;
+		res->dropped = skipped + at.refused;
+		res->verdict = at.sent ? SINK_OK : SINK_DROP;
 	}
 	w->gen++;
 }
@@ -566,6 +831,8 @@ static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
 {
 	struct remote_write *w = sink;
 	struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
+	char msg[HTTP_BODY_KEEP];
+	long status;
 	size_t added = 0;
 
 	(void)ts_ms;   /* when the status arrived: see the top of the file */
@@ -584,10 +851,18 @@ static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
 	}
 	if (added == 0)
 		return;
-	if (post_request(w, &res) == SINK_OK) {
-		commit_pending(w, true, false);
+	enum sink_verdict v = post_request(w, &res, &status, msg, sizeof(msg));
+	if (v == SINK_OK) {
+		for (struct series *s = w->head; s; s = s->next) {
+			if (s->pending_gen != w->gen)
+				continue;
+			s->last_sent = s->pending;
+			s->stale = true;
+		}
 		log_info("remote_write", "node '%s' offline: %zu series marked stale", node, added);
 	} else {
+		if (v == SINK_DROP)
+			sink_reason(res.reason, sizeof(res.reason), "status %ld: %s", status, msg);
 		log_warn("remote_write", "node '%s' offline: staleness markers not delivered%s%s",
 			 node, res.reason[0] ? ": " : "", res.reason);
 	}

@@ -2,8 +2,10 @@
  * test_sink_remote_write.c - the remote_write sink against an in-process
  * receiver: the four reserved headers, auth and extra headers, the decoded
  * body, out-of-order skipping (and that only a 2xx moves the mark), 503 +
- * Retry-After, 400 drop, staleness markers on node_offline 1 ms after each
- * series' last sample (exact NaN bits),
+ * Retry-After, a 400 split down to the refused series (the rest delivered,
+ * the refused samples counted and dead-lettered, a retry inside a split
+ * resending the whole batch, the request budget), staleness markers on
+ * node_offline 1 ms after each series' last sample (exact NaN bits),
  * the series table (found by the reading, or by the labels it ends up with),
  * dry run and configuration errors.
  */
@@ -30,6 +32,7 @@ static const struct cfg_key keys[] = {
 	{ "REMOTE_WRITE_HEADERS", CFG_STR, NULL, 0, 0, "" },
 	{ "METRIC_PREFIX", CFG_STR, "sensor_", 0, 0, "" },
 	{ "HTTP_TIMEOUT_MS", CFG_INT, "5000", 0, 0, "" },
+	{ "STATE_DIR", CFG_STR, NULL, 0, 0, "" },
 	{ .name = NULL },
 };
 
@@ -304,13 +307,192 @@ static void test_retry_keeps_mark(void **state)
 static void test_400_drop(void **state)
 {
 	(void)state;
-	fake_script(&srv, (struct fake_resp){ 400, NULL, "out of order sample", 0 });
+	for (int i = 0; i < 3; i++)
+		fake_script(&srv, (struct fake_resp){ 400, NULL, "out of order sample", 0 });
 	void *s = create(false);
 	struct reading r[] = { reading("rp3", "desk", 5000, 1) };
 	struct sink_result res;
 	send_all(s, r, 1, &res);
+	/* two samples: both halves refused too, so all of it is dropped */
 	assert_int_equal(res.verdict, SINK_DROP);
 	assert_int_equal(res.dropped, 2);
+	assert_int_equal(srv.n_reqs, 3);
+	/* nothing was delivered: the mark did not move, the same reading goes out */
+	send_all(s, r, 1, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 0);
+	remote_write_sink_ops.destroy(s);
+}
+
+/* the receiver refuses a request that holds any sample of node "bad" (as
+ * Prometheus does for one sample out of bounds: the whole request) */
+static void refuse_bad(struct fake_srv *f, const struct fake_req *rq, struct fake_resp *out)
+{
+	(void)f;
+	char *text = NULL;
+	out->status = 204;
+	if (rw_decode_text(rq->body, rq->len, &text) < 0) {
+		out->status = 500;
+		return;
+	}
+	if (strstr(text, "node=\"bad\"")) {
+		out->status = 400;
+		out->body = "out of bounds";
+	}
+	free(text);
+}
+
+/* the samples every 2xx request held, in order, as text */
+static char *delivered(void)
+{
+	size_t cap = 8192, n = 0;
+	char *all = calloc(1, cap);
+	for (size_t i = 0; i < srv.n_reqs; i++) {
+		char *text = NULL;
+		if (strstr(fake_header(&srv.reqs[i], "Content-Type"), "protobuf") == NULL ||
+		    rw_decode_text(srv.reqs[i].body, srv.reqs[i].len, &text) < 0)
+			continue;
+		if (!strstr(text, "node=\"bad\"")) {
+			size_t l = strlen(text);
+			assert_true(n + l < cap);
+			memcpy(all + n, text, l + 1);
+			n += l;
+		}
+		free(text);
+	}
+	return all;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	static char buf[16384];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/*
+ * One node's samples refused: the batch is split until they are alone; the
+ * other nodes' samples are all delivered, once each; the refused ones are
+ * counted, dead-lettered in the text format, and their series' mark did not
+ * move while the good series' marks did.
+ */
+static void test_400_split(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sw-rw-dl.XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	set("STATE_DIR", dir);
+	snprintf(path, sizeof(path), "%s/deadletter-remote_write.prom", dir);
+	srv.policy = refuse_bad;
+	void *s = create(false);
+	struct sink_result res;
+	/* interleaved: a, bad, b, a, bad, b, a, bad */
+	struct reading r[] = {
+		reading("a", "s", 1000, 1), reading("bad", "s", 1000, 2), reading("b", "s", 1000, 3),
+		reading("a", "s", 2000, 4), reading("bad", "s", 2000, 5), reading("b", "s", 2000, 6),
+		reading("a", "s", 3000, 7), reading("bad", "s", 3000, 8),
+	};
+	send_all(s, r, 8, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 6);   /* three readings of "bad" x two fields */
+	/* grouped by series: 16 samples, the 6 bad ones contiguous; 16 -> 8+8,
+	 * 8 (a, b) sent; 8 (b: 2, bad: 6) -> 4+4, 4 -> 2 (b) + 2 (bad) ... */
+	char *text = delivered();
+	assert_int_equal(count(text, "\n"), 10);
+	assert_int_equal(count(text, "node=\"a\""), 6);
+	assert_int_equal(count(text, "node=\"b\""), 4);
+	for (int v = 1; v <= 7; v += 3) {
+		char want[128];
+		snprintf(want, sizeof(want), "sensor_temperature_celsius{location=\"desk\",node=\"a\","
+			 "sensor=\"s\"} %d @%d000\n", v, (v + 2) / 3);
+		assert_int_equal(count(text, want), 1);
+	}
+	free(text);
+	size_t reqs = srv.n_reqs;
+	assert_true(reqs <= 1 + 64);
+
+	/* the dead-letter file: a comment and a text-format line per refused sample */
+	char *dl = slurp(path);
+	assert_non_null(dl);
+	assert_int_equal(count(dl, "\n"), 12);
+	assert_int_equal(count(dl, " status=400 out of bounds\n"), 6);
+	assert_int_equal(count(dl, "\n# "), 5);
+	assert_non_null(strstr(dl, "Z status=400 out of bounds\nsensor_temperature_celsius{location="
+				   "\"desk\",node=\"bad\",sensor=\"s\"} 8 3000\n"));
+	assert_null(strstr(dl, "@"));
+	assert_null(strstr(dl, "node=\"a\""));
+
+	/* marks: a and b moved to 3000 / 2000, bad did not move */
+	fake_reset(&srv);
+	srv.policy = refuse_bad;
+	struct reading again[] = { reading("a", "s", 3000, 9), reading("b", "s", 2000, 9),
+				   reading("bad", "s", 1000, 9) };
+	send_all(s, again, 3, &res);
+	assert_int_equal(res.verdict, SINK_DROP);
+	assert_int_equal(res.dropped, 6);    /* a and b out of order; bad refused again */
+	assert_int_equal(srv.n_reqs, 3);     /* bad's two samples, then each alone */
+	assert_int_equal(count(slurp(path), "\n"), 16);
+	remote_write_sink_ops.destroy(s);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* A 503 inside a split: the whole batch is retried, no mark moves. */
+static void test_split_retry(void **state)
+{
+	(void)state;
+	fake_script(&srv, (struct fake_resp){ 400, NULL, "out of bounds", 0 });
+	fake_script(&srv, (struct fake_resp){ 204, NULL, NULL, 0 });
+	fake_script(&srv, (struct fake_resp){ 503, NULL, "busy", 0 });
+	void *s = create(false);
+	struct sink_result res;
+	struct reading r[] = { reading("a", "s", 1000, 1), reading("b", "s", 1000, 2) };
+	send_all(s, r, 2, &res);
+	assert_int_equal(res.verdict, SINK_RETRY);
+	assert_string_equal(res.reason, "status 503: busy");
+	assert_int_equal(srv.n_reqs, 3);
+	/* the resend is whole: the half delivered before the 503 is not skipped */
+	send_all(s, r, 2, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 0);
+	char *text = decoded(3);
+	assert_int_equal(count(text, "\n"), 4);
+	free(text);
+	remote_write_sink_ops.destroy(s);
+}
+
+/* Every sample refused: the budget bounds the requests, all is dropped. */
+static void test_split_budget(void **state)
+{
+	(void)state;
+	srv.policy = refuse_bad;
+	void *s = create(false);
+	struct sink_result res;
+	static char names[100][8];
+	struct reading r[100];
+	const struct reading *p[100];
+	for (int i = 0; i < 100; i++) {
+		snprintf(names[i], sizeof(names[i]), "s%d", i);
+		r[i] = reading("bad", names[i], 1000, i);
+		p[i] = &r[i];
+	}
+	remote_write_sink_ops.send(s, p, 100, &res);
+	assert_int_equal(res.verdict, SINK_DROP);
+	assert_int_equal(res.dropped, 200);
+	assert_int_equal(srv.n_reqs, 1 + 64);
 	remote_write_sink_ops.destroy(s);
 }
 
@@ -466,6 +648,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_series_identity, before, after),
 		cmocka_unit_test_setup_teardown(test_retry_keeps_mark, before, after),
 		cmocka_unit_test_setup_teardown(test_400_drop, before, after),
+		cmocka_unit_test_setup_teardown(test_400_split, before, after),
+		cmocka_unit_test_setup_teardown(test_split_retry, before, after),
+		cmocka_unit_test_setup_teardown(test_split_budget, before, after),
 		cmocka_unit_test_setup_teardown(test_staleness_markers, before, after),
 		cmocka_unit_test_setup_teardown(test_real_nan, before, after),
 		cmocka_unit_test_setup_teardown(test_dry_run, before, after),
