@@ -46,7 +46,8 @@ cpu_ticks() { # pid -> utime+stime in clock ticks
   local s
   s=$(<"/proc/$1/stat")
   s=${s##*) }
-  local -a f=($s)
+  local -a f
+  read -r -a f <<<"$s"
   echo $((f[11] + f[12]))
 }
 cpu_ns() { # pid -> CPU time of its live threads in ns (schedstat: finer than ticks)
@@ -203,7 +204,7 @@ start_receivers() {
   wait_port "$DP"
   VM=$(free_port)
   start_victoria "$VM"
-  RW_DISCARD=(OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$DP/api/v1/write)
+  RW_DISCARD=(OUTPUTS=remote_write "REMOTE_WRITE_URL=http://127.0.0.1:$DP/api/v1/write")
 }
 
 # messages per second from START (unix time) to the end of the last follow
@@ -350,7 +351,7 @@ bench_bridge_vm() {
 # or arena2 (MALLOC_ARENA_MAX=2)
 bench_steady() {
   local variant=$1 steady_n=$((STEADY_RATE * STEADY_S))
-  local extra=() base c0 c1 rss achieved lag label m_rss m_pss m_anon m_file
+  local extra=() base c0 c1 rss achieved lag label m_rss m_anon m_file
   [ "$variant" = arena2 ] && extra=(MALLOC_ARENA_MAX=2)
   start_bridge "steady-$variant" "${RW_DISCARD[@]}" "${extra[@]}"
   base=$(discard_samples "$DP")
@@ -363,7 +364,7 @@ bench_steady() {
     'BEGIN { printf "%.2f", a - b - s / r }')
   c1=$(cpu_ticks "$BR_PID")
   rss=$(status_kb "$BR_PID" VmHWM)
-  read -r m_rss m_pss m_anon m_file <<<"$(mem_split "$BR_PID")"
+  read -r m_rss _ m_anon m_file <<<"$(mem_split "$BR_PID")"
   label="bridge -> discard, steady $STEADY_RATE msg/s"
   [ "$variant" = arena2 ] && label="  same, MALLOC_ARENA_MAX=2"
   row "steady_$variant" "$label" "$achieved" "-" "$(us_per $((c1 - c0)) "$steady_n")" \
@@ -458,7 +459,7 @@ bench_publisher() {
   local sensors="" i
   for ((i = 1; i <= PUB_SENSORS; i++)); do sensors+="s$i=sim "; done
   local common=(MQTT_URL="$MQTT" SENSORS="$sensors" INTERVAL_MS="$PUB_INTERVAL_MS"
-    TAGS=location=bench,model=sim LOG_LEVEL=warn)
+    "TAGS=location=bench,model=sim" LOG_LEVEL=warn)
   mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-c/+' -F %t >"$T/pub-c.topics" &
   track $!
   mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-py/+' -F %t >"$T/pub-py.topics" &

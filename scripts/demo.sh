@@ -37,11 +37,11 @@ port() {
   local p
   while :; do
     p=$((10000 + RANDOM % 22000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
   done
 }
 wait_http() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; return 1; }
-wait_tcp() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+wait_tcp() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 # died NAME LOG: say which part did not come up, with the end of its log
 # (the temporary directory, and so the log, is removed on exit).
 died() {
@@ -60,7 +60,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\npersistence true\n
 wait_tcp "$MQ" || died mosquitto "$T/mosquitto.log"
 echo "   mosquitto        127.0.0.1:$MQ"
 
-victoria-metrics -httpListenAddr=127.0.0.1:$VM -storageDataPath="$T/vm" -retentionPeriod=1y \
+victoria-metrics -httpListenAddr="127.0.0.1:$VM" -storageDataPath="$T/vm" -retentionPeriod=1y \
   -search.latencyOffset=0s -loggerLevel=ERROR >"$T/victoria.log" 2>&1 & pids+=($!)
 wait_http "http://127.0.0.1:$VM/health" || died victoria-metrics "$T/victoria.log"
 echo "   victoria-metrics http://127.0.0.1:$VM (storage server)"

@@ -105,13 +105,21 @@ for p in curl libmicrohttpd cjson; do
   (cd "$DIR/src" && run dpkg-source --no-check -x ${p}_*.dsc "$p") || fail "unpacking $p"
 done
 export CC AR CFLAGS="$CFLAGS_DEPS"
+# dsc_version PKG: the version of the source package fetched (from its .dsc name)
+dsc_version() {
+  local f
+  for f in "$DIR/src/$1"_*.dsc; do
+    f=${f##*/"$1"_}
+    echo "${f%.dsc}"
+  done
+}
 
 # --- libcurl ------------------------------------------------------------
 # In Debian 12 the last patches of the series turn the tree into the GnuTLS
 # and NSS flavours (debian/rules pops them for the OpenSSL build); do the same.
 # Debian 13 builds each flavour in a copy of the unpatched-for-flavour tree
 # and has no such patches, so there nothing is reverted.
-step "libcurl $(cd "$DIR/src" && ls curl_*.dsc | sed 's/^curl_//; s/\.dsc$//')"
+step "libcurl $(dsc_version curl)"
 cd "$DIR/src/curl"
 for p in $(grep -v '^#' debian/patches/series | grep . | tac); do
   case $p in
@@ -140,7 +148,7 @@ run make -C lib install-libLTLIBRARIES || fail "curl install"
 run make -C include install || fail "curl headers"
 
 # --- libmicrohttpd -------------------------------------------------------
-step "libmicrohttpd $(cd "$DIR/src" && ls libmicrohttpd_*.dsc | sed 's/^libmicrohttpd_//; s/\.dsc$//')"
+step "libmicrohttpd $(dsc_version libmicrohttpd)"
 cd "$DIR/src/libmicrohttpd"
 run ./configure "${CROSS_ARGS[@]}" --prefix="$DIR" --disable-shared --enable-static --with-pic \
   --disable-dependency-tracking --disable-https --without-gnutls --disable-curl \
@@ -151,8 +159,9 @@ run make -C src/microhttpd install-libLTLIBRARIES || fail "libmicrohttpd install
 run make -C src/include install || fail "libmicrohttpd headers"
 
 # --- cJSON: one file ------------------------------------------------------
-step "cJSON $(cd "$DIR/src" && ls cjson_*.dsc | sed 's/^cjson_//; s/\.dsc$//')"
+step "cJSON $(dsc_version cjson)"
 cd "$DIR/src/cjson"
+# shellcheck disable=SC2086 # CFLAGS: flags, split on purpose
 run "$CC" $CFLAGS -fPIC -c -o cJSON.o cJSON.c || fail "cJSON build"
 run "$AR" rcs "$DIR/lib/libcjson.a" cJSON.o || fail "cJSON archive"
 mkdir -p "$DIR/include/cjson" && cp cJSON.h "$DIR/include/cjson/"

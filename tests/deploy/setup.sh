@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # setup.sh - sourced by tests/integration/test_deploy_*.sh after lib.sh:
 # installs the pinned npm packages of tests/deploy (npm ci, once per
 # package-lock.json change; needs the npm registry) and defines helpers.
@@ -53,6 +54,7 @@ kustomize_build() {
     KUSTOMIZE=$k
     $k "$1" >"$2" || fail "$k $1 failed"
   else
+    # shellcheck disable=SC2034 # for the tests that source this
     KUSTOMIZE="tests/deploy/kustomize.mjs (no kustomize or kubectl here)"
     node "$VALIDATE" kustomize "$1" >"$2" || fail "kustomize subset failed on $1"
   fi

@@ -58,16 +58,18 @@ if [ "${HW_GPIO_SIM:-0}" = 1 ]; then
     exit 2
   fi
   dev=$cfs/sensorwire-hw.$$
+  # shellcheck disable=SC2317 # run by the EXIT trap
   cleanup() {
     [ -e "$dev/live" ] && echo 0 >"$dev/live"
     rmdir "$dev/bank0" "$dev" 2>/dev/null
   }
   trap cleanup EXIT
-  mkdir "$dev" "$dev/bank0" && echo 8 >"$dev/bank0/num_lines" && echo 1 >"$dev/live" || {
+  { mkdir "$dev" "$dev/bank0" && echo 8 >"$dev/bank0/num_lines" && echo 1 >"$dev/live"; } || {
     echo "check-hw: could not create a gpio-sim chip" >&2; exit 2; }
   chip=$(cat "$dev/bank0/chip_name")
   out=$(SENSORS="sim0=dht22,chip=$chip,line=3" "$bin" --once 2>&1 >/dev/null)
   rc=$?
+  # shellcheck disable=SC2001 # a prefix on every line
   echo "$out" | sed 's/^/  | /'
   if [ $rc -ne 0 ] && echo "$out" | grep -Eq "no answer: [0-9]+ edges"; then
     echo "check-hw: PASS gpio-sim $chip line 3: GPIO path works, no sensor answered (as expected)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # fault_lib.sh - helpers for the delivery fault tests: a numbered stream of
 # readings (field n = seq, ts = BASE + seq, so every reading is identifiable
 # in the store), a bridge with a durable STATE_DIR, and exact checks in
@@ -25,7 +26,7 @@ start_bridge() {
   local name=$1; shift
   local log="$T/bridge-$name.log" before=0
   [ -e "$log" ] && before=$(wc -l <"$log")
-  env MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=fault-$name STATE_DIR="$T/state-$name" \
+  env MQTT_URL="tcp://127.0.0.1:$MQ" MQTT_CLIENT_ID="fault-$name" STATE_DIR="$T/state-$name" \
     BATCH_MAX_DELAY_MS=100 HTTP_TIMEOUT_MS=2000 WAL_SYNC=never "$@" \
     "$BRIDGE" >>"$T/bridge-$name.log" 2>&1 &
   BRIDGE_PID=$!

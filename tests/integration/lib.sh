@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - shared helpers for integration tests: a private temporary
 # directory, free loopback ports, the real services from Debian (Mosquitto,
 # VictoriaMetrics, Prometheus, InfluxDB 1.x) started on them, and cleanup that
@@ -7,9 +8,9 @@ set -euo pipefail
 
 SW_ROOT=${SW_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SW_BIN=${SW_BIN:-$SW_ROOT/${BUILD:-build}}
-BRIDGE=$SW_BIN/sensor-bridge
-PUBLISHER=$SW_BIN/sensor-publisher
-TOOLS=$SW_BIN/tools
+# (for the tests that source this)
+# shellcheck disable=SC2034
+BRIDGE=$SW_BIN/sensor-bridge PUBLISHER=$SW_BIN/sensor-publisher TOOLS=$SW_BIN/tools
 T=$(mktemp -d "${TMPDIR:-/tmp}/sw-it.XXXXXX")
 SW_PIDS=()
 
@@ -73,7 +74,7 @@ free_port() {
 wait_port() { # port [seconds]
   local n=$(( ${2:-20} * 10 ))
   for _ in $(seq $n); do
-    (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.1
   done
   fail "nothing listens on 127.0.0.1:$1"

@@ -86,6 +86,7 @@ assert_eq 0 "$(vm_count '{__name__=~"untrusted_.*"}')" "samples through an untru
 kill -0 $DT || fail "the bridge exited on a certificate error"
 # the reason is logged once, not once per try (the tries go on, at debug level)
 retries() { curl -sf "http://127.0.0.1:$DHP/metrics" | sed -n 's/^sensorwire_bridge_output_retries_total{output="remote_write"} //p'; }
+# shellcheck disable=SC2016 # evaluated anew on each try
 wait_for 15 eval '[ "$(retries)" -ge 3 ]' || fail "fewer than 3 retries: $(retries)"
 assert_eq 1 "$(grep -c '^warn.*certificate problem' "$T/distrust.log")" "warnings for the same reason"
 # restarted with the CA, it delivers what its log kept; on the way down it

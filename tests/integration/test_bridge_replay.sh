@@ -23,16 +23,19 @@ wait_for 20 grep -q subscribed "$T/bridge.log"
 # the first batch fails, the rest piles up in the log
 base=$(( ($(date +%s) - 600) * 1000 ))
 for i in $(seq 400); do
-  printf '{"ts":%d,"seq":%d,"boot":"00000000000000bb","n":%d}\n' $((base + i)) $i $i
+  printf '{"ts":%d,"seq":%d,"boot":"00000000000000bb","n":%d}\n' "$((base + i))" "$i" "$i"
 done | mosquitto_pub -p "$MQ" -q 1 -l -t sensors/r/s
 sent() { curl -sf "http://127.0.0.1:$HP/metrics" | awk '/output_samples_total.*result="sent"/ {print $NF}'; }
 wait_for 30 is 400 sent || fail "sent $(sent) of 400 samples"
 # 400 samples at 200/s take about 2 s once the backlog is replayed: the
 # successful requests must be spread over at least 1.5 s
+# shellcheck disable=SC2012 # the receiver's own numbered files, in order
 first=$(stat -c %.3Y "$(ls "$T"/rec/*.head | sed -n 2p)")
+# shellcheck disable=SC2012
 last=$(stat -c %.3Y "$(ls "$T"/rec/*.head | tail -1)")
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b - a >= 1.5) }' ||
   fail "replay not paced: 400 samples delivered in $(awk -v a="$first" -v b="$last" 'BEGIN{print b-a}') s"
+# shellcheck disable=SC2012
 n_req=$(ls "$T"/rec/*.head | wc -l)
 [ "$n_req" -ge 9 ] || fail "expected at least 8 batches of 50 after the failed one, got $((n_req - 1))"
 

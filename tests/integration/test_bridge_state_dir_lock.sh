@@ -21,9 +21,9 @@ N=3000
 MQ=$(free_port); VM=$(free_port); HP=$(free_port)
 start_mosquitto "$MQ"
 start_victoria "$VM"
-SETTINGS=(MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=fault-live STATE_DIR="$T/state-live"
+SETTINGS=(MQTT_URL="tcp://127.0.0.1:$MQ" MQTT_CLIENT_ID=fault-live STATE_DIR="$T/state-live"
   BATCH_MAX_DELAY_MS=100 HTTP_TIMEOUT_MS=2000 WAL_SYNC=never
-  OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write)
+  OUTPUTS=remote_write REMOTE_WRITE_URL="http://127.0.0.1:$VM/api/v1/write")
 start_bridge live "${SETTINGS[@]:3}" HEALTH_PORT="$HP" HEALTH_ADDR=127.0.0.1
 LIVE=$BRIDGE_PID
 [ -s "$T/state-live/bridge.lock" ] || fail "no lock file in STATE_DIR"

@@ -77,7 +77,7 @@ assert_eq "$expect_rw" "$got" "victoria-metrics remote-write series"
 got=$(vm '{__name__="lp_temperature_celsius",node="rp3"}')
 assert_eq "${expect_rw/sensor_temperature/lp_temperature}" "$got" "victoria-metrics line-protocol series"
 got=$(vm '{__name__="lp_humidity_percent"}')
-assert_eq "[{\"__name__\":\"lp_humidity_percent\",\"location\":\"desk\",\"model\":\"dht22\",\"node\":\"rp3\",\"sensor\":\"desk\"},[$T1,$T2],[48,50.5]]" "$(echo "$got")" "victoria-metrics line-protocol humidity"
+assert_eq "[{\"__name__\":\"lp_humidity_percent\",\"location\":\"desk\",\"model\":\"dht22\",\"node\":\"rp3\",\"sensor\":\"desk\"},[$T1,$T2],[48,50.5]]" "$got" "victoria-metrics line-protocol humidity"
 
 # --- InfluxDB 1.x
 influx_q() {

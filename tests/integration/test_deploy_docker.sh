@@ -102,12 +102,14 @@ check_dockerfile() { # file binary-name binary-path
   for p in $froms; do
     case $p in debian:bookworm|debian:bookworm-slim|debian:bookworm-*|toolchain) ;; *) echo "$f: base $p is not Debian bookworm"; return 1 ;; esac
   done
+  # shellcheck disable=SC2016 # a literal $ in the pattern
   logical "$f" | head -n 40 | grep -q '^FROM --platform=\$BUILDPLATFORM debian:bookworm AS toolchain' ||
     { echo "$f: the toolchain stage does not run on \$BUILDPLATFORM"; return 1; }
   logical "$f" | grep -Eq "make CROSS=\"\\\$CROSS\" BUILD=[a-z/]+ (BRIDGE_STATIC=1 )?PROGRAMS=$name all" ||
     { echo "$f: does not build with make CROSS=... PROGRAMS=$name all"; return 1; }
   # the group the toolchain stage installs holds every -dev package
   local group need_pkgs
+  # shellcheck disable=SC2016 # a literal $ in the pattern
   group=$(logical "$f" | sed -n 's|.*/scripts/deps.sh --arch "\$ARCH" \([a-z]*\).*|\1|p' | head -n 1)
   [ -n "$group" ] || { echo "$f: no scripts/deps.sh --arch \"\$ARCH\" GROUP"; return 1; }
   need_pkgs=$(bash "$DEPS_SH" --list "$group" | tr ' ' '\n')
@@ -133,13 +135,15 @@ check_dockerfile() { # file binary-name binary-path
   in_list ca-certificates "$runtime" || { echo "$f: runtime stage lacks ca-certificates"; return 1; }
   # the path it copies out is where `make install` puts the binary
   local inst dest src
+  # shellcheck disable=SC2016 # a literal $ in the pattern
   inst=$(logical "$f" | grep -Eo 'make CROSS="\$CROSS" BUILD=[a-z/]+ (BRIDGE_STATIC=1 )?(PROGRAMS=[a-z-]+ )?install[^&]*' |
     sed 's/CROSS="\$CROSS"/CROSS=/' | head -n1)
   [ -n "$inst" ] || { echo "$f: no make install"; return 1; }
   dest=$(sed -n 's/.*DESTDIR=\([^ ]*\).*/\1/p' <<<"$inst")
+  # shellcheck disable=SC2086 # the make arguments, split on purpose
   out=$(make -n --no-print-directory ${inst#make } 2>/dev/null | grep "install -m 0755" | head -n1)
   src=$(logical "$f" | sed -n "s/^COPY --from=build \([^ ]*\) .*/\1/p" | head -n1)
-  [ "$src" = "$dest/usr/local/bin/$name" ] && grep -q "$dest/usr/local/bin/" <<<"$out" ||
+  { [ "$src" = "$dest/usr/local/bin/$name" ] && grep -q "$dest/usr/local/bin/" <<<"$out"; } ||
     { echo "$f: copies $src, make install writes: $out"; return 1; }
   user=$(logical "$f" | awk '/^FROM /{u=""} /^USER /{u=$2} END{print u}')
   [[ $user =~ ^[0-9]+(:[0-9]+)?$ ]] || { echo "$f: final USER '$user' is not numeric (runAsNonRoot cannot verify it)"; return 1; }
@@ -170,6 +174,7 @@ out=$(DEPS_SH=$T/deps.sh check_dockerfile docker/publisher.Dockerfile sensor-pub
   fail "a deps.sh group without libgpiod-dev passed the publisher image"
 grep -q "lacks libgpiod-dev" <<<"$out" || fail "unexpected: $out"
 note "rejected: $out"
+# shellcheck disable=SC2016 # a literal $ARCH
 sed 's/ --arch "\$ARCH" publisher / --arch "$ARCH" unit /' docker/publisher.Dockerfile >"$T/unit.Dockerfile"
 out=$(check_dockerfile "$T/unit.Dockerfile" sensor-publisher "$PUBLISHER") && fail "a toolchain stage with the unit group passed"
 note "rejected: $out"

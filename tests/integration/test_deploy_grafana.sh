@@ -10,7 +10,7 @@
 . "$SW_ROOT/tests/deploy/setup.sh"
 deploy_npm
 cd "$SW_ROOT"
-[ -x "$BRIDGE" ] && [ -x "$PUBLISHER" ] || fail "build the daemons first ($BRIDGE, $PUBLISHER)"
+{ [ -x "$BRIDGE" ] && [ -x "$PUBLISHER" ]; } || fail "build the daemons first ($BRIDGE, $PUBLISHER)"
 
 port=$(free_port)
 start_mosquitto "$port"

@@ -12,7 +12,8 @@ command -v mosquitto_pub >/dev/null || fail "mosquitto-clients are not installed
 
 # adapt CONF PORT OUT: our config on 127.0.0.1:PORT with files under $T
 adapt() {
-  local d=$T/$(basename "$(dirname "$1")")
+  local d
+  d=$T/$(basename "$(dirname "$1")")
   mkdir -p "$d/data"
   sed -e "s|^listener 1883.*|listener $2 127.0.0.1|" \
       -e "s|^persistence_location .*|persistence_location $d/data/|" \

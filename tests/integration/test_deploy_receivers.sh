@@ -15,7 +15,7 @@ cd "$SW_ROOT"
 setting() { sed -n "s/^$1=\([^ ]*\).*/\1/p" "$T/check.txt" | head -n1; }
 measurement=$(setting INFLUX_MEASUREMENT)
 prefix=$(setting METRIC_PREFIX)
-[ -n "$measurement" ] && [ -n "$prefix" ] || { cat "$T/check.txt"; fail "no INFLUX_MEASUREMENT/METRIC_PREFIX in --check-config"; }
+{ [ -n "$measurement" ] && [ -n "$prefix" ]; } || { cat "$T/check.txt"; fail "no INFLUX_MEASUREMENT/METRIC_PREFIX in --check-config"; }
 note "bridge defaults: INFLUX_MEASUREMENT=$measurement METRIC_PREFIX=$prefix"
 
 validate telegraf config/telegraf.conf --measurement "$measurement" --metric-prefix "$prefix"

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$SW_ROOT"
 command -v systemd-analyze >/dev/null || fail "systemd-analyze is not installed (package systemd)"
-[ -x "$BRIDGE" ] && [ -x "$PUBLISHER" ] || fail "build the daemons first ($BRIDGE, $PUBLISHER)"
+{ [ -x "$BRIDGE" ] && [ -x "$PUBLISHER" ]; } || fail "build the daemons first ($BRIDGE, $PUBLISHER)"
 THRESHOLD=30 # systemd counts tenths: 30 = exposure 3.0 of 10
 
 # what `make install` does with the units (dry run: this test builds nothing)

@@ -16,7 +16,7 @@
 # (/var/lib/sensor-bridge-old) must each be refused.
 . "$(dirname "$0")/lib.sh"
 cd "$SW_ROOT"
-[ -x "$BRIDGE" ] && [ -x "$PUBLISHER" ] || fail "build the daemons first ($BRIDGE, $PUBLISHER)"
+{ [ -x "$BRIDGE" ] && [ -x "$PUBLISHER" ]; } || fail "build the daemons first ($BRIDGE, $PUBLISHER)"
 
 WRITABLE_KEYS="STATE_DIR OUTBOX_DIR"
 # keys that name a directory the daemon reads, never writes
@@ -73,6 +73,7 @@ check() {
     [ -n "$v" ] || continue
     ok=0
     for d in $dirs; do inside "$v" "$d" && ok=1; done
+    # shellcheck disable=SC2086,SC2116 # $dirs on one line, one space between
     [ $ok = 1 ] || { echo "$origin: $key=$v is not inside what $(basename "$u") makes writable ($(echo $dirs))"; bad=1; }
   done < <(env_values "$env" "$key" | sed "s|^|$env |"; unit_values "$u" Environment | sed -n "s|^$key=|$u(Environment=) |p")
   v=$(env_effective "$env" "$key")

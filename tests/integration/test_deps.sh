@@ -14,6 +14,7 @@ readme_group() { # group readme
   local row cell q
   row=$(grep -E "^\| \`$1\` \|" "$2") || { echo "no row for group $1" >&2; return 1; }
   cell=$(awk -F'|' '{print $4}' <<<"$row")
+  # shellcheck disable=SC2016 # backquotes as text
   while read -r q; do
     case $q in
       build | publisher | release | unit | test) readme_group "$q" "$2" ;;
@@ -63,6 +64,7 @@ note "--arch arm64 build: $cross"
 sed 's/ libsnappy-dev / /' README.md >"$T/readme1"
 out=$(check_readme "$T/readme1") && fail "a README without libsnappy-dev passed"
 grep -q 'libsnappy-dev' <<<"$out" || fail "unexpected: $out"
+# shellcheck disable=SC2016 # backquotes as text
 sed 's/| `libcmocka-dev` |/| `libcmocka-dev valgrind` |/' README.md >"$T/readme2"
 out=$(check_readme "$T/readme2") && fail "a README with an extra package passed"
 grep -q '> valgrind' <<<"$out" || fail "unexpected: $out"

@@ -8,12 +8,12 @@
 MQ=$(free_port); VM=$(free_port)
 start_mosquitto "$MQ"
 start_victoria "$VM"
-RW=(OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write)
+RW=(OUTPUTS=remote_write REMOTE_WRITE_URL="http://127.0.0.1:$VM/api/v1/write")
 start_bridge crash "${RW[@]}"
 
 stream 1 3000 400 &
 GEN=$!; track $GEN
-for k in 1 2 3 4 5; do
+for _ in 1 2 3 4 5; do
   sleep 1
   kill -9 "$BRIDGE_PID"; wait "$BRIDGE_PID" 2>/dev/null || true
   start_bridge crash "${RW[@]}"
@@ -28,6 +28,7 @@ stop_pid "$VM_PID"
 stream 3001 3050 200
 wait_for 10 grep -q "retrying with backoff" "$T/bridge-crash.log"
 stop_pid "$BRIDGE_PID"
+# shellcheck disable=SC2012 # the bridge's own numbered segments
 seg=$(ls "$T/state-crash/wal/"*.log | sort | tail -1)
 size=$(stat -c %s "$seg")
 truncate -s $((size - 5)) "$seg"

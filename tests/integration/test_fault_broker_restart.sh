@@ -9,7 +9,7 @@
 MQ=$(free_port); VM=$(free_port)
 start_mosquitto "$MQ"
 start_victoria "$VM"
-start_bridge broker OUTPUTS=remote_write REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write
+start_bridge broker OUTPUTS=remote_write REMOTE_WRITE_URL="http://127.0.0.1:$VM/api/v1/write"
 wait_for 10 grep -q subscribed "$T/bridge-broker.log"
 
 stream 1 500 500

@@ -20,7 +20,7 @@ MQ=$(free_port); VM=$(free_port); HP=$(free_port)
 start_mosquitto "$MQ"
 start_victoria "$VM"
 start_bridge disk STATE_DIR="$DISK/state" OUTPUTS=remote_write \
-  REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write HEALTH_PORT=$HP HEALTH_ADDR=127.0.0.1 \
+  REMOTE_WRITE_URL="http://127.0.0.1:$VM/api/v1/write" HEALTH_PORT="$HP" HEALTH_ADDR=127.0.0.1 \
   MQTT_KEEPALIVE_S=120
 LOG=$T/bridge-disk.log
 ready() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP/readyz"; }

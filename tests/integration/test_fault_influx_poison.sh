@@ -38,9 +38,9 @@ influx_q sw "CREATE DATABASE sw" >/dev/null
 printf 'sensor,node=x,sensor=y poison=1i %d\n' "$BASE" >"$T/pre.lp"
 assert_eq 204 "$(write_lp sw "$T/pre.lp")" "pre-write of the integer field poison"
 
-env MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=it-poison OUTPUTS=influx \
-  INFLUX_URL=http://127.0.0.1:$INFLUX INFLUX_DB=sw STATE_DIR="$T/state" \
-  BATCH_MAX_DELAY_MS=1000 BATCH_MAX_SAMPLES=100000 HEALTH_PORT=$HEALTH LOG_LEVEL=debug \
+env MQTT_URL="tcp://127.0.0.1:$MQ" MQTT_CLIENT_ID=it-poison OUTPUTS=influx \
+  INFLUX_URL="http://127.0.0.1:$INFLUX" INFLUX_DB=sw STATE_DIR="$T/state" \
+  BATCH_MAX_DELAY_MS=1000 BATCH_MAX_SAMPLES=100000 HEALTH_PORT="$HEALTH" LOG_LEVEL=debug \
   "$BRIDGE" >"$T/bridge.log" 2>&1 &
 BRIDGE_PID=$!
 track $BRIDGE_PID

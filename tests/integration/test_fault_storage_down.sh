@@ -12,8 +12,8 @@ start_mosquitto "$MQ"
 start_victoria "$VM"
 start_influxdb "$INFLUX"
 curl -sf -XPOST "http://127.0.0.1:$INFLUX/query" --data-urlencode "q=CREATE DATABASE sw" >/dev/null
-start_bridge two OUTPUTS=remote_write,influx REMOTE_WRITE_URL=http://127.0.0.1:$VM/api/v1/write \
-  INFLUX_URL=http://127.0.0.1:$INFLUX INFLUX_DB=sw
+start_bridge two OUTPUTS=remote_write,influx REMOTE_WRITE_URL="http://127.0.0.1:$VM/api/v1/write" \
+  INFLUX_URL="http://127.0.0.1:$INFLUX" INFLUX_DB=sw
 
 influx_count() {
   curl -sf "http://127.0.0.1:$INFLUX/query" --data-urlencode db=sw \

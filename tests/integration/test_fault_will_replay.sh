@@ -60,22 +60,22 @@ mosquitto_sub -p "$MQ" -c -i it-wr-sub -q 1 -t 'sensors/+/+' -F '%U %t %p' >"$T/
 track $!
 sleep 0.3
 
-env MQTT_URL=tcp://127.0.0.1:$MQ MQTT_CLIENT_ID=it-wr OUTPUTS=remote_write,influx \
-  REMOTE_WRITE_URL=http://127.0.0.1:$PROM/api/v1/write INFLUX_URL=http://127.0.0.1:$INFLUX \
-  INFLUX_DB=sw STATE_DIR="$T/state" BATCH_MAX_DELAY_MS=100 WAL_SYNC=never HEALTH_PORT=$HP \
+env MQTT_URL="tcp://127.0.0.1:$MQ" MQTT_CLIENT_ID=it-wr OUTPUTS=remote_write,influx \
+  REMOTE_WRITE_URL="http://127.0.0.1:$PROM/api/v1/write" INFLUX_URL="http://127.0.0.1:$INFLUX" \
+  INFLUX_DB=sw STATE_DIR="$T/state" BATCH_MAX_DELAY_MS=100 WAL_SYNC=never HEALTH_PORT="$HP" \
   "$BRIDGE" >"$T/bridge.log" 2>&1 &
 track $!
 wait_for 20 grep -q subscribed "$T/bridge.log"
 
 pub() { # NODE URL [VAR=value...]
   local node=$1 url=$2; shift 2
-  env MQTT_URL=$url NODE_NAME=$node SENSORS="a=sim" INTERVAL_MS=200 MQTT_KEEPALIVE_S=2 "$@" \
+  env MQTT_URL="$url" NODE_NAME="$node" SENSORS="a=sim" INTERVAL_MS=200 MQTT_KEEPALIVE_S=2 "$@" \
     "$PUBLISHER" 2>>"$T/publisher-$node.log" &
   PUB=$!
   track $PUB
 }
-pub wa tcp://127.0.0.1:$PX OUTBOX_DIR="$T/outbox"; WA=$PUB
-pub wb tcp://127.0.0.1:$MQ; WB=$PUB
+pub wa "tcp://127.0.0.1:$PX" OUTBOX_DIR="$T/outbox"; WA=$PUB
+pub wb "tcp://127.0.0.1:$MQ"; WB=$PUB
 
 prom_q() { # QUERY [TIME]: the result array of an instant query
   curl -sf "http://127.0.0.1:$PROM/api/v1/query" --data-urlencode "query=$1" \

@@ -71,7 +71,7 @@ done
 assert_eq 1 "$(cat "$T/a.json" "$T/b.json" | jq -r .boot | sort -u | wc -l)" "boot ids"
 # b's schedule is offset by interval / 3 from a's (reads spread; +-75 ms for loaded machines)
 off=$(( $(head -1 "$T/b.ts") - $(head -1 "$T/a.ts") ))
-[ "$off" -ge 25 ] && [ "$off" -le 175 ] || fail "b is read $off ms after a, expected 100"
+{ [ "$off" -ge 25 ] && [ "$off" -le 175 ]; } || fail "b is read $off ms after a, expected 100"
 # sim's base=5 option reached the driver: b is about 16 degrees colder
 awk 'NR==FNR { a = $1; next } { exit !(a - $1 > 10) }' \
   <(jq .temperature_celsius "$T/a.json" | head -1) <(jq .temperature_celsius "$T/b.json" | head -1) ||
@@ -81,5 +81,5 @@ awk 'NR==FNR { a = $1; next } { exit !(a - $1 > 10) }' \
 assert_eq 0 "$(count c)" "readings of c"
 assert_eq 1 "$(grep -c "warn publisher: sensor 'c' (sim): read failed: simulated checksum error (checksum, transient); retrying every 500 ms" "$T/publisher.log")" "failure log lines of c"
 fails_c=$(sed -n "s/.*sensor 'c': 0 reads ok, \([0-9]*\) failed (\1 transient;.* checksum \1,.*/\1/p" "$T/publisher.log")
-[ -n "$fails_c" ] && [ "$fails_c" -ge 3 ] || fail "c's failures not counted: '$fails_c'"
+{ [ -n "$fails_c" ] && [ "$fails_c" -ge 3 ]; } || fail "c's failures not counted: '$fails_c'"
 note "a: $reads_a readings, b: $reads_b, c: $fails_c failed reads, b offset $off ms"

@@ -50,7 +50,7 @@ sleep 0.6
 stop_pid $PUB TERM || fail "second publisher exited with status $?"
 
 made_b=$(sed -n "s/.*sensor 'a': \([0-9]*\) reads ok.*/\1/p" "$T/publisher.log")
-[ -n "$made_b" ] && [ "$made_b" -ge 6 ] || fail "second run made '$made_b' readings"
+{ [ -n "$made_b" ] && [ "$made_b" -ge 6 ]; } || fail "second run made '$made_b' readings"
 
 # boots in arrival order: A, then B, never mixed
 jq -r '"\(.boot) \(.seq) \(.ts)"' < <(grep '^sensors/node4/a ' "$T/sub.txt" | cut -d' ' -f2-) |

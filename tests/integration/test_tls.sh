@@ -46,6 +46,7 @@ publish() { # name bin url [env...]
     "$bin" >"$T/$name.out" 2>"$T/$name.log" &
   pid=$!
   track $pid
+  # shellcheck disable=SC2317 # run by wait_for
   arrived() { [ "$(grep -c "^sensors/$name/t " "$T/sub.txt")" -ge 3 ]; }
   refused() { grep -q 'cannot connect' "$T/$name.log"; }
   wait_for 15 eval 'arrived || refused' || true
