@@ -28,11 +28,14 @@ BR=$!
 track $BR
 wait_for 20 grep -q subscribed "$T/bridge.log"
 grep -q "resuming with 3 readings to send" "$T/bridge.log" || fail "old log not found"
-mosquitto_pub -p "$MQ" -q 1 -t sensors/new/s -m '{"ts":1700000000003,"v":3}'
+# a fresh reading carries a current ts (one from 2023 would be clamped by
+# TIMESTAMP_MAX_PAST); the old log's records are replayed as stored
+now=$(date +%s%3N)
+mosquitto_pub -p "$MQ" -q 1 -t sensors/new/s -m "{\"ts\":$now,\"v\":3}"
 wait_for 10 sh -c "[ \$(wc -l <'$T/out.lp') -ge 3 ]" || fail "expected 3 lines, got: $(cat "$T/out.lp")"
 expect='sensor,node=old,sensor=s v=1 1700000000001
 sensor,node=old,room=attic,sensor=s v=2 1700000000002
-sensor,node=new,sensor=s v=3 1700000000003'
+sensor,node=new,sensor=s v=3 '"$now"
 assert_eq "$expect" "$(cat "$T/out.lp")" "lines from the old and the new log"
 compgen -G "$T/state/wal/*.log" >/dev/null || fail "no format 2 segment: $(ls "$T/state/wal")"
 wait_for 10 sh -c "! ls '$T/state/wal/' | grep -q '\.seg\$'" ||
