@@ -20,14 +20,14 @@ track $!
 sleep 0.3
 
 MQTT_URL=tcp://127.0.0.1:$PORT NODE_NAME=n2 SENSORS="a=sim b=sim,fail=0.3" INTERVAL_MS=1000 \
-	MQTT_KEEPALIVE_S=2 SIM_SEED=7 HEALTH_PORT=$HP HEALTH_ADDR=127.0.0.1 STATS_INTERVAL_S=1 \
-	"$PUBLISHER" 2>"$T/publisher.log" &
+  MQTT_KEEPALIVE_S=2 SIM_SEED=7 HEALTH_PORT=$HP HEALTH_ADDR=127.0.0.1 STATS_INTERVAL_S=1 \
+  "$PUBLISHER" 2>"$T/publisher.log" &
 PUB=$!
 track $PUB
 wait_port "$HP"
 
 metric() { # name{labels} -> value, from $T/m.txt
-	awk -v k="sensorwire_publisher_$1" '$1 == k { print $2; found = 1 } END { exit !found }' "$T/m.txt"
+  awk -v k="sensorwire_publisher_$1" '$1 == k { print $2; found = 1 } END { exit !found }' "$T/m.txt"
 }
 scrape() { curl -sf "$URL/metrics" >"$T/m.txt"; }
 readings() { grep -c '^sensors/n2/[ab] ' "$T/sub.txt" || true; }
@@ -35,7 +35,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$URL$1"; }
 
 assert_eq "ok" "$(curl -sf "$URL/healthz")" "/healthz"
 enough() { scrape && [ "$(metric 'reads_total{sensor="b",result="checksum"}')" -ge 2 ] &&
-	[ "$(metric 'reads_total{sensor="b",result="ok"}')" -ge 2 ]; }
+  [ "$(metric 'reads_total{sensor="b",result="ok"}')" -ge 2 ]; }
 wait_for 30 enough
 assert_eq "ready: connected to the broker" "$(curl -sf "$URL/readyz")" "/readyz connected"
 assert_eq 200 "$(code /readyz)" "/readyz status"
@@ -47,32 +47,32 @@ curl -sfI "$URL/metrics" | grep -qi '^Content-Type: text/plain; version=0.0.4' |
 # subscriber's lines) acknowledged == received == reads ok of a + b
 exact=0
 for _ in $(seq 30); do
-	c0=$(readings); scrape; c1=$(readings)
-	acked=$(metric acknowledged_total)
-	ok=$(( $(metric 'reads_total{sensor="a",result="ok"}') + $(metric 'reads_total{sensor="b",result="ok"}') ))
-	# never more acknowledged than the broker passed on (plus the window in flight)
-	[ "$acked" -le $((c1 + 32)) ] || fail "acknowledged $acked > received $c1"
-	if [ "$c0" = "$c1" ] && [ "$acked" = "$c1" ] && [ "$ok" = "$c1" ]; then exact=1; break; fi
-	sleep 0.13
+  c0=$(readings); scrape; c1=$(readings)
+  acked=$(metric acknowledged_total)
+  ok=$(( $(metric 'reads_total{sensor="a",result="ok"}') + $(metric 'reads_total{sensor="b",result="ok"}') ))
+  # never more acknowledged than the broker passed on (plus the window in flight)
+  [ "$acked" -le $((c1 + 32)) ] || fail "acknowledged $acked > received $c1"
+  if [ "$c0" = "$c1" ] && [ "$acked" = "$c1" ] && [ "$ok" = "$c1" ]; then exact=1; break; fi
+  sleep 0.13
 done
 [ $exact = 1 ] || fail "acknowledged ($acked), reads ok ($ok) and received ($c1) never agreed"
 for s in a b; do
-	total=0
-	for r in ok io no_response timing checksum implausible; do
-		total=$((total + $(metric "reads_total{sensor=\"$s\",result=\"$r\"}")))
-	done
-	failed=0
-	for r in io no_response timing checksum implausible; do
-		failed=$((failed + $(metric "reads_total{sensor=\"$s\",result=\"$r\"}")))
-	done
-	ok=$(metric "reads_total{sensor=\"$s\",result=\"ok\"}")
-	assert_eq "$total" $((ok + failed)) "$s: reads by result"
-	# the sim driver's failure is a transient checksum error, nothing else
-	assert_eq "$failed" "$(metric "reads_total{sensor=\"$s\",result=\"checksum\"}")" "$s: kinds"
-	assert_eq "$failed" "$(metric "reads_transient_total{sensor=\"$s\"}")" "$s: transient"
-	assert_eq "$ok" "$(grep -c "^sensors/n2/$s " "$T/sub.txt")" "$s: reads ok = readings received"
-	age=$(metric "last_reading_age_seconds{sensor=\"$s\"}")
-	awk -v a="$age" 'BEGIN { exit !(a >= 0 && a < 3) }' || fail "$s: last reading age $age"
+  total=0
+  for r in ok io no_response timing checksum implausible; do
+    total=$((total + $(metric "reads_total{sensor=\"$s\",result=\"$r\"}")))
+  done
+  failed=0
+  for r in io no_response timing checksum implausible; do
+    failed=$((failed + $(metric "reads_total{sensor=\"$s\",result=\"$r\"}")))
+  done
+  ok=$(metric "reads_total{sensor=\"$s\",result=\"ok\"}")
+  assert_eq "$total" $((ok + failed)) "$s: reads by result"
+  # the sim driver's failure is a transient checksum error, nothing else
+  assert_eq "$failed" "$(metric "reads_total{sensor=\"$s\",result=\"checksum\"}")" "$s: kinds"
+  assert_eq "$failed" "$(metric "reads_transient_total{sensor=\"$s\"}")" "$s: transient"
+  assert_eq "$ok" "$(grep -c "^sensors/n2/$s " "$T/sub.txt")" "$s: reads ok = readings received"
+  age=$(metric "last_reading_age_seconds{sensor=\"$s\"}")
+  awk -v a="$age" 'BEGIN { exit !(a >= 0 && a < 3) }' || fail "$s: last reading age $age"
 done
 assert_eq 0 "$(metric 'reads_total{sensor="a",result="checksum"}')" "a never fails"
 [ "$(metric 'reads_total{sensor="b",result="checksum"}')" -ge 2 ] || fail "b's failures"
@@ -80,14 +80,15 @@ assert_eq 1 "$(metric connected)" "connected"
 assert_eq 0 "$(metric reconnects_total)" "reconnects before the outage"
 assert_eq 0 "$(metric outbox_readings)" "outbox depth while connected"
 grep -q "^sensorwire_publisher_info{node=\"n2\",boot=\"[0-9a-f]\{16\}\",version=\"" "$T/m.txt" ||
-	fail "info metric"
+  fail "info metric"
 boot=$(sed -n 's/.*info{node="n2",boot="\([0-9a-f]*\)".*/\1/p' "$T/m.txt")
 # no family twice, every sample line "name[{labels}] number"
 assert_eq 0 "$(grep '^# TYPE' "$T/m.txt" | sort | uniq -d | wc -l)" "repeated families"
 assert_eq 0 "$(grep -v '^#' "$T/m.txt" | grep -cvE '^sensorwire_publisher_[a-z_]+(\{[^}]*\})? [0-9]+(\.[0-9]+)?$' || true)" \
-	"malformed sample lines"
+  "malformed sample lines"
 
 # the retained $stats: reads per sensor, ages, and no top-level number but ts
+# shellcheck disable=SC2016 # the topic is literally $stats
 $SUB -C 1 -W 5 -t 'sensors/n2/$stats' >"$T/stats.json"
 jq -e --arg boot "$boot" '.boot == $boot and (.ts|type) == "number"
 	and ([to_entries[] | select(.value|type == "number" or type == "boolean") | .key] == ["ts"])
@@ -95,12 +96,13 @@ jq -e --arg boot "$boot" '.boot == $boot and (.ts|type) == "number"
 	and .sensors.b.reads.checksum >= 1 and .sensors.b.transient == .sensors.b.reads.checksum
 	and (.sensors.a.last_ok_age_s|type) == "number" and .publisher.connected == true
 	and .publisher.acknowledged >= 1' "$T/stats.json" >/dev/null ||
-	fail "\$stats payload: $(cat "$T/stats.json")"
+  fail "\$stats payload: $(cat "$T/stats.json")"
+# shellcheck disable=SC2016
 assert_eq 1 "$($SUB -F '%r' -C 1 -W 5 -t 'sensors/n2/$stats')" "\$stats retained"
 
 # the bridge takes readings from the same broker, never $stats
 MQTT_URL=tcp://127.0.0.1:$PORT MQTT_CLIENT_ID=it-health-bridge OUTPUTS=stdout "$BRIDGE" \
-	>"$T/bridge.out" 2>"$T/bridge.log" &
+  >"$T/bridge.out" 2>"$T/bridge.log" &
 BR=$!
 track $BR
 bridge_got_a() { grep -q 'sensor=a ' "$T/bridge.out"; }
@@ -114,7 +116,7 @@ stop_pid "$MOSQ_PID" TERM || true
 unready() { [ "$(code /readyz)" = 503 ]; }
 wait_for 10 unready
 assert_eq "not connected to the broker, and no OUTBOX_DIR keeps readings" \
-	"$(curl -s "$URL/readyz")" "/readyz while the broker is down"
+  "$(curl -s "$URL/readyz")" "/readyz while the broker is down"
 assert_eq 200 "$(code /healthz)" "/healthz while the broker is down"
 scrape
 assert_eq 0 "$(metric connected)" "connected while down"
@@ -131,7 +133,7 @@ stop_pid $PUB || fail "publisher exited with $?"
 stop_pid "$MOSQ_PID" TERM || true
 HP2=$(free_port)
 MQTT_URL=tcp://127.0.0.1:$PORT NODE_NAME=n3 SENSORS="a=sim" INTERVAL_MS=200 OUTBOX_DIR="$T/outbox" \
-	HEALTH_PORT=$HP2 HEALTH_ADDR=127.0.0.1 "$PUBLISHER" 2>"$T/publisher2.log" &
+  HEALTH_PORT=$HP2 HEALTH_ADDR=127.0.0.1 "$PUBLISHER" 2>"$T/publisher2.log" &
 PUB2=$!
 track $PUB2
 wait_port "$HP2"
