@@ -37,7 +37,7 @@ GROUP[build]="build-essential pkg-config libpaho-mqtt-dev libcurl4-openssl-dev l
 GROUP[release]="${GROUP[build]} autoconf automake libtool ca-certificates"
 GROUP[unit]="libcmocka-dev"
 GROUP[test]="${GROUP[unit]} openssl mosquitto mosquitto-clients prometheus victoria-metrics influxdb
-  python3-paho-mqtt curl jq procps debootstrap qemu-user-static clang nodejs npm"
+  python3-paho-mqtt curl jq procps debootstrap qemu-user-static clang shellcheck nodejs npm"
 
 expand() { # GROUP... -> packages, deduplicated, in order
   local g p seen=" "
