@@ -2,14 +2,14 @@
  * paho.h - the Paho MQTTAsync entry points mqtt.c calls, as a table.
  *
  * A normal (dynamic) build links libpaho-mqtt3as and both tables are the same.
- * The static publisher build (Makefile, STATIC=1) links two Paho variants:
- * libpaho-mqtt3a for tcp:// and libpaho-mqtt3as, its symbols renamed with a
- * "swtls_" prefix, for ssl://. Paho's TLS variant sets OpenSSL up when the
+ * The static publisher build (Makefile, PUBLISHER_STATIC=1) links two Paho
+ * variants: libpaho-mqtt3a for tcp:// and libpaho-mqtt3as for ssl://, each
+ * with its symbols renamed ("swtcp_", "swtls_" prefixes). Paho's TLS variant sets OpenSSL up when the
  * first client is created, whatever the URL; so a publisher on a plain
  * in-cluster broker never touches OpenSSL's code and stays under 2 MiB
  * resident, and one binary still speaks TLS. paho.c compiled with
- * -DSW_PAHO_SPLIT provides that table; the linker takes it in place of the
- * plain one in libcommon.a.
+ * -DSW_PAHO_SPLIT provides that table; the publisher links
+ * libcommon-split.a, which holds it instead of the plain paho.o.
  */
 #ifndef SW_PAHO_H
 #define SW_PAHO_H
