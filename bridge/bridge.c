@@ -12,6 +12,7 @@
  * as it takes.
  */
 #include "bridge/bridge.h"
+#include "bridge/format.h"
 #include "bridge/reading.h"
 #include "bridge/record.h"
 #include "bridge/seqtrack.h"
@@ -63,6 +64,7 @@ struct bridge {
 	struct wal *wal;
 	struct mqtt *mqtt;
 	char *topics[MAX_TOPICS];
+	const struct format *topic_fmt[MAX_TOPICS]; /* MQTT_TOPICS "format:filter" */
 	size_t n_topics;
 	int qos;
 	/* the filters the broker's session holds, as STATE_DIR/subscriptions
@@ -93,6 +95,19 @@ struct bridge {
 	_Atomic uint64_t malformed, bad_topic, topic_too_long, payload_too_large;
 	_Atomic uint64_t ignored_keys, dropped_tags, seq_gaps, seq_duplicates;
 	_Atomic uint64_t bad_timestamp, clamped_timestamps;
+	/* a format's topic that holds no reading (format.h FORMAT_IGNORED) */
+	_Atomic uint64_t ignored;
+	/* the message being handled (MQTT thread): its format's result, and a
+	 * message of several readings (a Tasmota SENSOR) encoded back to back
+	 * in multi, appended from multi_next on (again after a failed append) */
+	struct format_result res;
+	unsigned char *multi;
+	size_t multi_off[FORMAT_MAX_READINGS + 1];
+	size_t multi_n, multi_next;
+	int64_t multi_arrival;
+	/* a format's availability, stored as <format>/<node>/status "online"/"offline" */
+	char alt_topic[16 + READING_MAX_VALUE + 16];
+	bool held_alt;            /* the held message is stored under alt_topic */
 	/* the log refusing appends (store()): a message held, not acknowledged */
 	_Atomic uint64_t append_errors;
 	_Atomic int log_failing;
@@ -280,20 +295,65 @@ static bool store(struct bridge *b, enum topic_kind kind, int64_t arrival, const
 	return true;
 }
 
+/* The format of topic: that of the first MQTT_TOPICS filter it matches. */
+static const struct format *route(struct bridge *b, const char *topic)
+{
+	for (size_t i = 0; i < b->n_topics; i++)
+		if (format_filter_match(b->topics[i], topic))
+			return b->topic_fmt[i];
+	return &format_sensorwire;  /* a filter the session had before MQTT_TOPICS changed */
+}
+
+/* Upper bound of record_encode()'s length for r (record.h). */
+static size_t record_bound(const struct reading *r)
+{
+	size_t n = RECORD_FIXED + strlen(r->node) + strlen(r->sensor) + 2;
+	for (size_t i = 0; i < r->n_tags; i++)
+		n += strlen(r->tags[i].key) + strlen(r->tags[i].value) + 2;
+	for (size_t i = 0; i < r->n_fields; i++)
+		n += strlen(r->fields[i].name) + 9;
+	return n;
+}
+
+/*
+ * Appends the readings of one message (multi), from multi_next on; a
+ * failed append leaves the rest held, as store() does for one. The message
+ * counts once in accepted, however many readings it made.
+ */
+static bool store_multi(struct bridge *b, const char *topic)
+{
+	while (b->multi_next < b->multi_n) {
+		size_t i = b->multi_next;
+		uint64_t before = b->accepted;
+		if (!store(b, TOPIC_READING, b->multi_arrival, topic, b->multi + b->multi_off[i],
+			   b->multi_off[i + 1] - b->multi_off[i], true))
+			return false;
+		if (i > 0 && b->accepted != before)
+			b->accepted--;
+		b->multi_next++;
+	}
+	free(b->multi);
+	b->multi = NULL;
+	b->multi_n = b->multi_next = 0;
+	return true;
+}
+
 static bool on_message(void *ctx, const char *topic, const void *payload, size_t len,
 		       bool retained)
 {
 	struct bridge *b = ctx;
-	char node[256], sensor[256], err[160];
 	/* the same message again (common/mqtt.c holds it until it is taken):
 	 * parsed, counted and encoded already; only the append is tried again */
+	if (b->multi)
+		return store_multi(b, topic);
 	if (b->held)
-		return store(b, b->held_kind, b->held_arrival, topic,
+		return store(b, b->held_kind, b->held_arrival, b->held_alt ? b->alt_topic : topic,
 			     b->held_rec ? b->rec : payload, b->held_rec ? b->held_len : len,
 			     b->held_rec);
 	int64_t arrival = clock_now_ms();
 	(void)retained; /* a retained reading keeps its ts, so a redelivery lands on the same point */
 	b->received++;
+	b->held_alt = false;
 	const void *data = payload;
 	size_t data_len = len;
 	/* the refusals, cheapest first; each is counted under its own name */
@@ -305,55 +365,125 @@ static bool on_message(void *ctx, const char *topic, const void *payload, size_t
 			 topic_len, MQTT_TOPIC_MAX);
 		return true;
 	}
-	enum topic_kind kind = reading_topic_split(topic, node, sizeof(node), sensor,
-						   sizeof(sensor));
-	if (kind == TOPIC_INVALID) {
+	const struct format *f = route(b, topic);
+	struct format_result *res = &b->res;
+	format_message(f, topic, payload, len, arrival, res);
+	enum topic_kind kind = res->kind == FORMAT_STATUS ? TOPIC_STATUS : TOPIC_READING;
+	switch (res->kind) {
+	case FORMAT_BAD_TOPIC:
 		b->bad_topic++;
-		log_warn("bridge", "refused a message on '%s': the topic is not "
-			 "<prefix>/<node>/<sensor> (levels of 1 to 255 bytes, no control "
-			 "characters, '\\', '+' or '#')", topic);
+		if (f == &format_sensorwire)
+			log_warn("bridge", "refused a message on '%s': the topic is not "
+				 "<prefix>/<node>/<sensor> (levels of 1 to 255 bytes, no control "
+				 "characters, '\\', '+' or '#')", topic);
+		else
+			log_warn("bridge", "refused a message on '%s': not a %s topic (%s; levels "
+				 "of 1 to 255 bytes, no control characters, '\\', '+' or '#')", topic,
+				 f->name, f->topics);
 		return true;
-	}
-	if (len > READING_MAX_PAYLOAD) {
+	case FORMAT_TOO_LARGE:
 		b->payload_too_large++;
 		log_warn("bridge", "refused a message on '%s': payload of %zu bytes exceeds %d",
 			 topic, len, READING_MAX_PAYLOAD);
 		return true;
+	case FORMAT_IGNORED:
+		b->ignored++;
+		log_debug("bridge", "ignored a message on '%s': a %s topic without a reading", topic,
+			  f->name);
+		return true;
+	case FORMAT_MALFORMED: {
+		char ex[72];
+		excerpt(payload, len, ex, sizeof(ex));
+		b->malformed++;
+		if (f == &format_sensorwire)
+			log_warn("bridge", "malformed payload on '%s': %s: '%s'", topic, res->err, ex);
+		else
+			log_warn("bridge", "malformed %s payload on '%s': %s: '%s'", f->name, topic,
+				 res->err, ex);
+		return true;
 	}
-	if (kind == TOPIC_STATUS) {
-		if (len == 7 && memcmp(payload, "offline", 7) == 0)
-			log_info("bridge", "node '%s' went offline", node);
-	} else {
-		struct reading r;
-		if (reading_parse(&r, topic, payload, len, arrival, err, sizeof(err)) < 0) {
-			char ex[72];
-			excerpt(payload, len, ex, sizeof(ex));
-			b->malformed++;
-			log_warn("bridge", "malformed payload on '%s': %s: '%s'", topic, err, ex);
+	case FORMAT_STATUS:
+		if (!res->online)
+			log_info("bridge", "node '%s' went offline", res->node);
+		if (f != &format_sensorwire) {
+			/* the log's form of availability (take_record()) */
+			snprintf(b->alt_topic, sizeof(b->alt_topic), "%s/%s/status", f->name,
+				 res->node);
+			memcpy(b->rec, res->online ? "online" : "offline", res->online ? 6 : 7);
+			b->held_alt = true;
+			bool ok = store(b, TOPIC_STATUS, arrival, b->alt_topic, b->rec,
+					res->online ? 6 : 7, true);
+			if (ok)
+				b->held_alt = false;
+			return ok;
+		}
+		break;
+	case FORMAT_READINGS: {
+		/* the readings of one message share its time (one Time, one
+		 * arrival): the policy decides for all of them at once */
+		if (!ts_policy(b, &res->r[0], topic, arrival)) {
+			format_result_release(res);
 			return true;
 		}
-		if (!ts_policy(b, &r, topic, arrival)) {
-			reading_release(&r);
-			return true;
+		size_t total = 0;
+		for (size_t i = 0; i < res->n; i++) {
+			struct reading *r = &res->r[i];
+			if (i > 0 && res->r[0].ts_ms != r->ts_ms && !res->r[0].ts_from_payload) {
+				r->ts_ms = res->r[0].ts_ms;
+				r->ts_from_payload = false;
+			}
+			b->ignored_keys += r->ignored_keys;
+			b->dropped_tags += r->dropped_tags;
+			total += record_bound(r);
 		}
-		b->ignored_keys += r.ignored_keys;
-		b->dropped_tags += r.dropped_tags;
-		if (r.has_seq && r.has_boot && b->seq) {
+		/* only formats with seq (sensorwire) feed the gap accounting */
+		struct reading *r0 = &res->r[0];
+		if (f->seq && r0->has_seq && r0->has_boot && b->seq) {
 			uint64_t missing;
-			enum seq_event ev = seqtrack_see(b->seq, topic, r.boot, r.seq, &missing);
+			enum seq_event ev = seqtrack_see(b->seq, topic, r0->boot, r0->seq, &missing);
 			if (ev == SEQ_GAP) {
 				b->seq_gaps += missing;
 				log_warn("bridge", "'%s': %llu readings never arrived (seq jumped to %llu)",
 					 topic, (unsigned long long)missing,
-					 (unsigned long long)r.seq);
+					 (unsigned long long)r0->seq);
 			} else if (ev == SEQ_DUPLICATE) {
 				b->seq_duplicates++;
 				log_debug("bridge", "'%s': duplicate seq %llu", topic,
-					  (unsigned long long)r.seq);
+					  (unsigned long long)r0->seq);
 			}
 		}
-		int n = record_encode(&r, b->rec, sizeof(b->rec));
-		reading_release(&r);
+		if (res->n > 1) {
+			/* several readings (a Tasmota SENSOR): encoded back to back */
+			b->multi = malloc(total);
+			if (!b->multi) {
+				format_result_release(res);
+				return false;   /* not acknowledged: tried again */
+			}
+			size_t off = 0;
+			for (size_t i = 0; i < res->n; i++) {
+				b->multi_off[i] = off;
+				int n = record_encode(&res->r[i], b->multi + off, total - off);
+				if (n < 0) {
+					/* cannot happen (record_bound()) */
+					b->lost++;
+					log_error("bridge", "cannot store a reading from '%s': %s (lost)",
+						  topic, strerror(-n));
+					format_result_release(res);
+					free(b->multi);
+					b->multi = NULL;
+					return true;
+				}
+				off += (size_t)n;
+			}
+			b->multi_off[res->n] = off;
+			b->multi_n = res->n;
+			b->multi_next = 0;
+			b->multi_arrival = arrival;
+			format_result_release(res);
+			return store_multi(b, topic);
+		}
+		int n = record_encode(r0, b->rec, sizeof(b->rec));
+		format_result_release(res);
 		if (n < 0) {
 			/* cannot happen (see b->rec); kept as a loud loss, not a silent one */
 			b->lost++;
@@ -363,6 +493,8 @@ static bool on_message(void *ctx, const char *topic, const void *payload, size_t
 		}
 		data = b->rec;
 		data_len = (size_t)n;
+		break;
+	}
 	}
 	return store(b, kind, arrival, topic, data, data_len, data == b->rec);
 }
@@ -746,7 +878,17 @@ static int split_topics(struct bridge *b, const char *list)
 			free(copy);
 			return -1;
 		}
-		b->topics[b->n_topics++] = strdup(t);
+		/* "[format:]filter" (format.h); the broker gets the filter */
+		const struct format *f;
+		const char *filter;
+		char err[256];
+		if (format_spec(t, &f, &filter, err, sizeof(err)) < 0) {
+			log_error("config", "MQTT_TOPICS: %s", err);
+			free(copy);
+			return -1;
+		}
+		b->topic_fmt[b->n_topics] = f;
+		b->topics[b->n_topics++] = strdup(filter);
 	}
 	free(copy);
 	if (!b->n_topics) {
@@ -1079,6 +1221,7 @@ void bridge_free(struct bridge *b)
 	subs_set(b, NULL, 0);
 	free(b->subs_path);
 	seqtrack_free(b->seq);
+	free(b->multi);
 	pthread_mutex_destroy(&b->stop_lock);
 	pthread_cond_destroy(&b->stop_cond);
 	free(b);
@@ -1143,6 +1286,8 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	     (unsigned long long)b->lost);
 	EMIT("sensorwire_bridge_messages_total{result=\"bad_timestamp\"} %llu\n",
 	     (unsigned long long)b->bad_timestamp);
+	EMIT("sensorwire_bridge_messages_total{result=\"ignored\"} %llu\n",
+	     (unsigned long long)b->ignored);
 	EMIT("# TYPE sensorwire_bridge_clamped_timestamps_total counter\n");
 	EMIT("sensorwire_bridge_clamped_timestamps_total %llu\n",
 	     (unsigned long long)b->clamped_timestamps);
@@ -1155,6 +1300,18 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	EMIT("# TYPE sensorwire_bridge_seq_duplicates_total counter\n");
 	EMIT("sensorwire_bridge_seq_duplicates_total %llu\n",
 	     (unsigned long long)b->seq_duplicates);
+	/* the payload formats of MQTT_TOPICS, and whether their readings feed
+	 * the seq gap/duplicate accounting (only sensorwire's carry seq) */
+	EMIT("# TYPE sensorwire_bridge_format_seq_tracked gauge\n");
+	for (size_t i = 0; i < b->n_topics; i++) {
+		bool first = true;
+		for (size_t j = 0; j < i; j++)
+			if (b->topic_fmt[j] == b->topic_fmt[i])
+				first = false;
+		if (first)
+			EMIT("sensorwire_bridge_format_seq_tracked{format=\"%s\"} %d\n",
+			     b->topic_fmt[i]->name, b->topic_fmt[i]->seq ? 1 : 0);
+	}
 	EMIT("# TYPE sensorwire_bridge_output_samples_total counter\n");
 	for (size_t i = 0; i < b->n_out; i++) {
 		struct output *o = &b->out[i];

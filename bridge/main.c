@@ -4,6 +4,7 @@
  * setting, its type, default and help), the flags, and the signal loop.
  */
 #include "bridge/bridge.h"
+#include "bridge/format.h"
 #include "bridge/health.h"
 #include "bridge/sink.h"
 #include "common/config.h"
@@ -15,8 +16,38 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define I64 9223372036854775807LL
+#define HELP_NAME(n) " " #n
+
+/*
+ * DEVICE_TZ becomes the process's TZ, once, before any thread starts (the
+ * formats read zone-less device times with mktime()). A name must be in
+ * the zone database; otherwise a POSIX TZ: a 3+ letter name and an offset,
+ * or UTC/GMT. glibc would take anything and silently use UTC.
+ */
+static int apply_device_tz(const struct cfg *c)
+{
+	if (!cfg_is_set(c, "DEVICE_TZ") || !*cfg_str(c, "DEVICE_TZ"))
+		return 0;
+	const char *tz = cfg_str(c, "DEVICE_TZ");
+	const char *name = *tz == ':' ? tz + 1 : tz;
+	const char *dir = getenv("TZDIR") ? getenv("TZDIR") : "/usr/share/zoneinfo";
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	size_t alpha = strspn(tz, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+	bool posix = (alpha >= 3 && tz[alpha] && strchr("+-0123456789", tz[alpha])) ||
+		     strcmp(tz, "UTC") == 0 || strcmp(tz, "GMT") == 0;
+	if (strstr(name, "..") || (!posix && access(path, R_OK) != 0)) {
+		log_error("config", "DEVICE_TZ: '%s' is neither a zone in %s nor a POSIX TZ such "
+			  "as UTC or CET-1CEST,M3.5.0,M10.5.0/3", tz, dir);
+		return -1;
+	}
+	setenv("TZ", tz, 1);
+	tzset();
+	return 0;
+}
 
 static const struct cfg_key bridge_keys[] = {
 	/* MQTT client, shared names with the publisher */
@@ -32,8 +63,15 @@ static const struct cfg_key bridge_keys[] = {
 	{ "MQTT_QOS", CFG_INT, "1", 0, 2, "subscription QoS (1 = at least once)" },
 	{ "MQTT_KEEPALIVE_S", CFG_INT, "30", 5, 3600, "MQTT keepalive in seconds" },
 	{ "MQTT_TOPICS", CFG_STR, "sensors/+/+", 0, 0,
-	  "comma-separated topic filters; the last two levels are node and sensor (a change "
-	  "is applied to a resumed session too: STATE_DIR/subscriptions)" },
+	  "comma-separated topic filters, each [format:]filter, e.g. sensors/+/+,"
+	  "tasmota:tele/+/SENSOR,tasmota:tele/+/LWT; formats:" FORMATS(HELP_NAME)
+	  " (none = sensorwire: the last two levels are node and sensor); a message goes to "
+	  "the first filter that matches (a change is applied to a resumed session too: "
+	  "STATE_DIR/subscriptions)" },
+	{ "DEVICE_TZ", CFG_STR, NULL, 0, 0,
+	  "time zone of device clocks that send local time without a zone (Tasmota Time, "
+	  "rtl_433 time): a zone name such as Europe/Berlin, or a POSIX TZ such as UTC or "
+	  "CET-1CEST,M3.5.0,M10.5.0/3; unset = the bridge's own TZ" },
 	{ "LOG_LEVEL", CFG_STR, "info", 0, 0, "error, warn, info or debug" },
 	/* the pipeline */
 	{ "OUTPUTS", CFG_STR, "stdout", 0, 0, "comma list of influx, remote_write, stdout" },
@@ -123,6 +161,10 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (apply_device_tz(&c) < 0) {
+		cfg_release(&c);
+		return 1;
+	}
 	enum bridge_mode mode = check ? BRIDGE_CHECK : flags[FLAG_DRY_RUN] ? BRIDGE_DRY_RUN :
 				BRIDGE_RUN;
 	struct bridge *b = bridge_new(&c, mode);

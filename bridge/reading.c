@@ -162,12 +162,26 @@ static bool has_nul_escape(const char *s, size_t n)
 	return false;
 }
 
-static const char *arena_put(char **cur, const char *s, size_t n)
+bool reading_level_ok(const char *s, size_t n)
 {
-	char *p = *cur;
+	return n <= READING_MAX_VALUE && is_topic_level(s, n) &&
+	       utf8_valid((const unsigned char *)s, n);
+}
+
+bool reading_name_ok(const char *s)
+{
+	return is_name(s);
+}
+
+/* Copies s (n bytes) into the arena, NUL-terminated; NULL when it is full. */
+static const char *arena_put(struct reading_build *b, const char *s, size_t n)
+{
+	char *p = b->cur;
+	if ((size_t)(b->end - p) < n + 1)
+		return NULL;
 	memcpy(p, s, n);
 	p[n] = '\0';
-	*cur = p + n + 1;
+	b->cur = p + n + 1;
 	return p;
 }
 
@@ -192,41 +206,60 @@ static bool is_hex16(const char *s)
 	return true;
 }
 
-static void parse_tags(struct reading *r, const cJSON *tags, char **cur)
+int reading_build_begin(struct reading_build *b, struct reading *r, const char *node,
+			const char *sensor, size_t max_fields, size_t max_tags, size_t str_bytes,
+			int64_t arrival_ms, char *err, size_t errlen)
 {
-	const cJSON *t;
-	if (!cJSON_IsObject(tags)) {
-		r->dropped_tags++;
-		return;
+	memset(r, 0, sizeof(*r));
+	memset(b, 0, sizeof(*b));
+	b->r = r;
+	size_t nl = strlen(node), sl = strlen(sensor);
+	if (!reading_level_ok(node, nl) || nl == 0) {
+		snprintf(err, errlen, "node '%.40s' is not 1 to %d bytes of UTF-8 without control "
+			 "characters, '\\', '+', '#' or '/'", node, READING_MAX_VALUE);
+		return -1;
 	}
-	cJSON_ArrayForEach(t, tags) {
-		const char *k = t->string;
-		if (!cJSON_IsString(t) || !is_name(k) || strcmp(k, "node") == 0 || strcmp(k, "sensor") == 0 ||
-		    !is_safe_value(t->valuestring, strlen(t->valuestring)) ||
-		    r->n_tags == r->max_tags) {
-			r->dropped_tags++;
-			continue;
-		}
-		bool dup = false;
-		for (size_t i = 0; i < r->n_tags; i++)
-			if (strcmp(r->tags[i].key, k) == 0)
-				dup = true;
-		if (dup) {
-			r->dropped_tags++;
-			continue;
-		}
-		r->tags[r->n_tags].key = arena_put(cur, k, strlen(k));
-		r->tags[r->n_tags].value = arena_put(cur, t->valuestring, strlen(t->valuestring));
-		r->n_tags++;
+	if (!reading_level_ok(sensor, sl) || sl == 0) {
+		snprintf(err, errlen, "sensor '%.40s' is not 1 to %d bytes of UTF-8 without control "
+			 "characters, '\\', '+', '#' or '/'", sensor, READING_MAX_VALUE);
+		return -1;
 	}
+	if (arrival_ms <= 0) {
+		snprintf(err, errlen, "arrival time is not a positive Unix ms");
+		return -1;
+	}
+	if (max_fields > READING_MAX_FIELDS)
+		max_fields = READING_MAX_FIELDS;
+	if (max_tags > READING_MAX_TAGS)
+		max_tags = READING_MAX_TAGS;
+	size_t arrays = max_tags * sizeof(struct reading_tag) +
+			max_fields * sizeof(struct reading_field);
+	size_t total = arrays + nl + sl + 2 + str_bytes;
+	r->arena = malloc(total);
+	if (!r->arena) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	r->tags = (struct reading_tag *)r->arena;
+	r->fields = (struct reading_field *)(r->arena + max_tags * sizeof(struct reading_tag));
+	r->max_tags = max_tags;
+	r->max_fields = max_fields;
+	b->cur = r->arena + arrays;
+	b->end = r->arena + total;
+	r->node = arena_put(b, node, nl);
+	r->sensor = arena_put(b, sensor, sl);
+	r->ts_ms = arrival_ms;
+	return 0;
 }
 
-static void add_field(struct reading *r, const char *name, double v, char **cur,
-		      const char **bad_name)
+void reading_build_field(struct reading_build *b, const char *name, double v)
 {
+	struct reading *r = b->r;
 	if (!is_name(name) || !isfinite(v) || r->n_fields == r->max_fields) {
-		if (!*bad_name && !is_name(name))
-			*bad_name = name;
+		if (!b->has_bad_name && !is_name(name)) {
+			snprintf(b->bad_name, sizeof(b->bad_name), "%s", name ? name : "");
+			b->has_bad_name = true;
+		}
 		r->ignored_keys++;
 		return;
 	}
@@ -238,9 +271,129 @@ static void add_field(struct reading *r, const char *name, double v, char **cur,
 			return;
 		}
 	}
-	r->fields[r->n_fields].name = arena_put(cur, name, strlen(name));
+	const char *n = arena_put(b, name, strlen(name));
+	if (!n) {
+		r->ignored_keys++;
+		return;
+	}
+	r->fields[r->n_fields].name = n;
 	r->fields[r->n_fields].value = v;
 	r->n_fields++;
+}
+
+void reading_build_tag(struct reading_build *b, const char *k, const char *v)
+{
+	struct reading *r = b->r;
+	if (!v || !is_name(k) || strcmp(k, "node") == 0 || strcmp(k, "sensor") == 0 ||
+	    !is_safe_value(v, strlen(v)) || r->n_tags == r->max_tags) {
+		r->dropped_tags++;
+		return;
+	}
+	for (size_t i = 0; i < r->n_tags; i++) {
+		if (strcmp(r->tags[i].key, k) == 0) {
+			r->dropped_tags++;
+			return;
+		}
+	}
+	char *mark = b->cur;
+	const char *key = arena_put(b, k, strlen(k));
+	const char *val = key ? arena_put(b, v, strlen(v)) : NULL;
+	if (!val) {
+		b->cur = mark;
+		r->dropped_tags++;
+		return;
+	}
+	r->tags[r->n_tags].key = key;
+	r->tags[r->n_tags].value = val;
+	r->n_tags++;
+}
+
+int reading_build_ts(struct reading_build *b, int64_t ts_ms, char *err, size_t errlen)
+{
+	if (ts_ms <= 0 || ts_ms > TS_MAX_MS) {
+		snprintf(err, errlen, "ts must be a positive integer (Unix ms)");
+		return -1;
+	}
+	if (ts_ms < TS_MIN_MS) {
+		snprintf(err, errlen, "ts %lld looks like seconds; expected Unix milliseconds",
+			 (long long)ts_ms);
+		return -1;
+	}
+	b->r->ts_ms = ts_ms;
+	b->r->ts_from_payload = true;
+	return 0;
+}
+
+void reading_build_abort(struct reading_build *b)
+{
+	if (b->r) {
+		free(b->r->arena);
+		b->r->arena = NULL;
+	}
+}
+
+int reading_build_end(struct reading_build *b, char *err, size_t errlen)
+{
+	struct reading *r = b->r;
+	if (r->n_fields == 0) {
+		if (b->has_bad_name)
+			snprintf(err, errlen, "no numeric field with a valid name ('%.40s' is not "
+				 "[a-zA-Z][a-zA-Z0-9_]*, at most %d bytes, not 'time')",
+				 b->bad_name, READING_MAX_NAME);
+		else
+			snprintf(err, errlen, "no numeric field");
+		reading_build_abort(b);
+		return -1;
+	}
+	qsort(r->tags, r->n_tags, sizeof(r->tags[0]), cmp_tag);
+	qsort(r->fields, r->n_fields, sizeof(r->fields[0]), cmp_field);
+	return 0;
+}
+
+struct cJSON *reading_json(const void *payload, size_t len, char *err, size_t errlen)
+{
+	if (len == 0) {
+		snprintf(err, errlen, "empty payload");
+		return NULL;
+	}
+	if (len > READING_MAX_PAYLOAD) {
+		snprintf(err, errlen, "payload of %zu bytes exceeds %d", len, READING_MAX_PAYLOAD);
+		return NULL;
+	}
+	if (!utf8_valid(payload, len)) {
+		snprintf(err, errlen, "payload is not valid UTF-8");
+		return NULL;
+	}
+	if (has_nul_escape(payload, len)) {
+		snprintf(err, errlen, "payload has a \\u0000 escape (a NUL inside a string)");
+		return NULL;
+	}
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(payload, len, &end, 0);
+	if (!root) {
+		snprintf(err, errlen, "payload is not valid JSON");
+		return NULL;
+	}
+	/* cJSON stops after the first value: anything but spaces after it is junk */
+	for (; end && end < (const char *)payload + len; end++) {
+		if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+			snprintf(err, errlen, "payload is not valid JSON (data after the object)");
+			cJSON_Delete(root);
+			return NULL;
+		}
+	}
+	return root;
+}
+
+static void parse_tags(struct reading_build *b, const cJSON *tags)
+{
+	const cJSON *t;
+	if (!cJSON_IsObject(tags)) {
+		b->r->dropped_tags++;
+		return;
+	}
+	cJSON_ArrayForEach(t, tags)
+		reading_build_tag(b, t->string, cJSON_IsString(t) ? t->valuestring : NULL);
 }
 
 int reading_parse(struct reading *r, const char *topic, const void *payload, size_t len,
@@ -270,57 +423,27 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 		snprintf(err, errlen, "arrival time is not a positive Unix ms");
 		return -1;
 	}
-	if (!utf8_valid(payload, len)) {
-		snprintf(err, errlen, "payload is not valid UTF-8");
+	cJSON *root = reading_json(payload, len, err, errlen);
+	if (!root)
 		return -1;
-	}
-	if (has_nul_escape(payload, len)) {
-		snprintf(err, errlen, "payload has a \\u0000 escape (a NUL inside a string)");
-		return -1;
-	}
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(payload, len, &end, 0);
-	if (!root) {
-		snprintf(err, errlen, "payload is not valid JSON");
-		return -1;
-	}
-	/* cJSON stops after the first value: anything but spaces after it is junk */
-	for (; end && end < (const char *)payload + len; end++) {
-		if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
-			snprintf(err, errlen, "payload is not valid JSON (data after the object)");
-			cJSON_Delete(root);
-			return -1;
-		}
-	}
 	if (!cJSON_IsObject(root)) {
 		snprintf(err, errlen, "payload is not a JSON object");
-		goto err_json;
+		cJSON_Delete(root);
+		return -1;
 	}
 	/* the arena: room for as many tags and fields as the payload has
 	 * members (capped), then the strings, which are shorter than the payload */
 	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(root, "tags");
 	int n_members = cJSON_GetArraySize(root);
 	int n_tagm = cJSON_IsObject(tags) ? cJSON_GetArraySize(tags) : 0;
-	size_t max_fields = n_members < READING_MAX_FIELDS ? (size_t)n_members : READING_MAX_FIELDS;
-	size_t max_tags = n_tagm < READING_MAX_TAGS ? (size_t)n_tagm : READING_MAX_TAGS;
-	size_t arrays = max_tags * sizeof(struct reading_tag) +
-			max_fields * sizeof(struct reading_field);
-	r->arena = malloc(arrays + strlen(topic) + 2 * len + 64);
-	if (!r->arena) {
-		snprintf(err, errlen, "out of memory");
-		goto err_json;
+	struct reading_build b;
+	if (reading_build_begin(&b, r, node, sensor, (size_t)n_members, (size_t)n_tagm,
+				2 * len + 64, arrival_ms, err, errlen) < 0) {
+		cJSON_Delete(root);
+		return -1;
 	}
-	r->tags = (struct reading_tag *)r->arena;
-	r->fields = (struct reading_field *)(r->arena + max_tags * sizeof(struct reading_tag));
-	r->max_tags = max_tags;
-	r->max_fields = max_fields;
-	char *cur = r->arena + arrays;
-	r->node = arena_put(&cur, node, strlen(node));
-	r->sensor = arena_put(&cur, sensor, strlen(sensor));
-	r->ts_ms = arrival_ms;
 
 	const cJSON *item;
-	const char *bad_name = NULL;
 	cJSON_ArrayForEach(item, root) {
 		const char *k = item->string;
 		if (strcmp(k, "ts") == 0) {
@@ -329,12 +452,8 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 				snprintf(err, errlen, "ts must be a positive integer (Unix ms)");
 				goto err_arena;
 			}
-			if (d < TS_MIN_MS) {
-				snprintf(err, errlen, "ts %.0f looks like seconds; expected Unix milliseconds", d);
+			if (reading_build_ts(&b, (int64_t)d, err, errlen) < 0)
 				goto err_arena;
-			}
-			r->ts_ms = (int64_t)d;
-			r->ts_from_payload = true;
 		} else if (strcmp(k, "seq") == 0) {
 			double d = item->valuedouble;
 			if (cJSON_IsNumber(item) && d >= 0 && d == floor(d) && d <= TS_MAX_MS) {
@@ -351,33 +470,20 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 				r->ignored_keys++;
 			}
 		} else if (strcmp(k, "tags") == 0) {
-			parse_tags(r, item, &cur);
+			parse_tags(&b, item);
 		} else if (cJSON_IsNumber(item)) {
-			add_field(r, k, item->valuedouble, &cur, &bad_name);
+			reading_build_field(&b, k, item->valuedouble);
 		} else if (cJSON_IsBool(item)) {
-			add_field(r, k, cJSON_IsTrue(item) ? 1.0 : 0.0, &cur, &bad_name);
+			reading_build_field(&b, k, cJSON_IsTrue(item) ? 1.0 : 0.0);
 		} else {
 			r->ignored_keys++;
 		}
 	}
-	if (r->n_fields == 0) {
-		if (bad_name)
-			snprintf(err, errlen, "no numeric field with a valid name ('%.40s' is not "
-				 "[a-zA-Z][a-zA-Z0-9_]*, at most %d bytes, not 'time')",
-				 bad_name, READING_MAX_NAME);
-		else
-			snprintf(err, errlen, "no numeric field");
-		goto err_arena;
-	}
-	qsort(r->tags, r->n_tags, sizeof(r->tags[0]), cmp_tag);
-	qsort(r->fields, r->n_fields, sizeof(r->fields[0]), cmp_field);
 	cJSON_Delete(root);
-	return 0;
+	return reading_build_end(&b, err, errlen);
 
 err_arena:
-	free(r->arena);
-	r->arena = NULL;
-err_json:
+	reading_build_abort(&b);
 	cJSON_Delete(root);
 	return -1;
 }

@@ -41,6 +41,12 @@
  *    as for fields and not "node" or "sensor"; the first of a repeated key,
  *    at most READING_MAX_TAGS. The others are dropped and counted in
  *    dropped_tags.
+ * The same rules hold for the readings of the other payload formats
+ * (bridge/format.h): each builds its readings with reading_build_*() below,
+ * which apply the node, sensor, field and ts rules above (names, finite
+ * values, -0, repeats, READING_MAX_FIELDS, "no numeric field"), so what a
+ * Tasmota or rtl_433 message becomes passes exactly what a sensorwire
+ * payload must.
  */
 #ifndef SW_READING_H
 #define SW_READING_H
@@ -108,5 +114,52 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 		  int64_t arrival_ms, char *err, size_t errlen);
 
 void reading_release(struct reading *r);
+
+/*
+ * Building a reading field by field (reading_parse() uses it, and every
+ * format of bridge/format.h): the one validation path.
+ */
+struct reading_build {
+	struct reading *r;
+	char *cur, *end;            /* free room for strings in r->arena */
+	char bad_name[48];          /* the first field name refused, for the error */
+	bool has_bad_name;
+};
+
+/* true if s (n bytes) may be a topic level, a node or a sensor (rules above) */
+bool reading_level_ok(const char *s, size_t n);
+/* true if s is a field name or tag key: [a-zA-Z][a-zA-Z0-9_]*, <= 128 bytes, not "time" */
+bool reading_name_ok(const char *s);
+
+/*
+ * Starts r for node and sensor (each must pass reading_level_ok: else -1
+ * "node ..."/"sensor ..."), with room for max_fields fields, max_tags tags
+ * and str_bytes bytes of their names and values (NULs included). ts is
+ * arrival_ms (must be > 0). On error nothing needs releasing.
+ */
+int reading_build_begin(struct reading_build *b, struct reading *r, const char *node,
+			const char *sensor, size_t max_fields, size_t max_tags, size_t str_bytes,
+			int64_t arrival_ms, char *err, size_t errlen);
+/* Adds a field; a bad name, a non-finite value, a repeat or no room is
+ * skipped and counted in ignored_keys. */
+void reading_build_field(struct reading_build *b, const char *name, double v);
+/* Adds a tag (rules above); else counted in dropped_tags. */
+void reading_build_tag(struct reading_build *b, const char *key, const char *value);
+/* The payload's time, Unix ms: [1e11, 2^53], else -1 with a reason. */
+int reading_build_ts(struct reading_build *b, int64_t ts_ms, char *err, size_t errlen);
+/* Ends the reading: at least one field (else -1 "no numeric field ...", and r
+ * is released), tags and fields sorted. */
+int reading_build_end(struct reading_build *b, char *err, size_t errlen);
+/* Gives up on a reading being built. */
+void reading_build_abort(struct reading_build *b);
+
+/*
+ * The payload checks every JSON format shares (rules above): 1 to
+ * READING_MAX_PAYLOAD bytes of UTF-8, no \u0000, one JSON value with only
+ * whitespace around it. Returns the cJSON tree (cJSON_Delete() it) or NULL
+ * with the reason in err.
+ */
+struct cJSON;
+struct cJSON *reading_json(const void *payload, size_t len, char *err, size_t errlen);
 
 #endif
