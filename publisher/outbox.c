@@ -335,7 +335,16 @@ static int recover(struct outbox *ob, char *err, size_t errlen)
 	for (struct dirent *e; (e = readdir(d));) {
 		uint64_t id;
 		int end = 0;
+		char canon[64];
 		if (sscanf(e->d_name, "outbox-%" SCNu64 ".log%n", &id, &end) != 1 || end == 0)
+			continue;
+		/*
+		 * only the names this code writes: sscanf also takes "outbox-01.log",
+		 * "outbox-+1.log" or "outbox- 1.log", whose id names another file
+		 * (opened twice, or missing: the outbox would not open)
+		 */
+		if (snprintf(canon, sizeof(canon), "outbox-%" PRIu64 ".log", id) != end ||
+		    strncmp(e->d_name, canon, (size_t)end) != 0)
 			continue;
 		if (strcmp(e->d_name + end, ".tmp") == 0) {
 			/* a trim that did not finish: the original is still there */

@@ -390,6 +390,47 @@ static void test_foreign_file_set_aside(void **state)
 }
 
 /*
+ * Names the outbox does not write but sscanf("outbox-%lu.log") takes
+ * ("outbox-01.log", "outbox- 2.log", "outbox-+3.log"): the old code took
+ * their ids and opened outbox-<id>.log instead, so the outbox would not
+ * open (that file missing) or read outbox-1.log twice. They are not its
+ * files: left alone (tests/fuzz/corpus/outbox/regress-odd-names).
+ */
+static void test_odd_names_not_segments(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], path[160];
+	static const char *const odd[] = { "outbox-01.log", "outbox- 2.log", "outbox-+3.log",
+					   "outbox-01.log.tmp" };
+	struct outbox *ob = outbox_open(f->dir, MAX, err, sizeof(err));
+	assert_non_null(ob);
+	put(ob, 1);
+	outbox_close(ob);
+	seg_file(f->dir, 1, path, sizeof(path));
+	int src = open(path, O_RDONLY);
+	char buf[64];
+	ssize_t n = read(src, buf, sizeof(buf));
+	close(src);
+	assert_true(n > 8);
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->dir, odd[i]);
+		int fd = open(path, O_WRONLY | O_CREAT, 0600);
+		assert_int_equal(write(fd, buf, (size_t)n), n);
+		close(fd);
+	}
+	ob = outbox_open(f->dir, MAX, err, sizeof(err));
+	if (!ob)
+		fail_msg("refused: %s", err);
+	assert_int_equal(get(ob, NULL), 1);
+	assert_int_equal(get(ob, NULL), -1);
+	outbox_close(ob);
+	for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->dir, odd[i]);
+		assert_int_equal(file_size(path), n);
+	}
+}
+
+/*
  * 1000-byte records, 16 per 16 KiB segment, bound 64 KiB: the 66th append
  * is the first that does not fit, and drops the oldest segment (16
  * readings); then every 16 appends another. After 100: 48 dropped, 49..100
@@ -696,6 +737,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bound_drops_oldest_file, setup, teardown),
 		cmocka_unit_test(test_bound_drops_oldest_memory),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_odd_names_not_segments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixture_damaged_start_after_damaged, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fixture_chained_damage, setup, teardown),
