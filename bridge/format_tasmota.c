@@ -93,14 +93,12 @@ static double round2(double v)
 static void tas_parse(const char *topic, const void *payload, size_t len, int64_t arrival_ms,
 		      struct format_result *out)
 {
-	bool online;
 	(void)topic;
 	if (out->kind == FORMAT_STATUS) {
-		if (format_availability(payload, len, &online) < 0) {
+		if (format_availability(payload, len, &out->online) < 0) {
 			out->kind = FORMAT_MALFORMED;
 			snprintf(out->err, sizeof(out->err), "LWT is not Online or Offline");
 		}
-		out->online = online;
 		return;
 	}
 	cJSON *root = reading_json(payload, len, out->err, sizeof(out->err));
