@@ -48,6 +48,8 @@
 #define SEG_MAGIC "SWLOG"     /* and a NUL: 6 bytes, then u16 format */
 #define SEG_HDR 8
 #define MAP_WINDOW (256u << 10)
+/* the highest lsn a segment or cursor may name (lsn + count never wraps) */
+#define LSN_MAX (UINT64_C(1) << 62)
 
 struct seg {
 	uint64_t first_lsn;
@@ -440,6 +442,16 @@ static int load_segments(struct wal *w, char *err, size_t errlen)
 	w->next_lsn = 1;
 	for (size_t i = 0; i < n; i++) {
 		bool last = i + 1 == n;
+		if (firsts[i].first == 0 || firsts[i].first > LSN_MAX) {
+			/* a number no bridge gives (past it, lsn + count could wrap): not read, not cut */
+			char path[512];
+			seg_path(w, firsts[i].first, firsts[i].format, path, sizeof(path));
+			snprintf(err, errlen, "'%s' names lsn %llu, outside the log's numbering "
+				 "(1..%llu): not a sensor-bridge log segment; move it out of the way",
+				 path, (unsigned long long)firsts[i].first, (unsigned long long)LSN_MAX);
+			free(firsts);
+			return -1;
+		}
 		struct seg *s = seg_load(w, firsts[i].first, firsts[i].format, last, err, errlen);
 		if (!s) {
 			free(firsts);
@@ -907,7 +919,7 @@ static int parse_cursor(const char *buf, size_t n, uint64_t *lsn)
 	num[d] = '\0';
 	errno = 0;
 	unsigned long long v = strtoull(num, NULL, 10);
-	if (errno || v == 0)
+	if (errno || v == 0 || v > LSN_MAX)
 		return -1;
 	*lsn = v;
 	return 0;

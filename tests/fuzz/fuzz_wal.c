@@ -41,7 +41,7 @@
 #include "common/log.h"
 #include "tests/fuzz/fuzz.h"
 
-#define MAXREC 64
+#define MAXREC 8192
 #define MAXN 16
 
 static char state[128], wdir[160];
@@ -110,9 +110,8 @@ static void seg_name(char *out, size_t n, uint64_t lsn, bool seg)
 struct rec {
 	uint64_t lsn;
 	int64_t arrival;
-	char topic[64];
-	unsigned char payload[256];
-	size_t len;
+	size_t tlen, len;
+	uint32_t tcrc, pcrc;
 };
 
 struct list {
@@ -122,8 +121,8 @@ struct list {
 
 static bool rec_eq(const struct rec *a, const struct rec *b)
 {
-	return a->lsn == b->lsn && a->arrival == b->arrival && !strcmp(a->topic, b->topic) &&
-	       a->len == b->len && !memcmp(a->payload, b->payload, a->len);
+	return a->lsn == b->lsn && a->arrival == b->arrival && a->tlen == b->tlen &&
+	       a->tcrc == b->tcrc && a->len == b->len && a->pcrc == b->pcrc;
 }
 
 /* Reads until none (never waits), bounded: the records, checked for form and order. */
@@ -146,15 +145,12 @@ static void read_all(struct wal_reader *r, struct list *l)
 			FUZZ_CHECK(w->len <= (1u << 20) && tl <= 65535, "sizes");
 			FUZZ_CHECK(l->n < MAXREC, "more than %d records", MAXREC);
 			struct rec *o = &l->r[l->n++];
-			memset(o, 0, sizeof(*o));
 			o->lsn = w->lsn;
 			o->arrival = w->arrival_ms;
-			snprintf(o->topic, sizeof(o->topic), "%s", w->topic);
+			o->tlen = tl;
+			o->tcrc = frame_crc32(w->topic, tl);
 			o->len = w->len;
-			memcpy(o->payload, w->payload, w->len < sizeof(o->payload) ? w->len :
-				 sizeof(o->payload));
-			if (o->len > sizeof(o->payload))
-				o->len = sizeof(o->payload);
+			o->pcrc = frame_crc32(w->payload, w->len);
 		}
 	}
 	wal_batch_release(&b);
@@ -165,22 +161,28 @@ static void read_all(struct wal_reader *r, struct list *l)
 struct known {
 	size_t n;
 	struct rec r[MAXN + 1];         /* by lsn */
+	char topic[MAXN + 1][64];
+	unsigned char payload[MAXN + 1][128];
 	int file[MAXN + 1];             /* index in files[], -1: not on disk */
 	uint64_t end[MAXN + 1];         /* where its frame ends in that file */
 	uint64_t out_cursor, slow_cursor;   /* next lsn saved, 0: none */
 };
 
-static void known_rec(struct rec *r, uint64_t lsn, size_t len, unsigned salt)
+/* record lsn's topic and payload (len < 128) into topic, payload; its summary into r */
+static void known_rec(struct rec *r, char *topic, unsigned char *payload, uint64_t lsn,
+		      size_t len, unsigned salt)
 {
 	memset(r, 0, sizeof(*r));
 	r->lsn = lsn;
 	r->arrival = 1700000000000LL + (int64_t)lsn;
-	snprintf(r->topic, sizeof(r->topic), "sensors/n%u/s%llu", salt % 7,
-		 (unsigned long long)lsn);
+	snprintf(topic, 64, "sensors/n%u/s%llu", salt % 7, (unsigned long long)lsn);
+	r->tlen = strlen(topic);
+	r->tcrc = frame_crc32(topic, r->tlen);
 	r->len = len;
 	/* printable: no frame header can hide in it */
 	for (size_t i = 0; i < len; i++)
-		r->payload[i] = (unsigned char)(' ' + (lsn * 31 + i * 7 + salt) % 95);
+		payload[i] = (unsigned char)(' ' + (lsn * 31 + i * 7 + salt) % 95);
+	r->pcrc = frame_crc32(payload, len);
 }
 
 /* --- a directory as a list of files --- */
@@ -271,12 +273,13 @@ static void read_readers(struct opened *op)
  */
 static uint64_t append_and_check(struct opened *op, struct rec *added)
 {
-	known_rec(added, 0, 5, 99);
-	FUZZ_CHECK(wal_append(op->w, added->arrival, added->topic, added->payload, added->len) == 0,
-		   "append");
+	char topic[64];
+	unsigned char payload[8];
+	known_rec(added, topic, payload, 0, 5, 99);
+	FUZZ_CHECK(wal_append(op->w, added->arrival, topic, payload, added->len) == 0, "append");
 	uint64_t lsn = 0;
 	for (int i = 0; i < NREADERS; i++) {
-		struct list l;
+		static struct list l;
 		read_all(op->r[i], &l);
 		FUZZ_CHECK(l.n == 1, "reader %s: %zu records after one append", rnames[i], l.n);
 		if (i == 0)
@@ -349,7 +352,9 @@ static bool run_log(uint64_t seg_bytes, struct opened *op1)
 	read_all(r, &l3);
 	FUZZ_CHECK(l3.n == op1->l[0].n + 1, "third open: %zu records, want %zu", l3.n,
 		   op1->l[0].n + 1);
-	struct list l1 = op1->l[0];
+	static struct list l1;
+	l1 = op1->l[0];
+	FUZZ_CHECK(l1.n < MAXREC, "too many records");
 	l1.r[l1.n++] = added;
 	same_list(&l1, &l3, "third open");
 	wal_close(w);
@@ -361,6 +366,7 @@ static bool run_log(uint64_t seg_bytes, struct opened *op1)
 static const char *const junk[] = {
 	"junk", "0000000000000001.log.tmp", "out.cursor.tmp", "0000000000000001.LOG",
 	"000000000000000g.log", "00000000000000001.lo", "0000000000000001.sog", ".cursor",
+	"0000000000000000.log", "fz.cursor.tmp",
 };
 
 static uint64_t lsn_of(uint8_t arg)
@@ -441,7 +447,7 @@ static void raw(struct fuzz_in *in)
 			n = 8 + len;
 			break;
 		case 5:
-			snprintf(name, sizeof(name), "%s", junk[arg % 8]);
+			snprintf(name, sizeof(name), "%s", junk[arg % (sizeof(junk) / sizeof(junk[0]))]);
 			memcpy(buf, p, len);
 			n = len;
 			break;
@@ -478,8 +484,8 @@ static void write_valid(struct fuzz_in *in, struct known *k, uint64_t *seg_bytes
 	FUZZ_CHECK(out && slow, "readers");
 	for (uint64_t i = 1; i <= k->n; i++) {
 		size_t len = fuzz_u8(in) % 100;
-		known_rec(&k->r[i], i, len, salt);
-		FUZZ_CHECK(wal_append(w, k->r[i].arrival, k->r[i].topic, k->r[i].payload, len) == 0,
+		known_rec(&k->r[i], k->topic[i], k->payload[i], i, len, salt);
+		FUZZ_CHECK(wal_append(w, k->r[i].arrival, k->topic[i], k->payload[i], len) == 0,
 			   "append %llu", (unsigned long long)i);
 	}
 	/* commits: through oc % (n + 1) (0: none), slow never ahead of out */
@@ -510,7 +516,7 @@ static void locate_known(struct known *k, const struct dfile *f, size_t nf)
 				if (other)
 					break;
 			}
-			off += 8 + 10 + strlen(k->r[i].topic) + k->r[i].len;
+			off += 8 + 10 + k->r[i].tlen + k->r[i].len;
 			if (off > f[j].size)
 				break;
 			k->file[i] = (int)j;

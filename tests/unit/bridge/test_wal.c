@@ -471,6 +471,49 @@ static void test_unknown_format_refused(void **state)
 	assert_non_null(strstr(err, "not a sensor-bridge log segment"));
 }
 
+/*
+ * A segment named with an lsn no bridge gives (0, or near 2^64) is refused,
+ * naming it, and left as it is: numbering from there wrapped past 2^64 and
+ * the next append was numbered below what the readers had (found by
+ * tests/fuzz/fuzz_wal.c, corpus regress-huge-lsn). A cursor that far ahead
+ * is damaged.
+ */
+static void test_lsn_out_of_range_refused(void **state)
+{
+	(void)state;
+	char err[512];
+	unsigned char seg[256] = { 'S', 'W', 'L', 'O', 'G', 0, 2, 0 };
+	size_t n = 8;
+	for (int i = 0; i < 3; i++)
+		n += put_frame(seg + n, 1700000000000LL + i, "sensors/n/s", "{\"seq\":1}");
+	struct wal_opts o = { .dir = dir, .sync_ms = WAL_SYNC_NEVER };
+	put_file("fffffffffffffffe.log", seg, n);
+	assert_null(wal_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "fffffffffffffffe.log"));
+	assert_non_null(strstr(err, "outside the log's numbering"));
+	assert_true(file_exists("fffffffffffffffe.log"));
+	char path[160];
+	snprintf(path, sizeof(path), "%s/wal/fffffffffffffffe.log", dir);
+	unlink(path);
+	put_file("0000000000000000.log", seg, n);
+	assert_null(wal_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "0000000000000000.log"));
+	snprintf(path, sizeof(path), "%s/wal/0000000000000000.log", dir);
+	unlink(path);
+
+	put_file("0000000000000001.log", seg, n);
+	put_file("out.cursor", "18446744073709551615\n", 21);
+	struct wal *w = open_disk(0, 0);
+	struct wal_reader *r = wal_reader_open(w, "out", err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(wal_append(w, 1700000000100LL, "sensors/n/s", "{\"seq\":4}", 9), 0);
+	struct wal_batch b = { 0 };
+	assert_int_equal(wal_read(r, &b, 10, 1, 0), 4);
+	assert_int_equal(b.recs[3].lsn, 4);
+	wal_batch_release(&b);
+	wal_close(w);
+}
+
 /* A segment created but stopped before its header was written is repaired. */
 static void test_torn_header_repaired(void **state)
 {
@@ -974,6 +1017,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reads_format1_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format1_empty_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_format_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lsn_out_of_range_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_header_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_keeps_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_disk_is_an_error, setup, teardown),
