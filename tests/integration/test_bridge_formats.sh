@@ -154,7 +154,7 @@ assert_eq 2 "$(prom_now 'sensor_temperature_celsius{node="garage"}')" "garage un
 # Zigbee2MQTT's bridge going offline stales every device behind it
 assert_eq 1 "$(prom_now 'sensor_linkquality{node="zigbee2mqtt"}')" "zigbee2mqtt visible before its bridge goes offline"
 fixture zigbee2mqtt bridge_state_json
-wait_for 10 is 0 prom_now '{node="zigbee2mqtt"}' || fail "zigbee2mqtt devices still shown after bridge/state offline"
+wait_for 10 is 0 prom_now '{node="zigbee2mqtt"}' || fail "zigbee2mqtt devices still shown after zigbee2mqtt/bridge/state offline"
 assert_eq 1 "$(prom_now 'sensor_temperature_celsius{node="livingroom"}')" "esphome node unaffected"
 grep -q "node 'plug1' went offline" "$T/bridge.log" || fail "no log line for plug1 offline"
 kill -0 $B || fail "bridge died"
