@@ -37,6 +37,7 @@
 
 #define MAX_OUTPUTS 4
 #define MAX_TOPICS 32
+#define MAX_SUBS (2 * MAX_TOPICS) /* with MQTT_SHARE_GROUP: each filter shared, and the status filters */
 #define STATE_MSG_MAX 8448
 
 struct output {
@@ -71,9 +72,14 @@ struct bridge {
 	 * remembers them (subs_known: that file matched this URL and client id);
 	 * touched on the MQTT thread after bridge_new */
 	char *subs_path;          /* NULL: nothing to remember (no STATE_DIR, dry run) */
-	char *subs[MAX_TOPICS];
+	char *subs[MAX_SUBS];
 	size_t n_subs;
 	bool subs_known;
+	/* what the broker is asked for: MQTT_TOPICS, or with MQTT_SHARE_GROUP
+	 * each as $share/<group>/<filter> and the status filters unshared */
+	char *subf[MAX_SUBS];
+	size_t n_subf;
+	const char *share_group;  /* NULL or "": no sharing */
 	struct output out[MAX_OUTPUTS];
 	size_t n_out;
 	struct seqtrack *seq;     /* only touched on the MQTT thread */
@@ -545,7 +551,7 @@ static void subs_load(struct bridge *b, const char *url, const char *client_id)
 			url_ok = strcmp(line + 4, url) == 0;
 		else if (strncmp(line, "client_id ", 10) == 0)
 			id_ok = strcmp(line + 10, client_id) == 0;
-		else if (strncmp(line, "filter ", 7) == 0 && b->n_subs < MAX_TOPICS &&
+		else if (strncmp(line, "filter ", 7) == 0 && b->n_subs < MAX_SUBS &&
 			 (b->subs[b->n_subs] = strdup(line + 7)))
 			b->n_subs++;
 	}
@@ -596,7 +602,7 @@ static void subs_done(void *ctx, bool ok)
 	struct bridge *b = ctx;
 	if (!ok)
 		return; /* logged by common/mqtt.c; tried again at the next connect */
-	subs_set(b, b->topics, b->n_topics);
+	subs_set(b, b->subf, b->n_subf);
 	b->subs_known = true;
 	if (!b->subs_path)
 		return;
@@ -619,17 +625,17 @@ static void on_connect(void *ctx, bool session_present)
 	 * are subscribed again, which is harmless, and remembered from then on.
 	 */
 	bool known = session_present && b->subs_known;
-	char *sub[MAX_TOPICS], *unsub[MAX_TOPICS];
+	char *sub[MAX_SUBS], *unsub[MAX_SUBS];
 	size_t ns = 0, nu = 0;
-	for (size_t i = 0; i < b->n_topics; i++)
-		if (!known || !in_list(b->subs, b->n_subs, b->topics[i]))
-			sub[ns++] = b->topics[i];
+	for (size_t i = 0; i < b->n_subf; i++)
+		if (!known || !in_list(b->subs, b->n_subs, b->subf[i]))
+			sub[ns++] = b->subf[i];
 	for (size_t i = 0; known && i < b->n_subs; i++)
-		if (!in_list(b->topics, b->n_topics, b->subs[i]))
+		if (!in_list(b->subf, b->n_subf, b->subs[i]))
 			unsub[nu++] = b->subs[i];
 	if (!ns && !nu) {
 		log_info("bridge", "the resumed session keeps the %zu configured topic filters: "
-			 "nothing to subscribe or unsubscribe", b->n_topics);
+			 "nothing to subscribe or unsubscribe", b->n_subf);
 		return;
 	}
 	if (known)
@@ -859,6 +865,50 @@ rewind:
 	return NULL;
 }
 
+/*
+ * What the broker is asked for (b->subf). Without MQTT_SHARE_GROUP the
+ * MQTT_TOPICS filters. With it, each filter F as $share/<group>/F (the
+ * replicas of the group split its messages), and for each F whose last
+ * level is + or # the status filter beside it (sensors/+/+ gives
+ * sensors/+/status) unshared: every replica learns every node's status,
+ * whichever replica holds that node's series (a status then reaches the
+ * replica that also gets it through the shared filter twice; it is a
+ * retained state, the second copy changes nothing).
+ */
+static int build_subscriptions(struct bridge *b, const char *group)
+{
+	b->share_group = group && *group ? group : NULL;
+	if (b->share_group && (strpbrk(group, "/+#") || strlen(group) > 64)) {
+		log_error("config", "MQTT_SHARE_GROUP '%s': one topic level of at most 64 bytes, "
+			  "without / + #", group);
+		return -1;
+	}
+	for (size_t i = 0; i < b->n_topics; i++) {
+		const char *f = b->topics[i];
+		char buf[1200];
+		if (b->share_group)
+			snprintf(buf, sizeof(buf), "$share/%s/%s", group, f);
+		else
+			snprintf(buf, sizeof(buf), "%s", f);
+		if (!in_list(b->subf, b->n_subf, buf) && !(b->subf[b->n_subf++] = strdup(buf)))
+			return -1;
+	}
+	for (size_t i = 0; b->share_group && i < b->n_topics; i++) {
+		const char *f = b->topics[i];
+		size_t l = strlen(f);
+		char buf[1200];
+		if (l >= 2 && f[l - 2] == '/' && f[l - 1] == '+')
+			snprintf(buf, sizeof(buf), "%.*sstatus", (int)(l - 1), f);
+		else if (l >= 2 && f[l - 2] == '/' && f[l - 1] == '#')
+			snprintf(buf, sizeof(buf), "%.*s+/status", (int)(l - 1), f);
+		else
+			continue;
+		if (!in_list(b->subf, b->n_subf, buf) && !(b->subf[b->n_subf++] = strdup(buf)))
+			return -1;
+	}
+	return 0;
+}
+
 static int split_topics(struct bridge *b, const char *list)
 {
 	char *copy = strdup(list ? list : "");
@@ -993,8 +1043,18 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		}
 	}
 	b->seq = seqtrack_new(4096);
-	if (split_topics(b, cfg_str(c, "MQTT_TOPICS")) < 0)
+	if (split_topics(b, cfg_str(c, "MQTT_TOPICS")) < 0 ||
+	    build_subscriptions(b, cfg_str(c, "MQTT_SHARE_GROUP")) < 0)
 		goto err;
+	int mqtt_version = mqtt_parse_version(cfg_str(c, "MQTT_VERSION"));
+	if (mqtt_version < 0) {
+		log_error("config", "MQTT_VERSION '%s': use 5, 3.1.1 or auto",
+			  cfg_str(c, "MQTT_VERSION"));
+		goto err;
+	}
+	if (b->share_group && mqtt_version == MQTT_V311)
+		log_warn("config", "MQTT_SHARE_GROUP with MQTT 3.1.1: $share/ works only where the "
+			 "broker offers it to 3.1.1 clients too (Mosquitto 2 does)");
 
 	struct wal_opts wo = { 0 };
 	const char *state_dir = cfg_is_set(c, "STATE_DIR") ? cfg_str(c, "STATE_DIR") : NULL;
@@ -1120,6 +1180,9 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		.keepalive_s = (int)cfg_int(c, "MQTT_KEEPALIVE_S"),
 		.clean_session = false,
 		.component = "mqtt",
+		.version = (enum mqtt_version)mqtt_version,
+		.session_expiry_s = (unsigned)cfg_int(c, "MQTT_SESSION_EXPIRY_S"),
+		.receive_max = (unsigned)cfg_int(c, "MQTT_RECEIVE_MAX"),
 	};
 	if (mode == BRIDGE_DRY_RUN) {
 		/* a session of its own, gone when it disconnects: the durable
@@ -1129,6 +1192,7 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 			goto err;
 		mo.client_id = b->client_id;
 		mo.clean_session = true;
+		mo.session_expiry_s = 0;
 	}
 	char paho_dir[4096];
 	if (wo.dir) {
@@ -1218,6 +1282,8 @@ void bridge_free(struct bridge *b)
 	free(b->client_id);
 	for (size_t i = 0; i < b->n_topics; i++)
 		free(b->topics[i]);
+	for (size_t i = 0; i < b->n_subf; i++)
+		free(b->subf[i]);
 	subs_set(b, NULL, 0);
 	free(b->subs_path);
 	seqtrack_free(b->seq);
@@ -1348,6 +1414,16 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	EMIT("sensorwire_bridge_log_healthy %d\n", bridge_log_healthy(b, why, sizeof(why)) ? 1 : 0);
 	EMIT("# TYPE sensorwire_bridge_mqtt_connected gauge\n");
 	EMIT("sensorwire_bridge_mqtt_connected %d\n", bridge_connected(b) ? 1 : 0);
+	/* which replica group and which share this bridge serves (MQTT_SHARE_GROUP) */
+	int proto = b->mqtt ? mqtt_protocol(b->mqtt) : 0;
+	EMIT("# TYPE sensorwire_bridge_mqtt_info gauge\n");
+	EMIT("sensorwire_bridge_mqtt_info{version=\"%s\",client_id=\"%s\",share_group=\"%s\"} 1\n",
+	     proto == 5 ? "5" : proto ? "3.1.1" : "", cfg_str(b->cfg, "MQTT_CLIENT_ID"),
+	     b->share_group ? b->share_group : "");
+	EMIT("# TYPE sensorwire_bridge_mqtt_subscription gauge\n");
+	for (size_t i = 0; i < b->n_subf; i++)
+		EMIT("sensorwire_bridge_mqtt_subscription{filter=\"%s\",shared=\"%d\"} 1\n",
+		     b->subf[i], strncmp(b->subf[i], "$share/", 7) == 0);
 #undef EMIT
 	return n < len ? n : (len ? len - 1 : 0);
 }

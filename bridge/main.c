@@ -62,6 +62,16 @@ static const struct cfg_key bridge_keys[] = {
 	{ "MQTT_KEY_FILE", CFG_STR, NULL, 0, 0, "client private key (PEM) for mutual TLS" },
 	{ "MQTT_QOS", CFG_INT, "1", 0, 2, "subscription QoS (1 = at least once)" },
 	{ "MQTT_KEEPALIVE_S", CFG_INT, "30", 5, 3600, "MQTT keepalive in seconds" },
+	{ "MQTT_VERSION", CFG_STR, "5", 0, 0,
+	  "5, 3.1.1, or auto (5, then 3.1.1 when the broker refuses 5)" },
+	{ "MQTT_SESSION_EXPIRY_S", CFG_INT, "259200", 0, 4294967295LL,
+	  "MQTT 5: how long the broker keeps the session and queues readings while the bridge "
+	  "is away; past it they are lost (README \"Delivery guarantees\")" },
+	{ "MQTT_RECEIVE_MAX", CFG_INT, "64", 1, 65535,
+	  "MQTT 5 Receive Maximum: unacknowledged readings the broker may send at once" },
+	{ "MQTT_SHARE_GROUP", CFG_STR, "", 0, 0,
+	  "replicas: subscribe as $share/<group>/<filter>, so bridges of one group split the "
+	  "readings (each its own STATE_DIR and MQTT_CLIENT_ID); empty = no sharing" },
 	{ "MQTT_TOPICS", CFG_STR, "sensors/+/+", 0, 0,
 	  "comma-separated topic filters, each [format:]filter, e.g. sensors/+/+,"
 	  "tasmota:tele/+/SENSOR,tasmota:tele/+/LWT; formats:" FORMATS(HELP_NAME)

@@ -3,6 +3,12 @@
  * Last Will, and our own reconnect loop so that every connect goes through
  * MQTTAsync_connect's onSuccess, which reports sessionPresent (Paho's
  * automaticReconnect does not tell it to the connected callback).
+ *
+ * MQTT 5 or 3.1.1 (mqtt_opts.version). One client object serves both: Paho
+ * creates it for MQTT 5 and each connect says which version it speaks, so
+ * MQTT_VERSION=auto falls back to 3.1.1 by connecting again, without a new
+ * client. On 5, the reason codes of a refused CONNECT, SUBSCRIBE, PUBLISH
+ * and of a broker's DISCONNECT are logged by name.
  */
 #include "common/mqtt.h"
 #include "common/backoff.h"
@@ -56,7 +62,42 @@ struct mqtt {
 	 * and, once stopping, that loop parked for good (Paho's lock held) */
 	bool holding, parked;
 	uint64_t held_tries;
+	int proto;               /* the version the next connect asks for */
+	int connected_proto;     /* the version of the current/last connection */
 };
+
+static const char *reason(struct mqtt *m, int rc)
+{
+	const char *s = m->p->reasonString((enum MQTTReasonCodes)rc);
+	return s ? s : "unknown reason";
+}
+
+int mqtt_parse_version(const char *s)
+{
+	if (!s || !*s || strcmp(s, "5") == 0 || strcmp(s, "5.0") == 0)
+		return MQTT_V5;
+	if (strcmp(s, "3.1.1") == 0 || strcmp(s, "4") == 0)
+		return MQTT_V311;
+	if (strcmp(s, "auto") == 0)
+		return MQTT_VAUTO;
+	return -1;
+}
+
+int mqtt_protocol(struct mqtt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	int v = m->connected_proto;
+	pthread_mutex_unlock(&m->lock);
+	return v;
+}
+
+static bool v5(struct mqtt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	bool r = m->connected_proto == MQTTVERSION_5;
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
 
 char *mqtt_normalise_url(const char *url)
 {
@@ -86,7 +127,9 @@ static void on_connection_lost(void *ctx, char *cause)
 {
 	struct mqtt *m = ctx;
 	pthread_mutex_lock(&m->lock);
-	if (m->state == ST_STOPPING || m->state == ST_STOPPED) {
+	/* once per connection: on MQTT 5 a broker's DISCONNECT comes first
+	 * (on_disconnected), then Paho's connectionLost */
+	if (m->state != ST_CONNECTED) {
 		pthread_mutex_unlock(&m->lock);
 		return;
 	}
@@ -182,6 +225,17 @@ static int on_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 	return 1;
 }
 
+/* MQTT 5: the broker sent DISCONNECT (e.g. 0x8E session taken over, 0x89 server busy). */
+static void on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes rc)
+{
+	struct mqtt *m = ctx;
+	char why[160];
+	snprintf(why, sizeof(why), "the broker disconnected: %s (reason 0x%02x)", reason(m, rc),
+		 (unsigned)rc);
+	(void)props;
+	on_connection_lost(m, why);
+}
+
 static void on_delivery_complete(void *ctx, MQTTAsync_token token)
 {
 	struct mqtt *m = ctx;
@@ -189,31 +243,74 @@ static void on_delivery_complete(void *ctx, MQTTAsync_token token)
 		m->h.on_delivered(m->ctx, token);
 }
 
-static void on_connect_success(void *ctx, MQTTAsync_successData *resp)
+static void connected(struct mqtt *m, bool present, int proto, const char *extra)
 {
-	struct mqtt *m = ctx;
-	bool present = resp ? resp->alt.connect.sessionPresent != 0 : false;
 	pthread_mutex_lock(&m->lock);
 	if (m->state == ST_STOPPING || m->state == ST_STOPPED) {
 		pthread_mutex_unlock(&m->lock);
 		return;
 	}
 	m->state = ST_CONNECTED;
+	m->connected_proto = proto;
 	m->failing = false;
 	backoff_reset(&m->backoff);
 	pthread_mutex_unlock(&m->lock);
-	log_info(m->comp, "connected to %s as '%s' (session %s)", m->url, m->o.client_id,
-		 present ? "resumed" : "new");
+	log_info(m->comp, "connected to %s as '%s' (session %s), MQTT %s%s", m->url,
+		 m->o.client_id, present ? "resumed" : "new",
+		 proto == MQTTVERSION_5 ? "5" : "3.1.1", extra);
 	if (m->h.on_connect)
 		m->h.on_connect(m->ctx, present);
 }
 
-static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
+static void on_connect_success(void *ctx, MQTTAsync_successData *resp)
 {
 	struct mqtt *m = ctx;
+	connected(m, resp ? resp->alt.connect.sessionPresent != 0 : false, MQTTVERSION_3_1_1, "");
+}
+
+static void on_connect_success5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	struct mqtt *m = ctx;
+	char extra[160] = "";
+	size_t n = 0;
+	/* what the broker changed of what was asked for (MQTT 5 CONNACK properties) */
+	if (resp && m->p->propsHas(&resp->properties, MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL))
+		n += (size_t)snprintf(extra + n, sizeof(extra) - n, ", session expiry %d s set by "
+				      "the broker", m->p->propsNumber(&resp->properties,
+					MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL));
+	else if (!m->o.clean_session || m->o.session_expiry_s)
+		n += (size_t)snprintf(extra + n, sizeof(extra) - n, ", expiry %u s",
+				      m->o.session_expiry_s);
+	if (resp && n < sizeof(extra) &&
+	    m->p->propsHas(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
+		snprintf(extra + n, sizeof(extra) - n, ", broker receive maximum %d",
+			 m->p->propsNumber(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM));
+	connected(m, resp ? resp->alt.connect.sessionPresent != 0 : false, MQTTVERSION_5, extra);
+}
+
+static void connect_failed(struct mqtt *m, int code, const char *message, int rc5)
+{
 	pthread_mutex_lock(&m->lock);
 	if (m->state == ST_STOPPING || m->state == ST_STOPPED) {
 		pthread_mutex_unlock(&m->lock);
+		return;
+	}
+	/*
+	 * MQTT_VERSION=auto: a broker that only knows 3.1.1 answers an MQTT 5
+	 * CONNECT with the 3.1.1 CONNACK code 1 (unacceptable protocol
+	 * version), one that knows 5 with reason 0x84 (unsupported protocol
+	 * version): connect again at once with 3.1.1, and stay there.
+	 */
+	if (m->o.version == MQTT_VAUTO && m->proto == MQTTVERSION_5 &&
+	    (rc5 == 1 || rc5 == MQTTREASONCODE_UNSUPPORTED_PROTOCOL_VERSION || code == 1)) {
+		m->proto = MQTTVERSION_3_1_1;
+		m->state = ST_WAITING;
+		m->want_connect = true;
+		pthread_cond_broadcast(&m->cond);
+		pthread_mutex_unlock(&m->lock);
+		log_warn(m->comp, "%s refuses MQTT 5 (unacceptable protocol version): MQTT_VERSION="
+			 "auto falls back to 3.1.1 (no Will delay, no session expiry, no shared "
+			 "subscriptions) until restarted", m->url);
 		return;
 	}
 	bool first = !m->failing;
@@ -222,28 +319,77 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
 	m->want_connect = true;
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
-	if (first)
-		log_warn(m->comp, "cannot connect to %s: %s (code %d); retrying with backoff",
-			 m->url, resp && resp->message ? resp->message : "connection refused",
-			 resp ? resp->code : -1);
+	char why[200];
+	if (rc5 > 0)
+		snprintf(why, sizeof(why), "%s (reason 0x%02x)", reason(m, rc5), (unsigned)rc5);
 	else
-		log_debug(m->comp, "connect to %s failed again (code %d)", m->url,
-			  resp ? resp->code : -1);
+		snprintf(why, sizeof(why), "%s (code %d)", message ? message : "connection refused",
+			 code);
+	if (first)
+		log_warn(m->comp, "cannot connect to %s: %s; retrying with backoff", m->url, why);
+	else
+		log_debug(m->comp, "connect to %s failed again: %s", m->url, why);
 }
 
-static int do_connect(struct mqtt *m)
+static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
 {
-	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	connect_failed(ctx, resp ? resp->code : -1, resp ? resp->message : NULL, 0);
+}
+
+static void on_connect_failure5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	connect_failed(ctx, resp ? resp->code : -1, resp ? resp->message : NULL,
+		       resp ? (int)resp->reasonCode : 0);
+}
+
+static void add_int_prop(struct mqtt *m, MQTTProperties *props, enum MQTTPropertyCodes id,
+			 unsigned v)
+{
+	MQTTProperty pr = { .identifier = id };
+	if (id == MQTTPROPERTY_CODE_RECEIVE_MAXIMUM)
+		pr.value.integer2 = (unsigned short)v;
+	else
+		pr.value.integer4 = v;
+	if (m->p->propsAdd(props, &pr) != 0)
+		log_warn(m->comp, "cannot add the MQTT 5 property %d", (int)id);
+}
+
+static int do_connect(struct mqtt *m, int proto)
+{
+	MQTTAsync_connectOptions co3 = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_connectOptions co = proto == MQTTVERSION_5 ? co5 : co3;
 	MQTTAsync_willOptions wo = MQTTAsync_willOptions_initializer;
 	MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
+	MQTTProperties props = MQTTProperties_initializer;
+	MQTTProperties wprops = MQTTProperties_initializer;
 
 	co.keepAliveInterval = m->o.keepalive_s > 0 ? m->o.keepalive_s : 30;
-	co.cleansession = m->o.clean_session ? 1 : 0;
 	co.connectTimeout = 10;
-	co.onSuccess = on_connect_success;
-	co.onFailure = on_connect_failure;
 	co.context = m;
-	co.MQTTVersion = MQTTVERSION_3_1_1;
+	co.MQTTVersion = proto;
+	if (proto == MQTTVERSION_5) {
+		co.cleansession = 0;
+		co.cleanstart = m->o.clean_session ? 1 : 0;
+		co.onSuccess5 = on_connect_success5;
+		co.onFailure5 = on_connect_failure5;
+		if (m->o.session_expiry_s)
+			add_int_prop(m, &props, MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
+				     m->o.session_expiry_s);
+		if (m->o.receive_max)
+			add_int_prop(m, &props, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM,
+				     m->o.receive_max);
+		co.connectProperties = &props;
+		if (m->o.will_topic && m->o.will_delay_s) {
+			add_int_prop(m, &wprops, MQTTPROPERTY_CODE_WILL_DELAY_INTERVAL,
+				     m->o.will_delay_s);
+			co.willProperties = &wprops;
+		}
+	} else {
+		co.cleansession = m->o.clean_session ? 1 : 0;
+		co.onSuccess = on_connect_success;
+		co.onFailure = on_connect_failure;
+	}
 	if (m->o.max_inflight > 0)
 		co.maxInflight = m->o.max_inflight;
 	if (m->o.username && *m->o.username)
@@ -268,7 +414,10 @@ static int do_connect(struct mqtt *m)
 			so.privateKey = m->o.key_file;
 		co.ssl = &so;
 	}
-	return m->p->connect(m->client, &co);
+	int rc = m->p->connect(m->client, &co); /* Paho copies the properties */
+	m->p->propsFree(&props);
+	m->p->propsFree(&wprops);
+	return rc;
 }
 
 static void *reconnect_thread(void *arg)
@@ -291,8 +440,9 @@ static void *reconnect_thread(void *arg)
 				break;
 		}
 		m->state = ST_CONNECTING;
+		int proto = m->proto;
 		pthread_mutex_unlock(&m->lock);
-		int rc = do_connect(m);
+		int rc = do_connect(m, proto);
 		pthread_mutex_lock(&m->lock);
 		if (rc != MQTTASYNC_SUCCESS && m->state != ST_STOPPING) {
 			if (!m->failing)
@@ -356,7 +506,9 @@ struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, 
 	 * dump this build cannot produce; from ERROR up it records nothing */
 	m->p->setTraceLevel(MQTTASYNC_TRACE_ERROR);
 	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
-	cro.MQTTVersion = MQTTVERSION_3_1_1;
+	/* a client made for 5 may connect with 3.1.1 too (MQTT_VERSION=auto) */
+	cro.MQTTVersion = o->version == MQTT_V311 ? MQTTVERSION_3_1_1 : MQTTVERSION_5;
+	m->proto = cro.MQTTVersion;
 	cro.sendWhileDisconnected = 0;
 	int ptype = o->persist_dir ? MQTTCLIENT_PERSISTENCE_DEFAULT : MQTTCLIENT_PERSISTENCE_NONE;
 	int rc = m->p->createWithOptions(&m->client, m->url, o->client_id, ptype,
@@ -369,6 +521,11 @@ struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, 
 	rc = m->p->setCallbacks(m->client, m, on_connection_lost, on_message_arrived,
 				    on_delivery_complete);
 	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "cannot set MQTT callbacks: %s", m->p->strerror(rc));
+		goto err_client;
+	}
+	if (cro.MQTTVersion == MQTTVERSION_5 &&
+	    (rc = m->p->setDisconnected(m->client, m, on_disconnected)) != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "cannot set MQTT callbacks: %s", m->p->strerror(rc));
 		goto err_client;
 	}
@@ -413,6 +570,53 @@ static void on_subscribe_failure(void *ctx, MQTTAsync_failureData *resp)
 		  resp && resp->message ? resp->message : "refused", resp ? resp->code : -1);
 }
 
+/*
+ * Reason code i of a v5 SUBACK or UNSUBACK. Paho puts a single one in
+ * resp->reasonCode and leaves the array unset (MQTTAsync.c).
+ */
+static int ack_code(const MQTTAsync_successData5 *resp, int count, const enum MQTTReasonCodes *v,
+		    int i)
+{
+	if (!resp)
+		return 0x80;
+	if (count <= 1)
+		return i == 0 ? (int)resp->reasonCode : 0x80;
+	return i < count && v ? (int)v[i] : 0x80;
+}
+
+static void on_subscribe_success5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	struct mqtt *m = ctx;
+	int n = resp ? resp->alt.sub.reasonCodeCount : 0;
+	for (int i = 0; i < (n > 1 ? n : 1); i++) {
+		int rc = ack_code(resp, n, resp ? resp->alt.sub.reasonCodes : NULL, i);
+		if (rc >= MQTTREASONCODE_UNSPECIFIED_ERROR)
+			log_error(m->comp, "the broker refused subscription %d: %s (reason 0x%02x)",
+				  i + 1, reason(m, rc), (unsigned)rc);
+	}
+	log_debug(m->comp, "subscriptions confirmed");
+}
+
+static void on_subscribe_failure5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct mqtt *m = ctx;
+	log_error(m->comp, "subscribe failed: %s (reason 0x%02x)",
+		  resp ? reason(m, resp->reasonCode) : "refused",
+		  resp ? (unsigned)resp->reasonCode : 0u);
+}
+
+/* Sets ro's callbacks for the version of the connection. */
+#define SET_CB(m, ro, ok, fail, ok5, fail5)                                   \
+	do {                                                                 \
+		if (v5(m)) {                                                 \
+			(ro).onSuccess5 = (ok5);                             \
+			(ro).onFailure5 = (fail5);                           \
+		} else {                                                     \
+			(ro).onSuccess = (ok);                               \
+			(ro).onFailure = (fail);                             \
+		}                                                            \
+	} while (0)
+
 int mqtt_subscribe(struct mqtt *m, char *const *filters, size_t n, int qos)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
@@ -421,8 +625,8 @@ int mqtt_subscribe(struct mqtt *m, char *const *filters, size_t n, int qos)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		qoss[i] = qos;
-	ro.onSuccess = on_subscribe_success;
-	ro.onFailure = on_subscribe_failure;
+	SET_CB(m, ro, on_subscribe_success, on_subscribe_failure, on_subscribe_success5,
+	       on_subscribe_failure5);
 	ro.context = m;
 	int rc = m->p->subscribeMany(m->client, (int)n, (char *const *)filters, qoss, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -478,6 +682,34 @@ static void on_unsub_failure(void *ctx, MQTTAsync_failureData *resp)
 	resub_end(r, false);
 }
 
+static void on_unsub_success5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	struct resub *r = ctx;
+	bool ok = true;
+	int n = resp ? resp->alt.unsub.reasonCodeCount : 0;
+	for (int i = 0; (size_t)i < r->n_unsub; i++) {
+		int rc = ack_code(resp, n, resp ? resp->alt.unsub.reasonCodes : NULL, i);
+		/* 0x11 no subscription existed: what was asked for holds */
+		if (rc >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+			log_error(r->m->comp, "the broker refused to unsubscribe '%s': %s (reason "
+				  "0x%02x)", r->unsub[i], reason(r->m, rc), (unsigned)rc);
+			ok = false;
+		} else {
+			log_info(r->m->comp, "unsubscribed from '%s'", r->unsub[i]);
+		}
+	}
+	resub_end(r, ok);
+}
+
+static void on_unsub_failure5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct resub *r = ctx;
+	log_error(r->m->comp, "unsubscribe failed: %s (reason 0x%02x)",
+		  resp ? reason(r->m, resp->reasonCode) : "refused",
+		  resp ? (unsigned)resp->reasonCode : 0u);
+	resub_end(r, false);
+}
+
 static void resub_unsubscribe(struct resub *r)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
@@ -485,8 +717,8 @@ static void resub_unsubscribe(struct resub *r)
 		resub_end(r, true);
 		return;
 	}
-	ro.onSuccess = on_unsub_success;
-	ro.onFailure = on_unsub_failure;
+	SET_CB(r->m, ro, on_unsub_success, on_unsub_failure, on_unsub_success5,
+	       on_unsub_failure5);
 	ro.context = r;
 	int rc = r->m->p->unsubscribeMany(r->m->client, (int)r->n_unsub, r->unsub, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -502,7 +734,7 @@ static void on_resub_success(void *ctx, MQTTAsync_successData *resp)
 	for (size_t i = 0; i < r->n_sub; i++) {
 		int q = !resp ? 0x80 : r->n_sub == 1 ? resp->alt.qos :
 			resp->alt.qosList ? resp->alt.qosList[i] : 0x80;
-		if (q == 0x80) {
+		if (q >= 0x80) {
 			log_error(r->m->comp, "the broker refused the subscription to '%s'", r->sub[i]);
 			ok = false;
 		} else {
@@ -521,6 +753,38 @@ static void on_resub_failure(void *ctx, MQTTAsync_failureData *resp)
 	struct resub *r = ctx;
 	log_error(r->m->comp, "subscribe failed: %s (code %d)",
 		  resp && resp->message ? resp->message : "refused", resp ? resp->code : -1);
+	resub_end(r, false);
+}
+
+static void on_resub_success5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	struct resub *r = ctx;
+	bool ok = true;
+	for (size_t i = 0; i < r->n_sub; i++) {
+		int q = ack_code(resp, resp ? resp->alt.sub.reasonCodeCount : 0,
+				 resp ? resp->alt.sub.reasonCodes : NULL, (int)i);
+		if (q >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+			/* e.g. 0x9e: the broker has no shared subscriptions */
+			log_error(r->m->comp, "the broker refused the subscription to '%s': %s "
+				  "(reason 0x%02x)", r->sub[i], reason(r->m, q), (unsigned)q);
+			ok = false;
+		} else {
+			log_info(r->m->comp, "subscribed to '%s' (qos %d)", r->sub[i], q);
+		}
+	}
+	if (!ok) {
+		resub_end(r, false);
+		return;
+	}
+	resub_unsubscribe(r);
+}
+
+static void on_resub_failure5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct resub *r = ctx;
+	log_error(r->m->comp, "subscribe failed: %s (reason 0x%02x)",
+		  resp ? reason(r->m, resp->reasonCode) : "refused",
+		  resp ? (unsigned)resp->reasonCode : 0u);
 	resub_end(r, false);
 }
 
@@ -568,8 +832,7 @@ int mqtt_resubscribe(struct mqtt *m, char *const *sub, size_t n_sub, int qos,
 	for (size_t i = 0; i < n_sub; i++)
 		qoss[i] = qos;
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	ro.onSuccess = on_resub_success;
-	ro.onFailure = on_resub_failure;
+	SET_CB(m, ro, on_resub_success, on_resub_failure, on_resub_success5, on_resub_failure5);
 	ro.context = r;
 	int rc = m->p->subscribeMany(m->client, (int)n_sub, r->sub, qoss, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -578,6 +841,16 @@ int mqtt_resubscribe(struct mqtt *m, char *const *sub, size_t n_sub, int qos,
 		return -EIO;
 	}
 	return 0;
+}
+
+/* MQTT 5: a PUBACK with an error reason (e.g. 0x87 not authorized). Paho
+ * still reports the delivery (on_delivered): the broker will not take it. */
+static void on_publish_failure5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	struct mqtt *m = ctx;
+	if (resp && resp->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR)
+		log_warn(m->comp, "the broker refused a publish: %s (reason 0x%02x)",
+			 reason(m, resp->reasonCode), (unsigned)resp->reasonCode);
 }
 
 int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t len,
@@ -591,6 +864,10 @@ int mqtt_publish(struct mqtt *m, const char *topic, const void *payload, size_t 
 	msg.retained = retained;
 	if (!m->p->isConnected(m->client))
 		return -ENOTCONN;
+	if (v5(m)) {
+		ro.onFailure5 = on_publish_failure5;
+		ro.context = m;
+	}
 	int rc = m->p->sendMessage(m->client, topic, &msg, &ro);
 	if (rc == MQTTASYNC_DISCONNECTED)
 		return -ENOTCONN;
@@ -645,7 +922,19 @@ static void on_disconnect_failed(void *ctx, MQTTAsync_failureData *resp)
 	on_disconnect_done(ctx, NULL);
 }
 
-int mqtt_stop(struct mqtt *m, int timeout_ms)
+static void on_disconnect_done5(void *ctx, MQTTAsync_successData5 *resp)
+{
+	(void)resp;
+	on_disconnect_done(ctx, NULL);
+}
+
+static void on_disconnect_failed5(void *ctx, MQTTAsync_failureData5 *resp)
+{
+	(void)resp;
+	on_disconnect_done(ctx, NULL);
+}
+
+static int stop(struct mqtt *m, int timeout_ms, bool with_will)
 {
 	pthread_mutex_lock(&m->lock);
 	bool was_connected = m->state == ST_CONNECTED;
@@ -669,10 +958,20 @@ int mqtt_stop(struct mqtt *m, int timeout_ms)
 	}
 	if (!m->p->isConnected(m->client) && !was_connected)
 		return 0;
-	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
+	MQTTAsync_disconnectOptions d3 = MQTTAsync_disconnectOptions_initializer;
+	MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
+	bool five = v5(m);
+	MQTTAsync_disconnectOptions dopts = five ? d5 : d3;
 	dopts.timeout = timeout_ms;
-	dopts.onSuccess = on_disconnect_done;
-	dopts.onFailure = on_disconnect_failed;
+	if (five) {
+		dopts.onSuccess5 = on_disconnect_done5;
+		dopts.onFailure5 = on_disconnect_failed5;
+		dopts.reasonCode = with_will ? MQTTREASONCODE_DISCONNECT_WITH_WILL_MESSAGE
+					     : MQTTREASONCODE_NORMAL_DISCONNECTION;
+	} else {
+		dopts.onSuccess = on_disconnect_done;
+		dopts.onFailure = on_disconnect_failed;
+	}
 	dopts.context = m;
 	if (m->p->disconnect(m->client, &dopts) != MQTTASYNC_SUCCESS)
 		return -EIO;
@@ -683,8 +982,21 @@ int mqtt_stop(struct mqtt *m, int timeout_ms)
 			break;
 	bool ok = m->disconnected_ok;
 	pthread_mutex_unlock(&m->lock);
-	log_info(m->comp, "disconnected from %s", m->url);
+	log_info(m->comp, "disconnected from %s%s", m->url,
+		 with_will ? " (the broker publishes the Will after its delay)" : "");
 	return ok ? 0 : -ETIMEDOUT;
+}
+
+int mqtt_stop(struct mqtt *m, int timeout_ms)
+{
+	return stop(m, timeout_ms, false);
+}
+
+int mqtt_stop_with_will(struct mqtt *m, int timeout_ms)
+{
+	if (!v5(m))
+		return -ENOTSUP;
+	return stop(m, timeout_ms, true);
 }
 
 void mqtt_free(struct mqtt *m)

@@ -13,6 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* MQTT_VERSION: 5 (the default), 3.1.1, or auto (5, then 3.1.1 if the broker refuses 5) */
+enum mqtt_version { MQTT_V5 = 0, MQTT_V311, MQTT_VAUTO };
+
 struct mqtt_opts {
 	const char *url;          /* tcp://h:1883, ssl://h:8883; mqtt:// and mqtts:// accepted */
 	const char *client_id;
@@ -30,6 +33,17 @@ struct mqtt_opts {
 	const char *persist_dir;  /* Paho file persistence here; NULL = in memory */
 	int max_inflight;         /* 0 = Paho default */
 	const char *component;    /* log prefix; NULL = "mqtt" */
+	enum mqtt_version version;
+	/*
+	 * MQTT 5 only (3.1.1 has no such thing: a clean_session=false session
+	 * lives until the broker drops it). How long the broker keeps the
+	 * session (subscriptions, queued messages, a delayed Will) after the
+	 * connection ends; 0 = it ends with the connection. clean_session
+	 * still makes every connect start a new one (Clean Start).
+	 */
+	unsigned session_expiry_s;
+	unsigned will_delay_s;    /* MQTT 5: the broker waits this long before the Will */
+	unsigned receive_max;     /* MQTT 5: unacknowledged QoS>0 messages the broker may send; 0 = 65535 */
 };
 
 struct mqtt_handlers {
@@ -103,6 +117,17 @@ int mqtt_wait_idle(struct mqtt *m, int timeout_ms);
  * for the session's next connection (as after a crash).
  */
 int mqtt_stop(struct mqtt *m, int timeout_ms);
+/*
+ * As mqtt_stop, but on an MQTT 5 connection the DISCONNECT asks the broker
+ * for the Will (reason 0x04, Disconnect with Will Message), which it then
+ * publishes after the Will Delay Interval unless the same client id is back
+ * by then. -ENOTSUP (and nothing done) on a 3.1.1 connection.
+ */
+int mqtt_stop_with_will(struct mqtt *m, int timeout_ms);
+/* The version of the current (or last) connection: 5 or 4 (3.1.1); 0 before any. */
+int mqtt_protocol(struct mqtt *m);
+/* Parses MQTT_VERSION ("5", "3.1.1", "auto"); -1 for anything else. */
+int mqtt_parse_version(const char *s);
 void mqtt_free(struct mqtt *m);
 
 /* Normalises mqtt:// and mqtts:// to Paho's tcp:// and ssl://. Caller frees. */

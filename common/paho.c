@@ -25,6 +25,12 @@
 		.free = p##MQTTAsync_free,                                   \
 		.destroy = p##MQTTAsync_destroy,                             \
 		.strerror = p##MQTTAsync_strerror,                           \
+		.setDisconnected = p##MQTTAsync_setDisconnected,             \
+		.propsAdd = p##MQTTProperties_add,                           \
+		.propsFree = p##MQTTProperties_free,                         \
+		.propsHas = p##MQTTProperties_hasProperty,                   \
+		.propsNumber = p##MQTTProperties_getNumericValue,            \
+		.reasonString = p##MQTTReasonCode_toString,                  \
 	}
 
 #ifdef SW_PAHO_SPLIT
@@ -47,6 +53,12 @@ SWPAHO(MQTTAsync_freeMessage);
 SWPAHO(MQTTAsync_free);
 SWPAHO(MQTTAsync_destroy);
 SWPAHO(MQTTAsync_strerror);
+SWPAHO(MQTTAsync_setDisconnected);
+SWPAHO(MQTTProperties_add);
+SWPAHO(MQTTProperties_free);
+SWPAHO(MQTTProperties_hasProperty);
+SWPAHO(MQTTProperties_getNumericValue);
+SWPAHO(MQTTReasonCode_toString);
 
 static const struct paho_api plain = PAHO_TABLE("tcp", swtcp_);
 static const struct paho_api tls = PAHO_TABLE("tls", swtls_);

@@ -15,6 +15,8 @@
 #define SW_PAHO_H
 
 #include <MQTTAsync.h>
+#include <MQTTProperties.h>
+#include <MQTTReasonCodes.h>
 #include <stdbool.h>
 
 struct paho_api {
@@ -35,6 +37,13 @@ struct paho_api {
 	__typeof__(MQTTAsync_free) *free;
 	__typeof__(MQTTAsync_destroy) *destroy;
 	__typeof__(MQTTAsync_strerror) *strerror;
+	/* MQTT 5 */
+	__typeof__(MQTTAsync_setDisconnected) *setDisconnected;
+	__typeof__(MQTTProperties_add) *propsAdd;
+	__typeof__(MQTTProperties_free) *propsFree;
+	__typeof__(MQTTProperties_hasProperty) *propsHas;
+	__typeof__(MQTTProperties_getNumericValue) *propsNumber;
+	__typeof__(MQTTReasonCode_toString) *reasonString;
 };
 
 /* The Paho to use for a TLS (ssl://) or a plain (tcp://) connection. */

@@ -42,6 +42,14 @@ static const struct cfg_key publisher_keys[] = {
 	  "QoS of readings: 1 = at least once (kept until PUBACK), 0 = at most once" },
 	{ "MQTT_KEEPALIVE_S", CFG_INT, "30", 1, 3600,
 	  "MQTT keepalive; the broker publishes 'offline' about 1.5 x this after a silent death" },
+	{ "MQTT_VERSION", CFG_STR, "5", 0, 0,
+	  "5, 3.1.1, or auto (5, then 3.1.1 when the broker refuses 5)" },
+	{ "MQTT_WILL_DELAY_S", CFG_INT, "30", 0, 86400,
+	  "MQTT 5: the broker publishes 'offline' this long after the connection ends, unless "
+	  "the publisher is back by then (a restart shows no 'offline'); 0 = at once" },
+	{ "MQTT_STOP_OFFLINE", CFG_STR, "now", 0, 0,
+	  "what a planned stop (SIGTERM, SIGINT) does: now = publish 'offline' at once; will = "
+	  "leave it to the Will after MQTT_WILL_DELAY_S (as SIGUSR2 always does: a restart)" },
 	{ "LOG_LEVEL", CFG_STR, "info", 0, 0, "error, warn, info or debug" },
 	/* what is read and where it goes */
 	{ "NODE_NAME", CFG_STR, NULL, 0, 0,
@@ -194,6 +202,17 @@ static int validate(struct cfg *c, struct publisher_opts *o, struct payload_tags
 		return rc;
 	o->tags = tags;
 	o->qos = (int)cfg_int(c, "MQTT_QOS");
+	if (mqtt_parse_version(cfg_str(c, "MQTT_VERSION")) < 0) {
+		snprintf(err, errlen, "MQTT_VERSION '%s': use 5, 3.1.1 or auto",
+			 cfg_str(c, "MQTT_VERSION"));
+		return -EINVAL;
+	}
+	const char *so = cfg_str(c, "MQTT_STOP_OFFLINE");
+	if (so && strcmp(so, "now") != 0 && strcmp(so, "will") != 0) {
+		snprintf(err, errlen, "MQTT_STOP_OFFLINE '%s': use now or will", so);
+		return -EINVAL;
+	}
+	o->stop_via_will = so && strcmp(so, "will") == 0;
 	o->interval_ms = cfg_int(c, "INTERVAL_MS") > 0 ? (unsigned)cfg_int(c, "INTERVAL_MS")
 						       : (unsigned)cfg_int(c, "INTERVAL_S") * 1000u;
 	char msg[512];
@@ -291,6 +310,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGUSR2); /* stop for a restart: 'offline' left to the delayed Will */
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -315,6 +335,8 @@ int main(int argc, char **argv)
 		.cert_file = cfg_str(&c, "MQTT_CERT_FILE"),
 		.key_file = cfg_str(&c, "MQTT_KEY_FILE"),
 		.keepalive_s = (int)cfg_int(&c, "MQTT_KEEPALIVE_S"),
+		.version = (enum mqtt_version)mqtt_parse_version(cfg_str(&c, "MQTT_VERSION")),
+		.will_delay_s = (unsigned)cfg_int(&c, "MQTT_WILL_DELAY_S"),
 	};
 	p = publisher_new(&o, &mo, err, sizeof(err));
 	if (!p) {

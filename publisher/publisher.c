@@ -159,6 +159,8 @@ struct publisher {
 
 	char stats_topic[TOPIC_MAX];
 	unsigned stats_interval_s;
+	unsigned will_delay_s;      /* MQTT_WILL_DELAY_S (MQTT 5) */
+	bool stop_via_will;         /* MQTT_STOP_OFFLINE=will */
 	uint64_t created_ms;        /* monotonic */
 	pthread_mutex_t stats_lock; /* the tasks' snap */
 
@@ -887,6 +889,8 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 	p->recovered = st.pending;
 	snprintf(p->prefix, sizeof(p->prefix), "%s", o->prefix);
 	p->stats_interval_s = o->stats_interval_s;
+	p->stop_via_will = o->stop_via_will;
+	p->will_delay_s = mo->will_delay_s;
 	p->created_ms = mono_ms();
 	if (build_topic(p->status_topic, sizeof(p->status_topic), o->prefix, o->node,
 			"status") < 0 ||
@@ -939,6 +943,14 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 		m.client_id = p->client_id;
 	}
 	m.clean_session = true;     /* the outbox keeps readings, not the broker */
+	/*
+	 * MQTT 5: every connect starts a new session (Clean Start), and the
+	 * session outlives the connection only as long as the Will Delay: the
+	 * broker sends the Will when the delay ends or the session does,
+	 * whichever comes first, so a shorter expiry would cut the delay. The
+	 * session holds nothing else worth keeping (QoS 0 subscriptions only).
+	 */
+	m.session_expiry_s = m.will_delay_s;
 	m.will_topic = p->status_topic;
 	m.will_payload = "offline";
 	m.will_retained = true;
@@ -1168,7 +1180,7 @@ int publisher_http(void *ctx, const char *path, char **body, size_t *len, const 
  * queued, announces offline and waits for its PUBACK; whatever is still
  * undelivered stays in the outbox.
  */
-static void shut_down(struct publisher *p)
+static void shut_down(struct publisher *p, bool restarting)
 {
 	stop_sensors(p);
 	uint64_t until = mono_ms() + DRAIN_WAIT_MS;
@@ -1178,7 +1190,13 @@ static void shut_down(struct publisher *p)
 		wait_ms(p, 50);
 	pthread_mutex_unlock(&p->lock);
 	stop_sender(p);
-	if (mqtt_is_connected(p->mqtt)) {
+	/* a restart on MQTT 5 with a Will delay: the delayed Will says 'offline'
+	 * if the publisher is not back in time (mqtt_stop_with_will below) */
+	bool via_will = restarting && p->will_delay_s && mqtt_protocol(p->mqtt) == 5;
+	if (restarting && !via_will)
+		log_info(COMP, "stopping for a restart, but %s: publishing 'offline' now",
+			 p->will_delay_s ? "MQTT 3.1.1 has no Will delay" : "MQTT_WILL_DELAY_S is 0");
+	if (!via_will && mqtt_is_connected(p->mqtt)) {
 		int rc = mqtt_publish(p->mqtt, p->status_topic, "offline", 7, 1, true, NULL);
 		if (rc == 0)
 			rc = mqtt_wait_idle(p->mqtt, OFFLINE_ACK_WAIT_MS);
@@ -1199,7 +1217,11 @@ static void shut_down(struct publisher *p)
 		log_warn(COMP, "%" PRIu64 " undelivered reading(s) are lost (no OUTBOX_DIR)",
 			 st.pending);
 	pthread_mutex_unlock(&p->lock);
-	mqtt_stop(p->mqtt, 2000);
+	if (!via_will || mqtt_stop_with_will(p->mqtt, 2000) == -ENOTSUP)
+		mqtt_stop(p->mqtt, 2000);
+	else
+		log_info(COMP, "restarting: 'offline' only if not back within %u s (Will delay)",
+			 p->will_delay_s);
 	log_stats(p);
 }
 
@@ -1240,6 +1262,7 @@ int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_ever
 		 p->boot, p->n_tasks, p->interval_ms, p->status_topic);
 
 	/* two timers: the log line every stats_every_s, $stats every stats_interval_s */
+	bool restarting = false;
 	uint64_t next_log = stats_every_s ? mono_ms() + stats_every_s * 1000ull : UINT64_MAX;
 	uint64_t next_pub = p->stats_interval_s ? mono_ms() + p->stats_interval_s * 1000ull
 						: UINT64_MAX;
@@ -1251,7 +1274,9 @@ int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_ever
 		struct timespec ts = mono_ts(wait);
 		int sig = sigtimedwait(stop, NULL, &ts);
 		if (sig > 0) {
-			log_info(COMP, "%s: stopping", strsignal(sig));
+			restarting = sig == SIGUSR2 || p->stop_via_will;
+			log_info(COMP, "%s: stopping%s", strsignal(sig),
+				 restarting ? " for a restart" : "");
 			break;
 		}
 		now = mono_ms();
@@ -1264,7 +1289,7 @@ int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_ever
 			next_pub = now + p->stats_interval_s * 1000ull;
 		}
 	}
-	shut_down(p);
+	shut_down(p, restarting);
 	return 0;
 err_stop:
 	stop_sensors(p);

@@ -44,6 +44,7 @@ struct publisher_opts {
 	bool ha_discovery;                /* HA_DISCOVERY: announce every field to Home Assistant */
 	const char *ha_prefix;            /* HA_DISCOVERY_PREFIX */
 	unsigned stats_interval_s;        /* STATS_INTERVAL_S: retained <prefix>/<node>/$stats; 0 = off */
+	bool stop_via_will;               /* MQTT_STOP_OFFLINE=will: SIGTERM/SIGINT as SIGUSR2 */
 };
 
 struct publisher;
@@ -62,7 +63,10 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
  * of the signals in stop (blocked by the caller in every thread) and shuts
  * down: sensors stop, a retained "offline" is published and its PUBACK
  * awaited (up to 3 s), unacknowledged readings go to the outbox, the
- * client disconnects. Logs counters every stats_every_s seconds (0 = never).
+ * client disconnects. SIGUSR2 (or any stop signal with stop_via_will)
+ * means "restarting": on MQTT 5 no "offline" is published, the DISCONNECT
+ * asks for the Will instead, which the broker publishes after the Will
+ * Delay Interval unless the publisher is back by then. Logs counters every stats_every_s seconds (0 = never).
  * Returns 0, or -errno when it could not start.
  */
 int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_every_s);

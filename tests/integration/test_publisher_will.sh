@@ -2,7 +2,16 @@
 # test_publisher_will.sh - availability on <prefix>/<node>/status: a kill -9
 # makes the broker publish the Last Will (retained `offline`) at once; a
 # restart announces `online` again; SIGTERM publishes `offline` itself,
-# disconnects cleanly (no Will) and exits 0.
+# disconnects cleanly (no Will) and exits 0. Run over MQTT 5 and 3.1.1, with
+# MQTT_WILL_DELAY_S=0 (the delayed Will: test_publisher_will_delay.sh).
+if [ -z "${MQTT_VERSION:-}" ]; then
+  for v in 5 3.1.1; do
+    echo "# MQTT_VERSION=$v"
+    MQTT_VERSION=$v bash "$0" || exit 1
+  done
+  exit 0
+fi
+export MQTT_VERSION MQTT_WILL_DELAY_S=0
 . "$(dirname "$0")/lib.sh"
 
 PORT=$(free_port)
