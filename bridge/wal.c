@@ -440,6 +440,7 @@ static int load_segments(struct wal *w, char *err, size_t errlen)
 	if (n)
 		qsort(firsts, n, sizeof(*firsts), cmp_seg_name);
 	w->next_lsn = 1;
+	const struct seg *top = NULL;
 	for (size_t i = 0; i < n; i++) {
 		bool last = i + 1 == n;
 		if (firsts[i].first == 0 || firsts[i].first > LSN_MAX) {
@@ -459,9 +460,14 @@ static int load_segments(struct wal *w, char *err, size_t errlen)
 		}
 		char path[512], prev[512] = "";
 		seg_path(w, s->first_lsn, s->format, path, sizeof(path));
-		uint64_t end = w->tail ? w->tail->first_lsn + w->tail->count : 1;
-		if (w->tail)
-			seg_path(w, w->tail->first_lsn, w->tail->format, prev, sizeof(prev));
+		/*
+		 * where the records so far end, and the segment they end in: not
+		 * always the one before (an empty damaged segment may be in between)
+		 */
+		uint64_t end = top ? top->first_lsn + top->count : 1;
+		const struct seg *before = top ? top : w->tail;
+		if (before)
+			seg_path(w, before->first_lsn, before->format, prev, sizeof(prev));
 		/*
 		 * an empty segment is kept only to append to: the last, in this
 		 * format, after the records before it
@@ -471,17 +477,17 @@ static int load_segments(struct wal *w, char *err, size_t errlen)
 			seg_free(w, s, true);
 			continue;
 		}
-		if (s->count && w->tail && s->first_lsn < end) {
+		if (s->count && top && s->first_lsn < end) {
 			snprintf(err, errlen, "'%s' (lsn %llu..%llu) overlaps '%s' (lsn %llu..%llu): "
 				 "the log is inconsistent (written by two bridges?); move one of "
 				 "them out of the way", path, (unsigned long long)s->first_lsn,
 				 (unsigned long long)(s->first_lsn + s->count - 1), prev,
-				 (unsigned long long)w->tail->first_lsn, (unsigned long long)end - 1);
+				 (unsigned long long)top->first_lsn, (unsigned long long)end - 1);
 			seg_free(w, s, false);
 			free(firsts);
 			return -1;
 		}
-		if (s->first_lsn > end && w->tail)
+		if (s->first_lsn > end && before)
 			log_error("wal", "records lsn %llu..%llu are missing between '%s' and '%s' "
 				  "(lost to damage): outputs skip them", (unsigned long long)end,
 				  (unsigned long long)s->first_lsn - 1, prev, path);
@@ -489,6 +495,8 @@ static int load_segments(struct wal *w, char *err, size_t errlen)
 		w->bytes += s->bytes;
 		if (s->first_lsn + s->count > w->next_lsn)
 			w->next_lsn = s->first_lsn + s->count;
+		if (s->count && (!top || s->first_lsn + s->count > end))
+			top = s;
 	}
 	free(firsts);
 	if (w->head)

@@ -845,6 +845,35 @@ static void test_fixture_overlap_refused(void **state)
 	assert_non_null(strstr(err, "overlaps"));
 }
 
+/*
+ * A segment overlapping an earlier one that is not the one just before it
+ * (an empty damaged segment in between: here a copy of a format 2 file
+ * named .seg) is refused as well. The old code compared with the segment
+ * just before only: it read lsn 5.. from the copy of lsn 1.. (fuzz_wal,
+ * corpus regress-overlap-past-empty).
+ */
+static void test_overlap_past_empty_damaged_refused(void **state)
+{
+	(void)state;
+	char err[512], a[256];
+	copy_fixture("valid");
+	snprintf(a, sizeof(a), "%s/wal/0000000000000005.log", dir);
+	unlink(a);
+	static char buf[256];
+	snprintf(a, sizeof(a), "%s/wal/0000000000000001.log", dir);
+	FILE *f = fopen(a, "rb");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	put_file("0000000000000004.seg", buf, n);
+	put_file("0000000000000004.log", buf, n);
+	struct wal_opts o = { .dir = dir, .sync_ms = WAL_SYNC_NEVER, .segment_bytes = 100 };
+	assert_null(wal_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "0000000000000004.log"));
+	assert_non_null(strstr(err, "0000000000000003.log"));
+	assert_non_null(strstr(err, "overlaps"));
+}
+
 /* A damaged cursor file resends from the oldest record; never skips. */
 static void test_damaged_cursor_resends(void **state)
 {
@@ -1025,6 +1054,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fixture_gap_does_not_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixture_sealed_corrupt_not_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixture_overlap_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overlap_past_empty_damaged_refused, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_cursor_resends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixture_every_truncation_and_bit_flip, setup,
 						teardown),
