@@ -13,15 +13,27 @@
  * A body that does not decode is counted in "bad" (still answered 204).
  *
  * GET /stats answers one line:
- *   requests=N bytes=N samples=N bad=N
+ *   requests=N bytes=N samples=N bad=N throttled=N
  * and the same line goes to stdout on SIGTERM or SIGINT, before exiting.
  *
+ * A store that throttles (the bench's pacing phase): with --rate R, a token
+ * bucket of R samples/s holding --burst B (default R/2, at least 2000) is
+ * charged the samples of every request. A request the bucket cannot cover
+ * is, with --throttle 429 (the default), answered 429 (with
+ * "Retry-After: S" if --retry-after S is given) and its samples are not
+ * counted; with --throttle slow it is answered late: when the bucket has
+ * refilled what it lacked, plus --slow-ms (default 200). Either counts in
+ * "throttled". Connections then get a thread each, so a late answer holds
+ * up no other request (/stats included).
+ *
  *   discard_http --port P [--addr 127.0.0.1]
+ *                [--rate R [--burst B] [--throttle 429|slow] [--retry-after S] [--slow-ms MS]]
  */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <snappy-c.h>
 #include <stdatomic.h>
@@ -30,11 +42,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #define BODY_MAX (64u << 20)
 
-static _Atomic uint64_t n_requests, n_bytes, n_samples, n_bad;
+static _Atomic uint64_t n_requests, n_bytes, n_samples, n_bad, n_throttled;
+
+/* --rate: the token bucket */
+static double tb_rate, tb_burst, tb_tokens;
+static double tb_last;            /* CLOCK_MONOTONIC seconds of the last refill */
+static bool tb_slow;
+static int tb_retry_after = -1, tb_slow_ms = 200;
+static pthread_mutex_t tb_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Charges n samples to the bucket. Returns 0 (covered), -1 (refused: 429)
+ * or the ms to wait before answering (slow).
+ */
+static long tb_charge(long n)
+{
+	pthread_mutex_lock(&tb_lock);
+	double now = mono_s();
+	tb_tokens += (now - tb_last) * tb_rate;
+	if (tb_tokens > tb_burst)
+		tb_tokens = tb_burst;
+	tb_last = now;
+	long r = 0;
+	if (tb_tokens < (double)n) {
+		if (tb_slow)
+			r = tb_slow_ms + (long)(((double)n - tb_tokens) * 1000.0 / tb_rate);
+		else
+			r = -1;
+	}
+	if (r >= 0)
+		tb_tokens -= (double)n;  /* slow: owed, refilled while it waits */
+	pthread_mutex_unlock(&tb_lock);
+	return r;
+}
 
 struct body {
 	char *p;
@@ -198,7 +250,8 @@ out_inflate:
 	return n;
 }
 
-static void count_body(struct MHD_Connection *conn, const struct body *b)
+/* Samples in the request body, or -1 if it does not decode. */
+static long body_samples(struct MHD_Connection *conn, const struct body *b)
 {
 	const char *ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -213,6 +266,11 @@ static void count_body(struct MHD_Connection *conn, const struct body *b)
 		n = gunzip_samples(b->p, b->len);
 	else
 		n = line_protocol_samples(b->p, b->len);
+	return n;
+}
+
+static void count_body(const struct body *b, long n)
+{
 	n_requests++;
 	n_bytes += b->len;
 	if (n < 0)
@@ -223,9 +281,10 @@ static void count_body(struct MHD_Connection *conn, const struct body *b)
 
 static int stats_line(char *buf, size_t len)
 {
-	return snprintf(buf, len, "requests=%llu bytes=%llu samples=%llu bad=%llu\n",
+	return snprintf(buf, len, "requests=%llu bytes=%llu samples=%llu bad=%llu throttled=%llu\n",
 			(unsigned long long)n_requests, (unsigned long long)n_bytes,
-			(unsigned long long)n_samples, (unsigned long long)n_bad);
+			(unsigned long long)n_samples, (unsigned long long)n_bad,
+			(unsigned long long)n_throttled);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *text)
@@ -281,7 +340,32 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		*upload_len = 0;
 		return MHD_YES;
 	}
-	count_body(conn, b);
+	long n = body_samples(conn, b);
+	if (tb_rate > 0 && n > 0) {
+		long wait = tb_charge(n);
+		if (wait < 0) {
+			n_throttled++;
+			static const char msg[] = "rate exceeded\n";
+			struct MHD_Response *r = MHD_create_response_from_buffer(
+				sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+			if (!r)
+				return MHD_NO;
+			if (tb_retry_after >= 0) {
+				char v[16];
+				snprintf(v, sizeof(v), "%d", tb_retry_after);
+				MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
+			}
+			enum MHD_Result ret = MHD_queue_response(conn, 429, r);
+			MHD_destroy_response(r);
+			return ret;
+		}
+		if (wait > 0) {
+			n_throttled++;
+			struct timespec ts = { .tv_sec = wait / 1000, .tv_nsec = wait % 1000 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	count_body(b, n);
 	return reply(conn, MHD_HTTP_NO_CONTENT, "");
 }
 
@@ -306,19 +390,42 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "addr", required_argument, NULL, 'a' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "burst", required_argument, NULL, 'b' },
+		{ "throttle", required_argument, NULL, 't' },
+		{ "retry-after", required_argument, NULL, 'R' },
+		{ "slow-ms", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool bad = false;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'p')
 			port = atoi(optarg);
 		else if (c == 'a')
 			addr = optarg;
+		else if (c == 'r')
+			tb_rate = atof(optarg);
+		else if (c == 'b')
+			tb_burst = atof(optarg);
+		else if (c == 't' && (strcmp(optarg, "429") == 0 || strcmp(optarg, "slow") == 0))
+			tb_slow = strcmp(optarg, "slow") == 0;
+		else if (c == 'R')
+			tb_retry_after = atoi(optarg);
+		else if (c == 's')
+			tb_slow_ms = atoi(optarg);
 		else
-			return 1;
+			bad = true;
 	}
-	if (port <= 0 || port > 65535) {
-		fprintf(stderr, "usage: discard_http --port P [--addr 127.0.0.1]\n");
+	if (bad || port <= 0 || port > 65535 || tb_rate < 0) {
+		fprintf(stderr, "usage: discard_http --port P [--addr 127.0.0.1] [--rate R "
+			"[--burst B] [--throttle 429|slow] [--retry-after S] [--slow-ms MS]]\n");
 		return 1;
+	}
+	if (tb_rate > 0) {
+		if (tb_burst <= 0)
+			tb_burst = tb_rate / 2 > 2000 ? tb_rate / 2 : 2000;
+		tb_tokens = tb_burst;
+		tb_last = mono_s();
 	}
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
@@ -332,9 +439,12 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* one polling thread: a receiver should cost little next to the bridge */
+	/* one polling thread: a receiver should cost little next to the bridge;
+	 * a thread per connection when answers may come late */
+	unsigned flags = tb_rate > 0 ? MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION :
+				       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
 	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL, NULL,
+		flags, (uint16_t)port, NULL, NULL,
 		answer, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);

@@ -13,6 +13,7 @@
  */
 #include "bridge/bridge.h"
 #include "bridge/format.h"
+#include "bridge/pacer.h"
 #include "bridge/reading.h"
 #include "bridge/record.h"
 #include "bridge/seqtrack.h"
@@ -48,6 +49,7 @@ struct output {
 	pthread_t thread;
 	bool started;
 	struct backoff backoff;
+	struct pacer pacer;       /* sender thread only; pace_* below mirror it */
 	/* counters, read by the metrics endpoint */
 	_Atomic uint64_t sent;
 	_Atomic uint64_t dropped;
@@ -55,6 +57,8 @@ struct output {
 	_Atomic uint64_t lost_to_bounds;
 	_Atomic uint64_t unreadable;   /* log records that could not be decoded */
 	_Atomic int healthy;
+	_Atomic uint64_t pace_rate;    /* samples/s the pacer allows now; 0 = no limit */
+	_Atomic uint64_t pace_decreases;
 };
 
 struct bridge {
@@ -88,7 +92,8 @@ struct bridge {
 	unsigned char rec[RECORD_FIXED + READING_MAX_PAYLOAD + 512 + 8 * READING_MAX_FIELDS];
 	size_t batch_max;
 	int batch_delay_ms;
-	long replay_rate;
+	long replay_rate;         /* REPLAY_MAX_SAMPLES_PER_S: the pacer's hard cap */
+	bool pacing_adaptive;     /* PACING=adaptive */
 	/* TIMESTAMP_POLICY: a payload ts beyond these bounds of the arrival time
 	 * (0 = no bound) is clamped to the arrival time, or the reading refused */
 	bool ts_refuse;
@@ -172,6 +177,14 @@ static bool backoff_sleep(struct bridge *b, uint32_t ms)
 	}
 	pthread_mutex_unlock(&b->stop_lock);
 	return past_deadline(b);
+}
+
+/* Milliseconds on the monotonic clock: the pacer's time (pacer.h). */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Sleeps ms, or less when the bridge is asked to stop. Returns true if stopping. */
@@ -659,9 +672,21 @@ static bool deliver(struct output *o, const struct reading *const *rs, size_t n,
 	struct bridge *b = o->b;
 	uint64_t tries = 0;
 	char logged[sizeof(((struct sink_result *)0)->reason)] = "";
+	/* more than this batch waits in the log: only then may the pacer hold
+	 * it back, so a sender that keeps up with arrivals is never delayed */
+	bool backlogged = wal_reader_lag(o->reader) > n + b->batch_max;
+	int64_t wait = pacer_wait_ms(&o->pacer, mono_ms(), backlogged);
+	if (wait > 0)
+		sleep_unless_stopping(b, (uint32_t)wait);  /* the shutdown flush is not paced */
 	for (;;) {
 		struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
+		int64_t start = mono_ms();
 		o->ops->send(o->sink, rs, n, &res);
+		/* a drop is an answer too: the store is not congested by it */
+		pacer_done(&o->pacer, start, mono_ms(), samples, backlogged,
+			   res.verdict == SINK_RETRY ? PACER_FAILED : PACER_OK, res.retry_after_ms);
+		o->pace_rate = (uint64_t)pacer_rate(&o->pacer, mono_ms());
+		o->pace_decreases = o->pacer.decreases;
 		if (res.verdict == SINK_OK || res.verdict == SINK_DROP) {
 			/* counted in samples (field values), as the sinks count */
 			size_t bad = res.verdict == SINK_DROP ? samples : res.dropped;
@@ -793,9 +818,6 @@ static void *sender_main(void *arg)
 	struct wal_batch wb = { 0 };
 	struct pending p = { 0 };
 	int64_t first_ms = 0;
-	bool pacing = false;
-	int64_t window_start = 0;
-	uint64_t window_samples = 0;
 	size_t recs_per_k = 1000;   /* readings per 1000 samples in the last batch */
 	size_t n = 0, taken = 0;    /* records in wb, and how many are in batches */
 
@@ -829,26 +851,10 @@ static void *sender_main(void *arg)
 		}
 		if (p.samples < b->batch_max && clock_now_ms() - first_ms < b->batch_delay_ms && !stop)
 			continue;
-		size_t sent = p.samples;
 		if (p.samples && (recs_per_k = p.n * 1000 / p.samples) == 0)
 			recs_per_k = 1;
 		if (!flush(o, &p))
 			goto rewind;
-		/* catching up after an outage: pace the replay, from its start */
-		if (b->replay_rate > 0 && wal_reader_lag(o->reader) > b->batch_max) {
-			if (!pacing) {
-				pacing = true;
-				window_start = clock_now_ms();
-				window_samples = 0;
-			}
-			window_samples += sent;
-			int64_t elapsed = clock_now_ms() - window_start;
-			int64_t need = (int64_t)(window_samples * 1000 / (uint64_t)b->replay_rate);
-			if (need > elapsed)
-				sleep_unless_stopping(b, (uint32_t)(need - elapsed));
-		} else {
-			pacing = false;
-		}
 		continue;
 rewind:
 		/* not delivered (shutdown deadline): it stays in the log */
@@ -1026,6 +1032,12 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 	b->batch_max = (size_t)cfg_int(c, "BATCH_MAX_SAMPLES");
 	b->batch_delay_ms = (int)cfg_int(c, "BATCH_MAX_DELAY_MS");
 	b->replay_rate = (long)cfg_int(c, "REPLAY_MAX_SAMPLES_PER_S");
+	const char *pacing = cfg_str(c, "PACING");
+	if (strcmp(pacing, "adaptive") != 0 && strcmp(pacing, "off") != 0) {
+		log_error("config", "PACING: '%s' is not adaptive or off", pacing);
+		goto err;
+	}
+	b->pacing_adaptive = strcmp(pacing, "adaptive") == 0;
 	const char *tsp = cfg_str(c, "TIMESTAMP_POLICY");
 	if (strcmp(tsp, "clamp") != 0 && strcmp(tsp, "refuse") != 0) {
 		log_error("config", "TIMESTAMP_POLICY: '%s' is not clamp or refuse", tsp);
@@ -1125,6 +1137,12 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		}
 		o->healthy = 1;
 		backoff_init(&o->backoff, 100, 30000);
+		struct pacer_params pp;
+		pacer_defaults(&pp);
+		pp.cap = (double)b->replay_rate;
+		pp.adaptive = b->pacing_adaptive;
+		pp.full_samples = b->batch_max > 1 ? b->batch_max / 2 : 1;
+		pacer_init(&o->pacer, &pp, mono_ms());
 		b->n_out++;
 	}
 	free(list);
@@ -1396,6 +1414,14 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	for (size_t i = 0; i < b->n_out; i++)
 		EMIT("sensorwire_bridge_output_retries_total{output=\"%s\"} %llu\n",
 		     b->out[i].ops->name, (unsigned long long)b->out[i].retries);
+	EMIT("# TYPE sensorwire_bridge_output_pace_samples_per_second gauge\n");
+	for (size_t i = 0; i < b->n_out; i++)
+		EMIT("sensorwire_bridge_output_pace_samples_per_second{output=\"%s\"} %llu\n",
+		     b->out[i].ops->name, (unsigned long long)b->out[i].pace_rate);
+	EMIT("# TYPE sensorwire_bridge_output_pace_decreases_total counter\n");
+	for (size_t i = 0; i < b->n_out; i++)
+		EMIT("sensorwire_bridge_output_pace_decreases_total{output=\"%s\"} %llu\n",
+		     b->out[i].ops->name, (unsigned long long)b->out[i].pace_decreases);
 	EMIT("# TYPE sensorwire_bridge_output_backlog gauge\n");
 	for (size_t i = 0; i < b->n_out; i++)
 		EMIT("sensorwire_bridge_output_backlog{output=\"%s\"} %llu\n",

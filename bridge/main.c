@@ -98,8 +98,13 @@ static const struct cfg_key bridge_keys[] = {
 	  "without STATE_DIR: readings held in memory; beyond it the oldest are dropped" },
 	{ "BATCH_MAX_SAMPLES", CFG_INT, "1000", 1, 1000000, "send when a batch holds this many samples" },
 	{ "BATCH_MAX_DELAY_MS", CFG_INT, "1000", 0, 600000, "... or when its oldest reading waited this long" },
-	{ "REPLAY_MAX_SAMPLES_PER_S", CFG_INT, "20000", 0, 100000000,
-	  "rate limit while catching up on a backlog (0 = none)" },
+	{ "REPLAY_MAX_SAMPLES_PER_S", CFG_INT, "0", 0, 100000000,
+	  "hard cap on each output's rate while catching up on a backlog, samples/s; "
+	  "0 = none, only the adaptive pacing" },
+	{ "PACING", CFG_STR, "adaptive", 0, 0,
+	  "adaptive = each output follows its store while catching up on a backlog (slower "
+	  "on 429, 5xx, timeouts or rising latency, faster while it keeps up); off = only "
+	  "REPLAY_MAX_SAMPLES_PER_S and Retry-After" },
 	{ "TIMESTAMP_POLICY", CFG_STR, "clamp", 0, 0,
 	  "a payload ts beyond TIMESTAMP_MAX_FUTURE/PAST of the arrival time (a node's clock is "
 	  "wrong): clamp = store the reading at its arrival time, refuse = drop it (counted, logged)" },
