@@ -320,8 +320,16 @@ static void connect_failed(struct mqtt *m, int code, const char *message, int rc
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	char why[200];
+	/* a 3.1.1 CONNACK's refusal (Paho passes its return code as code) */
+	static const char *const connack[] = { NULL, "unacceptable protocol version",
+		"identifier rejected", "server unavailable", "bad user name or password",
+		"not authorized" };
 	if (rc5 > 0)
 		snprintf(why, sizeof(why), "%s (reason 0x%02x)", reason(m, rc5), (unsigned)rc5);
+	else if (code >= 1 && code <= 5)
+		snprintf(why, sizeof(why), "%s (CONNACK code %d)%s", connack[code], code,
+			 code == 1 && m->proto == MQTTVERSION_5 ?
+			 ": the broker does not speak MQTT 5 (MQTT_VERSION=auto or 3.1.1)" : "");
 	else
 		snprintf(why, sizeof(why), "%s (code %d)", message ? message : "connection refused",
 			 code);
