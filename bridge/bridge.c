@@ -84,6 +84,7 @@ struct bridge {
 	char *subf[MAX_SUBS];
 	size_t n_subf;
 	const char *share_group;  /* NULL or "": no sharing */
+	int share_leave;          /* leave_share_group: 0 waiting, 1 done, -1 failed (stop_lock) */
 	struct output out[MAX_OUTPUTS];
 	size_t n_out;
 	struct seqtrack *seq;     /* only touched on the MQTT thread */
@@ -105,6 +106,7 @@ struct bridge {
 	_Atomic uint64_t received, accepted, status, lost;
 	_Atomic uint64_t malformed, bad_topic, topic_too_long, payload_too_large;
 	_Atomic uint64_t ignored_keys, dropped_tags, seq_gaps, seq_duplicates;
+	_Atomic uint64_t seq_share_skipped; /* MQTT_SHARE_GROUP: seqs the other replicas took */
 	_Atomic uint64_t bad_timestamp, clamped_timestamps;
 	/* a format's topic that holds no reading (format.h FORMAT_IGNORED) */
 	_Atomic uint64_t ignored;
@@ -460,7 +462,11 @@ static bool on_message(void *ctx, const char *topic, const void *payload, size_t
 		if (f->seq && r0->has_seq && r0->has_boot && b->seq) {
 			uint64_t missing;
 			enum seq_event ev = seqtrack_see(b->seq, topic, r0->boot, r0->seq, &missing);
-			if (ev == SEQ_GAP) {
+			if (ev == SEQ_GAP && b->share_group) {
+				/* MQTT_SHARE_GROUP: the other replicas took them (README
+				 * "Replicas": gaps are not counted, duplicates are) */
+				b->seq_share_skipped += missing;
+			} else if (ev == SEQ_GAP) {
 				b->seq_gaps += missing;
 				log_warn("bridge", "'%s': %llu readings never arrived (seq jumped to %llu)",
 					 topic, (unsigned long long)missing,
@@ -1257,9 +1263,77 @@ int bridge_start(struct bridge *b)
 	return mqtt_start(b->mqtt);
 }
 
+/*
+ * MQTT_SHARE_GROUP, a planned stop (a restart, a rolling update, a scale
+ * down): leave the group before disconnecting. Mosquitto 2 hands a shared
+ * subscription's messages round robin to every session that holds it,
+ * connected or not, so a replica that disconnected with its shared filters
+ * would keep receiving its share into its session queue until it returns
+ * (or, scaled down for good, until the session expires: lost). So: ask
+ * the broker to UNSUBSCRIBE the shared filters (the unshared status
+ * filters stay), take what was already on its way (up to Receive Maximum
+ * messages, until the connection has been quiet for 300 ms, at most 3 s),
+ * and remember in STATE_DIR/subscriptions that the session no longer holds
+ * them, so the next start subscribes them again. A kill -9 cannot do this:
+ * then the replica's share waits in its session for its return.
+ */
+static void share_left(void *ctx, bool ok)
+{
+	struct bridge *b = ctx;
+	pthread_mutex_lock(&b->stop_lock);
+	b->share_leave = ok ? 1 : -1;
+	pthread_cond_broadcast(&b->stop_cond);
+	pthread_mutex_unlock(&b->stop_lock);
+}
+
+static void leave_share_group(struct bridge *b)
+{
+	char *shared[MAX_SUBS], *kept[MAX_SUBS];
+	size_t ns = 0, nk = 0;
+	for (size_t i = 0; i < b->n_subf; i++) {
+		if (strncmp(b->subf[i], "$share/", 7) == 0)
+			shared[ns++] = b->subf[i];
+		else
+			kept[nk++] = b->subf[i];
+	}
+	if (!ns || !mqtt_is_connected(b->mqtt))
+		return;
+	b->share_leave = 0;
+	if (mqtt_resubscribe(b->mqtt, NULL, 0, b->qos, shared, ns, share_left, b) < 0)
+		return;
+	struct timespec until = clock_deadline_ms(2000);
+	pthread_mutex_lock(&b->stop_lock);
+	while (!b->share_leave &&
+	       pthread_cond_timedwait(&b->stop_cond, &b->stop_lock, &until) != ETIMEDOUT)
+		;
+	int left = b->share_leave;
+	pthread_mutex_unlock(&b->stop_lock);
+	if (left != 1) {
+		log_warn("bridge", "could not leave share group '%s' before stopping: its share "
+			 "of the readings waits in this session until the bridge is back",
+			 b->share_group);
+		return;
+	}
+	for (int waited = 0; waited < 3000 && mqtt_quiet_ms(b->mqtt) < 300; waited += 50) {
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	log_info("bridge", "left share group '%s': the other replicas take its readings until "
+		 "this bridge is back", b->share_group);
+	if (!b->subs_path)
+		return;
+	subs_set(b, kept, nk);
+	int rc = subs_save(b);
+	if (rc < 0)
+		log_error("bridge", "cannot save the subscriptions in '%s': %s", b->subs_path,
+			  strerror(-rc));
+}
+
 void bridge_stop(struct bridge *b, int timeout_ms)
 {
 	/* 1. no new messages: disconnect (Paho delivers nothing after this) */
+	if (b->mqtt && b->share_group && b->mode == BRIDGE_RUN)
+		leave_share_group(b);
 	if (b->mqtt)
 		mqtt_stop(b->mqtt, 2000);
 	/* 2. outputs flush what is in the log, bounded by the deadline */
@@ -1446,6 +1520,9 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	EMIT("sensorwire_bridge_mqtt_info{version=\"%s\",client_id=\"%s\",share_group=\"%s\"} 1\n",
 	     proto == 5 ? "5" : proto ? "3.1.1" : "", cfg_str(b->cfg, "MQTT_CLIENT_ID"),
 	     b->share_group ? b->share_group : "");
+	EMIT("# TYPE sensorwire_bridge_seq_share_skipped_total counter\n");
+	EMIT("sensorwire_bridge_seq_share_skipped_total %llu\n",
+	     (unsigned long long)b->seq_share_skipped);
 	EMIT("# TYPE sensorwire_bridge_mqtt_subscription gauge\n");
 	for (size_t i = 0; i < b->n_subf; i++)
 		EMIT("sensorwire_bridge_mqtt_subscription{filter=\"%s\",shared=\"%d\"} 1\n",

@@ -64,7 +64,23 @@ struct mqtt {
 	uint64_t held_tries;
 	int proto;               /* the version the next connect asks for */
 	int connected_proto;     /* the version of the current/last connection */
+	int64_t last_msg_ms;     /* monotonic: the last message's arrival, or the last connect */
 };
+
+static int64_t mono_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mqtt_quiet_ms(struct mqtt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	int64_t q = mono_now_ms() - m->last_msg_ms;
+	pthread_mutex_unlock(&m->lock);
+	return q;
+}
 
 static const char *reason(struct mqtt *m, int rc)
 {
@@ -200,6 +216,9 @@ static int on_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 	struct mqtt *m = ctx;
 	char *t = topic;
 	char buf[MQTT_TOPIC_MAX + 1];
+	pthread_mutex_lock(&m->lock);
+	m->last_msg_ms = mono_now_ms();
+	pthread_mutex_unlock(&m->lock);
 	/* topic_len is 0 when the topic is NUL-terminated */
 	if (topic_len > 0) {
 		if ((size_t)topic_len < sizeof(buf)) {
@@ -252,6 +271,7 @@ static void connected(struct mqtt *m, bool present, int proto, const char *extra
 	}
 	m->state = ST_CONNECTED;
 	m->connected_proto = proto;
+	m->last_msg_ms = mono_now_ms();
 	m->failing = false;
 	backoff_reset(&m->backoff);
 	pthread_mutex_unlock(&m->lock);

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* MQTT_VERSION: 5 (the default), 3.1.1, or auto (5, then 3.1.1 if the broker refuses 5) */
 enum mqtt_version { MQTT_V5 = 0, MQTT_V311, MQTT_VAUTO };
@@ -126,6 +127,8 @@ int mqtt_stop(struct mqtt *m, int timeout_ms);
 int mqtt_stop_with_will(struct mqtt *m, int timeout_ms);
 /* The version of the current (or last) connection: 5 or 4 (3.1.1); 0 before any. */
 int mqtt_protocol(struct mqtt *m);
+/* Milliseconds since the last incoming message (or the last connect). */
+int64_t mqtt_quiet_ms(struct mqtt *m);
 /* Parses MQTT_VERSION ("5", "3.1.1", "auto"); -1 for anything else. */
 int mqtt_parse_version(const char *s);
 void mqtt_free(struct mqtt *m);
