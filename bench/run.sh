@@ -14,7 +14,9 @@
 #   BENCH_SENSORS=1000    distinct topics the load is spread over
 #   BENCH_STEADY_RATE=10000 BENCH_STEADY_S=10   the footprint run
 #   BENCH_PUB_S=20 BENCH_PUB_INTERVAL_MS=100 BENCH_PUB_SENSORS=4   publishers
-#   BENCH_ONLY=bridge|publisher   run one section
+#   BENCH_ONLY=bridge|publisher|pacing   run one section (pacing: only the
+#     bridge's pacing phases, which bridge runs too)
+#   BENCH_THROTTLE_RATE=20000   the throttling receiver's rate, samples/s
 #
 # The bridge runs with its default configuration plus a durable log
 # (STATE_DIR set, WAL_SYNC=1000, the default), as deployed.
@@ -31,6 +33,7 @@ PUB_S=${BENCH_PUB_S:-20}
 PUB_INTERVAL_MS=${BENCH_PUB_INTERVAL_MS:-100}
 PUB_SENSORS=${BENCH_PUB_SENSORS:-4}
 ONLY=${BENCH_ONLY:-all}
+THROTTLE_RATE=${BENCH_THROTTLE_RATE:-20000}
 FIELDS=2                       # loadgen payloads: temperature + humidity
 TCK=$(getconf CLK_TCK)
 LOADGEN=$TOOLS/loadgen
@@ -175,8 +178,8 @@ start_bridge() {
   local name=$1; shift
   BR_HP=$(free_port)
   rm -rf "$T/state-$name"
-  # REPLAY_MAX_SAMPLES_PER_S=0: the replay pacing is a deliberate limit for
-  # storage servers (20k samples/s by default); here we measure the bridge
+  # REPLAY_MAX_SAMPLES_PER_S=0 (the default: no hard cap) stated, as the
+  # figures depend on it; the adaptive pacing (PACING) is on, as by default
   env MQTT_URL="$MQTT" MQTT_CLIENT_ID="bench-$name" STATE_DIR="$T/state-$name" \
     HEALTH_PORT="$BR_HP" HEALTH_ADDR=127.0.0.1 LOG_LEVEL=info REPLAY_MAX_SAMPLES_PER_S=0 "$@" \
     "$BRIDGE" >>"$T/bridge-$name.log" 2>&1 &
@@ -385,6 +388,167 @@ bench_bridge() {
   bench_bridge_vm
   bench_steady default
   bench_steady arena2
+  bench_pacing
+}
+
+# --- pacing ------------------------------------------------------------------
+# The adaptive pacing (bridge/pacer.c): a backlog drained into a healthy
+# VictoriaMetrics with the defaults and with PACING=off (the defaults must
+# not cost the drain more than 10 %), then into discard_http throttling at
+# THROTTLE_RATE samples/s (a token bucket: 429 without and with Retry-After,
+# or late answers), where the bridge must settle near that rate with few
+# throttled answers.
+
+# pace_metric PORT NAME: an output's counter or gauge (one output)
+pace_metric() {
+  local b re
+  b=$(http_get "$1" /metrics) || { echo 0; return; }
+  re="$2\{output=\"[a-z_]+\"\} ([0-9]+)"
+  [[ $b =~ $re ]] && echo "${BASH_REMATCH[1]}" || echo 0
+}
+discard_stat() { # port field
+  local b
+  b=$(http_get "$1" /stats) || { echo 0; return; }
+  [[ $b =~ $2=([0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo 0
+}
+
+# backlog NAME ENV...: N messages wait in the broker for the session of a
+# bridge named PB_NAME (NAME-<run>: every run its own session and logs);
+# then that bridge starts (t0 = PB_T0)
+PB_RUN=0
+backlog() {
+  PB_RUN=$((PB_RUN + 1))
+  PB_NAME=$1-$PB_RUN
+  shift
+  start_bridge "$PB_NAME" "$@"
+  stop_pid "$BR_PID" || true
+  # so that start_bridge waits for the new bridge's "session resumed"
+  mv "$T/bridge-$PB_NAME.log" "$T/bridge-$PB_NAME-session.log"
+  loadgen "lg-$PB_NAME" -n "$N"
+  PB_T0=$EPOCHREALTIME
+  start_bridge "$PB_NAME" "$@"
+}
+
+# bench_pacing_vm defaults|off: the backlog into VictoriaMetrics (remote
+# write); the better of the runs of a mode is kept (the first run of all
+# also pays for creating the series in VictoriaMetrics)
+bench_pacing_vm() {
+  local mode=$1 extra=() key=pv_$1 e2e sust
+  [ "$mode" = off ] && extra=(PACING=off)
+  backlog "pace-vm-$mode" OUTPUTS=remote_write \
+    REMOTE_WRITE_URL="http://127.0.0.1:$VM/api/v1/write" "${extra[@]}"
+  follow $((N * FIELDS)) 120 bridge_sent "$BR_HP" remote_write ||
+    R_NOTE[$key]="INCOMPLETE: $((P_LAST / FIELDS)) of $N"
+  e2e=$(e2e_rate "$PB_T0")
+  sust=$(sustained "$FIELDS")
+  P_RUNS[$key]="${P_RUNS[$key]:-}${P_RUNS[$key]:+ }$sust"
+  if [ "$(verdict "$sust" '>=' "${P_SUST[$key]:-0}")" = PASS ]; then
+    P_RATE[$key]=$e2e P_SUST[$key]=$sust
+  fi
+  P_DEC[$key]=$((${P_DEC[$key]:-0} + $(pace_metric "$BR_HP" sensorwire_bridge_output_pace_decreases_total)))
+  P_RETRY[$key]=$((${P_RETRY[$key]:-0} + $(pace_metric "$BR_HP" sensorwire_bridge_output_retries_total)))
+  end_bridge "$PB_NAME"
+}
+
+# bench_throttle KIND: the backlog into a receiver throttling at
+# THROTTLE_RATE (429, 429ra = 429 with Retry-After: 1, slow = 200 ms late)
+bench_throttle() {
+  local kind=$1 key=pt_$1 port args=() t20='' c20 t95='' c95 c now deadline
+  local target=$((N * FIELDS))
+  port=$(free_port)
+  case $kind in
+  429) args=(--throttle 429) ;;
+  429ra) args=(--throttle 429 --retry-after 1) ;;
+  slow) args=(--throttle slow --slow-ms 200) ;;
+  esac
+  "$DISCARD" --port "$port" --rate "$THROTTLE_RATE" "${args[@]}" >>"$T/discard-$kind.log" 2>&1 &
+  local dpid=$!
+  track $dpid
+  wait_port "$port"
+  backlog "pace-$kind" OUTPUTS=remote_write "REMOTE_WRITE_URL=http://127.0.0.1:$port/api/v1/write"
+  # the settled rate: from 20 % of the samples (the first cuts done) to 95 %
+  deadline=$((${EPOCHREALTIME%.*} + 20 + 3 * target / THROTTLE_RATE))
+  while :; do
+    c=$(discard_stat "$port" samples)
+    now=$EPOCHREALTIME
+    if [ -z "$t20" ] && [ "$c" -ge $((target / 5)) ]; then t20=$now c20=$c; fi
+    if [ -z "$t95" ] && [ "$c" -ge $((target * 19 / 20)) ]; then t95=$now c95=$c; fi
+    [ "$c" -ge "$target" ] && break
+    [ "${now%.*}" -ge "$deadline" ] && { R_NOTE[$key]="INCOMPLETE: $c of $target samples"; break; }
+    nap 0.05
+  done
+  if [ -n "$t95" ]; then
+    P_SETTLED[$key]=$(awk -v a="$t20" -v b="$t95" -v ca="$c20" -v cb="$c95" \
+      'BEGIN { if (b > a) printf "%.0f", (cb - ca) / (b - a); else printf "-" }')
+  else
+    P_SETTLED[$key]=-
+  fi
+  P_DEC[$key]=$(pace_metric "$BR_HP" sensorwire_bridge_output_pace_decreases_total)
+  P_RETRY[$key]=$(pace_metric "$BR_HP" sensorwire_bridge_output_retries_total)
+  P_THR[$key]=$(discard_stat "$port" throttled)
+  P_SAMPLES[$key]=$(discard_stat "$port" samples)
+  end_bridge "$PB_NAME"
+  stop_pid "$dpid" || true
+}
+
+declare -A P_RATE P_SUST P_DEC P_RETRY P_SETTLED P_THR P_SAMPLES P_RUNS
+bench_pacing() {
+  note "pacing: $N-message backlogs; VictoriaMetrics with the defaults and PACING=off," \
+    "then a receiver throttling at $THROTTLE_RATE samples/s"
+  bench_pacing_vm off
+  bench_pacing_vm defaults
+  bench_pacing_vm off
+  bench_pacing_vm defaults
+  bench_throttle 429
+  bench_throttle 429ra
+  bench_throttle slow
+}
+
+print_pacing() {
+  local k label ratio ratio_e r_ret r_thr verdict
+  echo
+  echo "== sensor-bridge pacing: backlog drain of $N messages ($((N * FIELDS)) samples), remote write"
+  printf '%-52s %9s %9s %10s %8s\n' "" "msg/s" "5-95%" "decreases" "retries"
+  for k in defaults off; do
+    label="bridge -> VictoriaMetrics, drain, PACING=adaptive"
+    [ "$k" = off ] && label="bridge -> VictoriaMetrics, drain, PACING=off"
+    printf '%-52s %9s %9s %10s %8s\n' "$label" "${P_RATE[pv_$k]}" "${P_SUST[pv_$k]}" \
+      "${P_DEC[pv_$k]}" "${P_RETRY[pv_$k]}"
+    printf '%-6s%s\n' "" "5-95% of each run: ${P_RUNS[pv_$k]} (the better one shown; decreases and retries: all runs)"
+    [ -n "${R_NOTE[pv_$k]:-}" ] && printf '%-6s%s\n' "" "${R_NOTE[pv_$k]}"
+  done
+  echo "   throttling receiver: discard_http --rate $THROTTLE_RATE (token bucket, burst half a second)"
+  printf '%-52s %9s %8s %10s %10s %10s\n' "" "settled" "x set" "decreases" "retries/1k" "throttled/1k"
+  for k in 429 429ra slow; do
+    case $k in
+    429) label="  429 over the rate" ;;
+    429ra) label="  429 + Retry-After: 1 over the rate" ;;
+    slow) label="  answers 200 ms late over the rate" ;;
+    esac
+    r_ret=$(div "$((${P_RETRY[pt_$k]:-0} * 1000))" "${P_SAMPLES[pt_$k]:-0}" %.2f)
+    r_thr=$(div "$((${P_THR[pt_$k]:-0} * 1000))" "${P_SAMPLES[pt_$k]:-0}" %.2f)
+    printf '%-52s %9s %8s %10s %10s %10s\n' "$label" "${P_SETTLED[pt_$k]}" \
+      "$(div "${P_SETTLED[pt_$k]}" "$THROTTLE_RATE" %.2f)" "${P_DEC[pt_$k]}" "$r_ret" "$r_thr"
+    [ -n "${R_NOTE[pt_$k]:-}" ] && printf '%-6s%s\n' "" "${R_NOTE[pt_$k]}"
+  done
+  echo "   settled: samples/s the receiver took from 20 % to 95 % of the backlog (after the first"
+  echo "   cuts); throttled: answers over the rate (429s, or late answers), per 1000 samples taken"
+  ratio=$(div "${P_SUST[pv_defaults]}" "${P_SUST[pv_off]}" %.2f)
+  ratio_e=$(div "${P_RATE[pv_defaults]}" "${P_RATE[pv_off]}" %.2f)
+  echo
+  echo "goal: drain into VictoriaMetrics, defaults >= 0.9x PACING=off:  ${ratio}x  $(verdict "$ratio" '>=' 0.9)" \
+    "(5-95% rates; end to end ${ratio_e}x)"
+  for k in 429 429ra slow; do
+    local x
+    x=$(div "${P_SETTLED[pt_$k]}" "$THROTTLE_RATE" %.2f)
+    r_thr=$(div "$((${P_THR[pt_$k]:-0} * 1000))" "${P_SAMPLES[pt_$k]:-0}" %.2f)
+    verdict=FAIL
+    [ "$(verdict "$x" '>=' 0.7)" = PASS ] && [ "$(verdict "$x" '<' 1.1000001)" = PASS ] &&
+      [ "$(verdict "$r_thr" '<' 5)" = PASS ] && verdict=PASS
+    [ "$x" = - ] && verdict=n/a
+    printf 'goal: throttled (%-5s) settles at 0.7-1.1x, < 5 throttled/1k:  %sx %s/1k  %s\n' \
+      "$k" "$x" "$r_thr" "$verdict"
+  done
 }
 
 # samples at the discard receiver since `base`
@@ -418,7 +582,7 @@ print_bridge() {
   local k
   echo
   echo "== sensor-bridge: QoS 1, MQTT in -> acknowledged HTTP out ($N messages, $SENSORS topics)"
-  echo "   bridge config: defaults + STATE_DIR (durable log, WAL_SYNC=1000), replay pacing off, $(nproc) cores,"
+  echo "   bridge config: defaults + STATE_DIR (durable log, WAL_SYNC=1000), adaptive pacing, $(nproc) cores,"
   echo "   everything on this machine (load generator, broker, receiver included)"
   printf '%-48s %9s %9s %8s %10s %9s\n' "" "msg/s" "5-95%" "x sub" "CPU us/msg" "peak RSS"
   for k in "${ROWS[@]}"; do
@@ -535,6 +699,9 @@ print_publisher() {
 
 if [ "$ONLY" = all ] || [ "$ONLY" = bridge ]; then
   bench_bridge
+elif [ "$ONLY" = pacing ]; then
+  start_receivers
+  bench_pacing
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = publisher ]; then
   if [ -x "$PUBLISHER" ]; then
@@ -546,6 +713,9 @@ if [ "$ONLY" = all ] || [ "$ONLY" = publisher ]; then
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = bridge ]; then
   print_bridge
+fi
+if [ "$ONLY" = all ] || [ "$ONLY" = bridge ] || [ "$ONLY" = pacing ]; then
+  print_pacing
 fi
 if [ "$ONLY" = all ] || [ "$ONLY" = publisher ]; then
   [ -x "$PUBLISHER" ] && print_publisher
