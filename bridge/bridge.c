@@ -85,6 +85,12 @@ struct bridge {
 	size_t n_subf;
 	const char *share_group;  /* NULL or "": no sharing */
 	int share_leave;          /* leave_share_group: 0 waiting, 1 done, -1 failed (stop_lock) */
+	struct {
+		char id[128];
+		char state;       /* u(p), l(eaving), L (left), d(own) */
+	} peers[32];              /* the other replicas of the group (stop_lock) */
+	size_t n_peers;
+	char *presence_will;      /* bridge/share/<group>/<client id> */
 	struct output out[MAX_OUTPUTS];
 	size_t n_out;
 	struct seqtrack *seq;     /* only touched on the MQTT thread */
@@ -359,10 +365,89 @@ static bool store_multi(struct bridge *b, const char *topic)
 	return true;
 }
 
+/*
+ * MQTT_SHARE_GROUP presence: each replica keeps a retained state on
+ * bridge/share/<group>/<client id> ("up" once connected, "leaving" while
+ * deciding at a planned stop, "left" once it gave its share up, "down" as
+ * its Will or at a stop that kept the share) and follows the others' (an
+ * unshared subscription to bridge/share/<group>/+). A planned stop leaves
+ * the group only while another replica is up to take the share: the last
+ * one keeps its shared subscription, so the broker queues the readings for
+ * its session until a replica is back, as for a single bridge. Replicas
+ * stopping together (docker compose down): each says "leaving", waits
+ * 500 ms, and the one with the smallest client id among those still
+ * deciding stays subscribed.
+ */
+#define PEERS_MAX 32
+
+static void presence_topic(const struct bridge *b, char *buf, size_t len, const char *id)
+{
+	snprintf(buf, len, "bridge/share/%s/%s", b->share_group, id);
+}
+
+static void presence_say(struct bridge *b, const char *state)
+{
+	char t[512];
+	presence_topic(b, t, sizeof(t), cfg_str(b->cfg, "MQTT_CLIENT_ID"));
+	int rc = mqtt_publish(b->mqtt, t, state, strlen(state), 1, true, NULL);
+	if (rc < 0)
+		log_warn("bridge", "cannot publish '%s' on '%s': %s", state, t, strerror(-rc));
+	else
+		mqtt_wait_idle(b->mqtt, 1000);
+}
+
+/* A peer's state (MQTT thread). True when topic is a presence topic. */
+static bool presence_seen(struct bridge *b, const char *topic, const void *payload, size_t len)
+{
+	char prefix[512];
+	presence_topic(b, prefix, sizeof(prefix), "");
+	size_t pl = strlen(prefix);
+	if (strncmp(topic, prefix, pl) != 0)
+		return false;
+	const char *id = topic + pl;
+	if (strcmp(id, cfg_str(b->cfg, "MQTT_CLIENT_ID")) == 0 || !*id || strlen(id) >= 128)
+		return true;
+	char st = len >= 1 ? ((const char *)payload)[0] : 'd'; /* u, l(eaving|eft), d */
+	if (len >= 3 && st == 'l' && ((const char *)payload)[2] == 'f')
+		st = 'L'; /* "left" */
+	pthread_mutex_lock(&b->stop_lock);
+	size_t i = 0;
+	while (i < b->n_peers && strcmp(b->peers[i].id, id) != 0)
+		i++;
+	if (i == b->n_peers && i < PEERS_MAX)
+		snprintf(b->peers[b->n_peers++].id, sizeof(b->peers[i].id), "%s", id);
+	if (i < b->n_peers)
+		b->peers[i].state = st;
+	pthread_mutex_unlock(&b->stop_lock);
+	return true;
+}
+
+/* Whether a planned stop may give the share up (see above). */
+static bool share_may_leave(struct bridge *b, char *why, size_t whylen)
+{
+	const char *me = cfg_str(b->cfg, "MQTT_CLIENT_ID");
+	bool up = false, smaller_deciding = false;
+	pthread_mutex_lock(&b->stop_lock);
+	for (size_t i = 0; i < b->n_peers; i++) {
+		if (b->peers[i].state == 'u') {
+			up = true;
+			snprintf(why, whylen, "'%s' is up", b->peers[i].id);
+		} else if (b->peers[i].state == 'l' && strcmp(b->peers[i].id, me) < 0 && !up) {
+			smaller_deciding = true;
+			snprintf(why, whylen, "'%s', stopping too, keeps the share", b->peers[i].id);
+		}
+	}
+	pthread_mutex_unlock(&b->stop_lock);
+	return up || smaller_deciding;
+}
+
 static bool on_message(void *ctx, const char *topic, const void *payload, size_t len,
 		       bool retained)
 {
 	struct bridge *b = ctx;
+	/* MQTT_SHARE_GROUP: another replica's state, not a reading */
+	if (b->share_group && presence_seen(b, topic, payload, len))
+		return true;
 	/* the same message again (common/mqtt.c holds it until it is taken):
 	 * parsed, counted and encoded already; only the append is tried again */
 	if (b->multi)
@@ -643,6 +728,13 @@ static void on_connect(void *ctx, bool session_present)
 	 * Without that file (a bridge that predates it) the configured filters
 	 * are subscribed again, which is harmless, and remembered from then on.
 	 */
+	if (b->share_group && b->mode == BRIDGE_RUN) {
+		char t[512];
+		presence_topic(b, t, sizeof(t), cfg_str(b->cfg, "MQTT_CLIENT_ID"));
+		int rc = mqtt_publish(b->mqtt, t, "up", 2, 1, true, NULL);
+		if (rc < 0)
+			log_warn("bridge", "cannot publish 'up' on '%s': %s", t, strerror(-rc));
+	}
 	bool known = session_present && b->subs_known;
 	char *sub[MAX_SUBS], *unsub[MAX_SUBS];
 	size_t ns = 0, nu = 0;
@@ -903,6 +995,12 @@ static int build_subscriptions(struct bridge *b, const char *group)
 		else
 			snprintf(buf, sizeof(buf), "%s", f);
 		if (!in_list(b->subf, b->n_subf, buf) && !(b->subf[b->n_subf++] = strdup(buf)))
+			return -1;
+	}
+	if (b->share_group) {
+		char buf[200];
+		snprintf(buf, sizeof(buf), "bridge/share/%s/+", group);
+		if (!(b->subf[b->n_subf++] = strdup(buf)))
 			return -1;
 	}
 	for (size_t i = 0; b->share_group && i < b->n_topics; i++) {
@@ -1217,6 +1315,16 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		mo.client_id = b->client_id;
 		mo.clean_session = true;
 		mo.session_expiry_s = 0;
+	} else if (b->share_group) {
+		size_t n = strlen(b->share_group) + strlen(mo.client_id ? mo.client_id : "") + 32;
+		if (!(b->presence_will = malloc(n)))
+			goto err;
+		snprintf(b->presence_will, n, "bridge/share/%s/%s", b->share_group,
+			 mo.client_id ? mo.client_id : "");
+		mo.will_topic = b->presence_will;
+		mo.will_payload = "down";
+		mo.will_retained = true;
+		mo.will_qos = 1;
 	}
 	char paho_dir[4096];
 	if (wo.dir) {
@@ -1298,6 +1406,19 @@ static void leave_share_group(struct bridge *b)
 	}
 	if (!ns || !mqtt_is_connected(b->mqtt))
 		return;
+	presence_say(b, "leaving");
+	struct timespec settle = { 0, 500 * 1000000L }; /* the others' "leaving", if any */
+	nanosleep(&settle, NULL);
+	char why[200] = "";
+	if (!share_may_leave(b, why, sizeof(why))) {
+		log_info("bridge", "the last replica of share group '%s' up: keeping its shared "
+			 "subscription, the broker queues the readings until a replica is back",
+			 b->share_group);
+		presence_say(b, "down");
+		return;
+	}
+	presence_say(b, "left");
+	log_info("bridge", "leaving share group '%s' (%s)", b->share_group, why);
 	b->share_leave = 0;
 	if (mqtt_resubscribe(b->mqtt, NULL, 0, b->qos, shared, ns, share_left, b) < 0)
 		return;
@@ -1376,6 +1497,7 @@ void bridge_free(struct bridge *b)
 		free(b->topics[i]);
 	for (size_t i = 0; i < b->n_subf; i++)
 		free(b->subf[i]);
+	free(b->presence_will);
 	subs_set(b, NULL, 0);
 	free(b->subs_path);
 	seqtrack_free(b->seq);

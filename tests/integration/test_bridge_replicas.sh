@@ -12,7 +12,10 @@
 #     when it is back;
 #   - scaling 3 -> 2 -> 3 (SIGTERM: the replica leaves the group first, so
 #     the other two take everything while it is away);
-#   - a replica restarted on an empty STATE_DIR.
+#   - a replica restarted on an empty STATE_DIR;
+#   - all three stopped at once (docker compose down): the one with the
+#     smallest client id keeps the share, the broker queues for it, nothing
+#     published meanwhile is lost.
 # Runs over MQTT 5 and 3.1.1 (Mosquitto 2 offers $share/ to both).
 if [ -z "${MQTT_VERSION:-}" ]; then
   for v in 5 3.1.1; do
@@ -137,9 +140,18 @@ rm -rf "$T/state-r0"
 replica r0
 stream 2401 3000 300
 wait_stored 3000 30
+
+# E. all three stopped together: r0 (the smallest id) keeps the share
+for r in r0 r1 r2; do kill -TERM "${PID[$r]}"; done
+for r in r0 r1 r2; do stop_pid "${PID[$r]}" || fail "$r exited with $?"; done
+grep -q "the last replica of share group 'g' up: keeping" "$T/bridge-r0.log" ||
+  fail "r0 gave its share up: $(grep -h "share group" "$T"/bridge-r*.log)"
+stream 3001 3600 300 # nobody connected: queued for r0's session
+for r in r0 r1 r2; do replica $r; done
+wait_stored 3600 30
 sleep 2 # nothing late, nothing twice
-wait_stored 3000 1
-assert_eq 3000 "$(prom_samples)" "Prometheus samples (once per timestamp)"
+wait_stored 3600 1
+assert_eq 3600 "$(prom_samples)" "Prometheus samples (once per timestamp)"
 for r in r0 r1 r2; do
   for o in remote_write influx; do
     assert_eq 0 "$(m $r "sensorwire_bridge_output_samples_total\\{output=\"$o\",result=\"dropped\"\\}")" \
@@ -149,4 +161,4 @@ for r in r0 r1 r2; do
 done
 ooo=$(curl -sf "http://127.0.0.1:$PROM/metrics" |
   awk '/^prometheus_tsdb_head_out_of_order_samples_appended_total/ {print $NF}')
-note "D: 3000 of 3000 in Prometheus and InfluxDB, once each; Prometheus took ${ooo:-?} samples out of order"
+note "E: 3600 of 3600 in Prometheus and InfluxDB, once each; Prometheus took ${ooo:-?} samples out of order"
