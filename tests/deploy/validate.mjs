@@ -195,8 +195,13 @@ async function checkK8s(file, { overlay, allowPrivileged, docs }) {
 					err(`${cid}: image "${c.image}" has no fixed tag`);
 			}
 			const mounts = new Map((c.volumeMounts || []).map((m) => [m.mountPath, m]));
+			// a StatefulSet's claim templates are volumes too (one claim per replica)
+			const claimTemplates = r.kind === 'StatefulSet' ? r.spec.volumeClaimTemplates || [] : [];
+			const volumeNamed = (name) => (spec.volumes || []).find((v) => v.name === name) ||
+				(claimTemplates.some((t) => t.metadata?.name === name) ?
+					{ name, persistentVolumeClaim: { template: true } } : undefined);
 			for (const m of c.volumeMounts || [])
-				if (!(spec.volumes || []).some((v) => v.name === m.name))
+				if (!volumeNamed(m.name))
 					err(`${cid}: mounts unknown volume "${m.name}"`);
 			const ports = c.ports || [];
 			for (const pr of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
@@ -217,7 +222,7 @@ async function checkK8s(file, { overlay, allowPrivileged, docs }) {
 			const env = containerEnv(c, resources, nsName);
 			const val = (k) => env.get(k)?.value;
 			const under = (p, pred) => [...mounts.values()].some((m) => (p === m.mountPath ||
-				p.startsWith(m.mountPath.replace(/\/$/, '') + '/')) && pred(spec.volumes.find((v) => v.name === m.name)));
+				p.startsWith(m.mountPath.replace(/\/$/, '') + '/')) && pred(volumeNamed(m.name)));
 			for (const [k, v] of env) {
 				if (!k.endsWith('_FILE') || !v.value)
 					continue;
@@ -242,17 +247,29 @@ async function checkK8s(file, { overlay, allowPrivileged, docs }) {
 			}
 			if (bin === 'sensor-bridge') {
 				bridges++;
-				if (r.kind !== 'Deployment')
-					err(`${cid}: the bridge must be a Deployment`);
-				else {
+				if (r.kind === 'Deployment') {
 					if (r.spec.replicas !== 1)
-						err(`${cid}: the bridge must have exactly one replica`);
+						err(`${cid}: a bridge Deployment must have exactly one replica (replicas: a StatefulSet)`);
 					if (r.spec.strategy?.type !== 'Recreate')
 						err(`${cid}: the bridge must use the Recreate strategy (one MQTT session, one log)`);
+				} else if (r.kind === 'StatefulSet') {
+					// replicas: each its own session, its own log, one share group
+					if (env.get('MQTT_CLIENT_ID')?.valueFrom?.fieldRef?.fieldPath !== 'metadata.name')
+						err(`${cid}: MQTT_CLIENT_ID does not come from the pod name (metadata.name): replicas would take each other's session`);
+					if (!val('MQTT_SHARE_GROUP'))
+						err(`${cid}: a bridge StatefulSet needs MQTT_SHARE_GROUP (replicas split the readings)`);
+					if (val('MQTT_VERSION') === '3.1.1')
+						err(`${cid}: MQTT_SHARE_GROUP needs MQTT_VERSION 5 or auto`);
+					if (r.spec.podManagementPolicy === 'Parallel')
+						err(`${cid}: podManagementPolicy Parallel: replicas must stop one at a time (share group hand-over)`);
+				} else {
+					err(`${cid}: the bridge must be a Deployment (one replica) or a StatefulSet (replicas), is a ${r.kind}`);
 				}
 				const sd = val('STATE_DIR');
 				if (!sd || !under(sd, (vol) => vol?.persistentVolumeClaim))
 					err(`${cid}: STATE_DIR "${sd}" is not on a PersistentVolumeClaim`);
+				else if (r.kind === 'StatefulSet' && !under(sd, (vol) => vol?.persistentVolumeClaim?.template))
+					err(`${cid}: STATE_DIR "${sd}" is on a claim every replica shares, not on a volumeClaimTemplate`);
 				const hp = Number(val('HEALTH_PORT'));
 				for (const pr of ['livenessProbe', 'readinessProbe']) {
 					const g = c[pr]?.httpGet;

@@ -57,6 +57,12 @@ break_k8s secret 's/secretName: sensor-bridge-secrets/secretName: bridge-tokens/
 must_reject "neither in the build nor a documented" k8s "$T/bad.yaml"
 break_k8s statedir 's|STATE_DIR=/var/lib/sensor-bridge|STATE_DIR=/tmp/state|' base/bridge.env
 must_reject "is not on a PersistentVolumeClaim" k8s "$T/bad.yaml"
+break_k8s clientid 's/fieldPath: metadata.name/fieldPath: spec.nodeName/' base/bridge.yaml
+must_reject "MQTT_CLIENT_ID does not come from the pod name" k8s "$T/bad.yaml"
+break_k8s sharegroup 's/^MQTT_SHARE_GROUP=.*/MQTT_SHARE_GROUP=/' base/bridge.env
+must_reject "needs MQTT_SHARE_GROUP" k8s "$T/bad.yaml"
+break_k8s parallel 's/podManagementPolicy: OrderedReady/podManagementPolicy: Parallel/' base/bridge.yaml
+must_reject "replicas must stop one at a time" k8s "$T/bad.yaml"
 # the subset refuses what it does not implement instead of ignoring it
 rm -rf "$T/bad" && cp -r k8s "$T/bad" && printf 'replicas:\n  - name: sensor-bridge\n    count: 2\n' >>"$T/bad/base/kustomization.yaml"
 must_reject 'field "replicas" is not supported' kustomize "$T/bad"
