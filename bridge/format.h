@@ -93,6 +93,15 @@ int format_spec(const char *item, const struct format **f, const char **filter,
 /* Whether topic matches an MQTT filter (+ and #; $-topics only by name). */
 bool format_filter_match(const char *filter, const char *topic);
 
+/*
+ * The sensorwire format's <prefix>/<node>/$stats (format_stats.c): the
+ * publisher's read counters, one reading per sensor (fields
+ * reads_<result>_total, reads_total, reads_transient_total; tag driver).
+ */
+#define FORMAT_STATS_LEVEL "$stats"
+void format_stats_parse(const char *node, const void *payload, size_t len, int64_t arrival_ms,
+			struct format_result *out);
+
 /* The whole path for one message: topic(), the size bound, parse(). */
 void format_message(const struct format *f, const char *topic, const void *payload, size_t len,
 		    int64_t arrival_ms, struct format_result *out);

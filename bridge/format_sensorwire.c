@@ -3,7 +3,9 @@
  * <prefix>/<node>/<sensor>, one JSON object with ts, seq, boot, tags and
  * unit-carrying fields, parsed by reading_parse() (reading.h); availability
  * on <prefix>/<node>/status ("online"/"offline", retained, the publisher's
- * Last Will). The only format with seq and boot: gap accounting.
+ * Last Will); the publisher's statistics on <prefix>/<node>/$stats, one
+ * reading per sensor (format_stats.c). The only format with seq and boot:
+ * gap accounting.
  */
 #include "bridge/format.h"
 
@@ -26,6 +28,12 @@ static void sw_parse(const char *topic, const void *payload, size_t len, int64_t
 	if (out->kind == FORMAT_STATUS) {
 		/* as ever: only "offline" means offline; stored as it came */
 		out->online = !(len == 7 && memcmp(payload, "offline", 7) == 0);
+		return;
+	}
+	const char *last = strrchr(topic, '/');
+	if (last && strcmp(last + 1, FORMAT_STATS_LEVEL) == 0) {
+		/* the publisher's statistics (format_stats.c), not a sensor */
+		format_stats_parse(out->node, payload, len, arrival_ms, out);
 		return;
 	}
 	if (reading_parse(&out->r[0], topic, payload, len, arrival_ms, out->err,
