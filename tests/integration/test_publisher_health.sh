@@ -6,7 +6,8 @@
 # the broker is down), /metrics values (reads by result add up, failure
 # kinds counted where they happen, acknowledged publishes equal to the
 # readings a subscriber received, reconnects, outbox depth and bytes), the
-# retained $stats JSON, and that the bridge never takes $stats for a reading.
+# retained $stats JSON, and that the bridge takes $stats for the read
+# counters, never for a sensor's reading.
 . "$(dirname "$0")/lib.sh"
 
 PORT=$(free_port)
@@ -109,7 +110,12 @@ bridge_got_a() { grep -q 'sensor=a ' "$T/bridge.out"; }
 wait_for 15 bridge_got_a
 sleep 1.5       # at least one more $stats (every second) while the bridge runs
 stop_pid $BR || true
-assert_eq 0 "$(grep -c 'stats' "$T/bridge.out" || true)" "bridge output lines for \$stats"
+# $stats is the read counters, one reading per sensor (test_bridge_stats.sh
+# checks the values): never a sensor "$stats", never refused as malformed
+assert_eq 0 "$(grep -c 'stats' "$T/bridge.out" || true)" "bridge output lines for a sensor \$stats"
+grep -q '^sensor,driver=sim,node=n2,sensor=b reads_checksum_total=' "$T/bridge.out" ||
+  fail "the bridge printed no read counters of b: $(head -c 300 "$T/bridge.out")"
+if grep -q 'malformed payload' "$T/bridge.log"; then fail "the bridge refused \$stats: $(grep 'malformed payload' "$T/bridge.log")"; fi
 
 # broker down, no OUTBOX_DIR: alive, not ready
 stop_pid "$MOSQ_PID" TERM || true
