@@ -65,7 +65,16 @@ struct mqtt {
 	int proto;               /* the version the next connect asks for */
 	int connected_proto;     /* the version of the current/last connection */
 	int64_t last_msg_ms;     /* monotonic: the last message's arrival, or the last connect */
+	unsigned send_quota;     /* MQTT 5: the broker's Receive Maximum; 0 = none given */
 };
+
+unsigned mqtt_send_quota(struct mqtt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	unsigned q = m->connected_proto == MQTTVERSION_5 ? m->send_quota : 0;
+	pthread_mutex_unlock(&m->lock);
+	return q;
+}
 
 static int64_t mono_now_ms(void)
 {
@@ -262,7 +271,8 @@ static void on_delivery_complete(void *ctx, MQTTAsync_token token)
 		m->h.on_delivered(m->ctx, token);
 }
 
-static void connected(struct mqtt *m, bool present, int proto, const char *extra)
+static void connected(struct mqtt *m, bool present, int proto, const char *extra,
+		      unsigned quota)
 {
 	pthread_mutex_lock(&m->lock);
 	if (m->state == ST_STOPPING || m->state == ST_STOPPED) {
@@ -272,6 +282,7 @@ static void connected(struct mqtt *m, bool present, int proto, const char *extra
 	m->state = ST_CONNECTED;
 	m->connected_proto = proto;
 	m->last_msg_ms = mono_now_ms();
+	m->send_quota = quota;
 	m->failing = false;
 	backoff_reset(&m->backoff);
 	pthread_mutex_unlock(&m->lock);
@@ -285,7 +296,7 @@ static void connected(struct mqtt *m, bool present, int proto, const char *extra
 static void on_connect_success(void *ctx, MQTTAsync_successData *resp)
 {
 	struct mqtt *m = ctx;
-	connected(m, resp ? resp->alt.connect.sessionPresent != 0 : false, MQTTVERSION_3_1_1, "");
+	connected(m, resp ? resp->alt.connect.sessionPresent != 0 : false, MQTTVERSION_3_1_1, "", 0);
 }
 
 static void on_connect_success5(void *ctx, MQTTAsync_successData5 *resp)
@@ -301,11 +312,15 @@ static void on_connect_success5(void *ctx, MQTTAsync_successData5 *resp)
 	else if (!m->o.clean_session || m->o.session_expiry_s)
 		n += (size_t)snprintf(extra + n, sizeof(extra) - n, ", expiry %u s",
 				      m->o.session_expiry_s);
-	if (resp && n < sizeof(extra) &&
-	    m->p->propsHas(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
-		snprintf(extra + n, sizeof(extra) - n, ", broker receive maximum %d",
-			 m->p->propsNumber(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM));
-	connected(m, resp ? resp->alt.connect.sessionPresent != 0 : false, MQTTVERSION_5, extra);
+	unsigned quota = 0;
+	if (resp && m->p->propsHas(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM)) {
+		int q = m->p->propsNumber(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+		quota = q > 0 ? (unsigned)q : 0;
+		if (n < sizeof(extra))
+			snprintf(extra + n, sizeof(extra) - n, ", broker receive maximum %d", q);
+	}
+	connected(m, resp ? resp->alt.connect.sessionPresent != 0 : false, MQTTVERSION_5, extra,
+		  quota);
 }
 
 static void connect_failed(struct mqtt *m, int code, const char *message, int rc5)

@@ -127,6 +127,13 @@ int mqtt_stop(struct mqtt *m, int timeout_ms);
 int mqtt_stop_with_will(struct mqtt *m, int timeout_ms);
 /* The version of the current (or last) connection: 5 or 4 (3.1.1); 0 before any. */
 int mqtt_protocol(struct mqtt *m);
+/*
+ * MQTT 5: the broker's Receive Maximum (CONNACK), how many QoS>0 publishes
+ * may await their PUBACK at once; 0 = no limit given (or 3.1.1). Keep the
+ * window of unacknowledged publishes within it: past it Paho holds them back
+ * itself, and does not keep their order.
+ */
+unsigned mqtt_send_quota(struct mqtt *m);
 /* Milliseconds since the last incoming message (or the last connect). */
 int64_t mqtt_quiet_ms(struct mqtt *m);
 /* Parses MQTT_VERSION ("5", "3.1.1", "auto"); -1 for anything else. */

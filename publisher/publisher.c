@@ -726,7 +726,10 @@ static void *sender_main(void *arg)
 			ha_work(p);
 			continue;
 		}
-		if (!p->online || p->inflight.n >= WINDOW || !send_one(p))
+		/* MQTT 5: within the broker's Receive Maximum too (mqtt.h) */
+		unsigned quota = p->online ? mqtt_send_quota(p->mqtt) : 0;
+		size_t window = quota && quota < WINDOW ? quota : WINDOW;
+		if (!p->online || p->inflight.n >= window || !send_one(p))
 			pthread_cond_wait(&p->cond, &p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);

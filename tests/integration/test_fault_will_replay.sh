@@ -67,9 +67,12 @@ env MQTT_URL="tcp://127.0.0.1:$MQ" MQTT_CLIENT_ID=it-wr OUTPUTS=remote_write,inf
 track $!
 wait_for 20 grep -q subscribed "$T/bridge.log"
 
+# MQTT_WILL_DELAY_S=0: the Will as soon as the broker notices (the delayed
+# Will: test_publisher_will_delay.sh)
 pub() { # NODE URL [VAR=value...]
   local node=$1 url=$2; shift 2
-  env MQTT_URL="$url" NODE_NAME="$node" SENSORS="a=sim" INTERVAL_MS=200 MQTT_KEEPALIVE_S=2 "$@" \
+  env MQTT_URL="$url" NODE_NAME="$node" SENSORS="a=sim" INTERVAL_MS=200 MQTT_KEEPALIVE_S=2 \
+    MQTT_WILL_DELAY_S=0 "$@" \
     "$PUBLISHER" 2>>"$T/publisher-$node.log" &
   PUB=$!
   track $PUB
