@@ -68,9 +68,10 @@ int stats_metrics(char *buf, size_t cap, const struct publisher_snap *p);
 size_t stats_metrics_cap(size_t n_sensors);
 
 /*
- * The $stats JSON. Its only top-level number is "ts" and the rest is in
- * nested objects, so the bridge's parser, should it take the message for a
- * reading, finds no field and refuses it. Returns the length or -ENOSPC.
+ * The $stats JSON (docs/contract.md): "ts" and per-sensor read counts in
+ * nested objects. The bridge stores the counts as series of their own
+ * (bridge/format_stats.c), never as a reading of a sensor named "$stats".
+ * Returns the length or -ENOSPC.
  */
 int stats_json(char *buf, size_t cap, const struct publisher_snap *p);
 size_t stats_json_cap(size_t n_sensors);

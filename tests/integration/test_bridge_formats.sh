@@ -92,7 +92,9 @@ arrival() { # metric node sensor value
   row=$(prom "$1" | grep -F "[\"$2\",\"$3\"," ) || fail "prometheus: no $1 for $2/$3"
   assert_eq "\"$4\"" "$(jq -c '.[3]' <<<"$row")" "prometheus $1 $2/$3"
   ts=$(jq '.[2]' <<<"$row")
-  [ "$ts" -ge "$start_ms" ] && [ "$ts" -le "$end_ms" ] || fail "prometheus $1 $2/$3: ts $ts not in [$start_ms, $end_ms]"
+  if [ "$ts" -lt "$start_ms" ] || [ "$ts" -gt "$end_ms" ]; then
+    fail "prometheus $1 $2/$3: ts $ts not in [$start_ms, $end_ms]"
+  fi
 }
 arrival sensor_temperature_celsius livingroom livingroom_temperature 21.4
 arrival sensor_humidity_percent livingroom livingroom_humidity 48.2
