@@ -1160,7 +1160,9 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 	}
 	b->seq = seqtrack_new(4096);
 	if (split_topics(b, cfg_str(c, "MQTT_TOPICS")) < 0 ||
-	    build_subscriptions(b, cfg_str(c, "MQTT_SHARE_GROUP")) < 0)
+	    /* --dry-run gets its own copy of the stream, not a share of it */
+	    build_subscriptions(b, mode == BRIDGE_DRY_RUN ? NULL
+							: cfg_str(c, "MQTT_SHARE_GROUP")) < 0)
 		goto err;
 	int mqtt_version = mqtt_parse_version(cfg_str(c, "MQTT_VERSION"));
 	if (mqtt_version < 0) {

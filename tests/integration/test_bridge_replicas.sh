@@ -92,9 +92,18 @@ for r in r0 r1 r2; do
     "$T/metrics-$r.txt" || fail "$r: no unshared status filter"
 done
 
-# A. three replicas split a steady stream
+# A. three replicas split a steady stream; a --dry-run beside them with the
+# same settings gets its own copy of all of it, not a share
+env MQTT_URL="tcp://127.0.0.1:$MQ" MQTT_CLIENT_ID=fault-r0 MQTT_SHARE_GROUP=g OUTPUTS=stdout \
+  BATCH_MAX_DELAY_MS=100 "$BRIDGE" --dry-run >"$T/dry.txt" 2>"$T/dry.log" &
+DRY=$!
+track $DRY
+wait_for 10 grep -q "subscribed to 'sensors/+/+'" "$T/dry.log"
 stream 1 600 300
 wait_stored 600 30
+dry_lines() { grep -c '^sensor,node=f' "$T/dry.txt" || true; }
+wait_for 10 is 600 dry_lines || fail "the dry run printed $(dry_lines) of 600"
+stop_pid $DRY || true
 for r in r0 r1 r2; do
   [ "$(received $r)" -ge 150 ] || fail "$r took only $(received $r) of 600"
 done
