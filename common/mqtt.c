@@ -500,6 +500,30 @@ static void *reconnect_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Once per Paho library in the process (the split build has two), never per
+ * client: MQTTAsync_global_init runs MQTTAsync_init, which pthread_mutex_init's
+ * Paho's global mutexes and pthread_cond_init's its send thread's condition
+ * variable. Done again while an earlier client's threads use them, it
+ * corrupts them: the send thread then misses every wake-up and sends only on
+ * its 1 s timeout (a load generator with 2 connections stalled at ~40 msg/s,
+ * bench/README.md). OpenSSL 1.1+ initialises itself on first use; Paho's
+ * explicit init would load every cipher and error string even for tcp://.
+ */
+static void paho_global_init(const struct paho_api *p)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static const struct paho_api *done[2];
+	pthread_mutex_lock(&lock);
+	if (done[0] != p && done[1] != p) {
+		MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
+		io.do_openssl_init = 0;
+		p->global_init(&io);
+		done[done[0] ? 1 : 0] = p;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, void *ctx,
 		      char *err, size_t errlen)
 {
@@ -539,11 +563,7 @@ struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, 
 			 "message only after it is stored", ver ? ver : "(version unknown)");
 		goto err_url;
 	}
-	/* OpenSSL 1.1+ initialises itself on first use; Paho's explicit init
-	 * would load every cipher and error string even for tcp:// */
-	MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
-	io.do_openssl_init = 0;
-	m->p->global_init(&io);
+	paho_global_init(m->p);
 	/* Paho records every function entry and exit of its own in a 400-entry
 	 * ring (125 KB, a mutex each time) at its default trace level, for a
 	 * dump this build cannot produce; from ERROR up it records nothing */
