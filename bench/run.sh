@@ -720,5 +720,9 @@ fi
 if [ "$ONLY" = all ] || [ "$ONLY" = publisher ]; then
   [ -x "$PUBLISHER" ] && print_publisher
 fi
+# the bridge next to Node-RED, and how its cost grows with the work
+. "$SW_ROOT/bench/peer_nodered.sh"
+. "$SW_ROOT/bench/scaling.sh"
+bench_peer_and_scaling
 echo
 echo "(logs and data in $T are removed on exit; figures vary with what else runs on the machine)"
