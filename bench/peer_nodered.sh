@@ -80,7 +80,12 @@ peer_start() {
     nap 0.5 # the SUBSCRIBE follows the CONNACK
   fi
 }
-peer_stop() { stop_pid "$PEER_PID" "${1:-TERM}" || true; }
+peer_stop() { stop_pid "$PEER_PID" || true; }
+# kill -9, reaped here so that bash's "Killed" job notice stays out of the output
+peer_kill() {
+  kill -9 "$PEER_PID" 2>/dev/null || true
+  { wait "$PEER_PID" || true; } 2>/dev/null
+}
 
 # peer_wait MEASUREMENT TARGET TIMEOUT: until TARGET readings are stored, or
 # no progress for 5 s, or TIMEOUT s; sets PW_END (time the last count rose)
@@ -136,7 +141,7 @@ peer_run() {
   base=$(peer_stored "$m")
   loadgen_bg "peer-$kind-kill" -n "$PEER_KILL_N" --rate "$PEER_KILL_RATE"
   nap "$PEER_KILL_AT"
-  peer_stop KILL
+  peer_kill
   loadgen_done "peer-$kind-kill"
   pub=$((pub + PEER_KILL_N))
   peer_start "$kind"
