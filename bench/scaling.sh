@@ -58,12 +58,12 @@ bench_scaling() {
   track $!
   wait_port "$SC_DP"
   SC_RW=(OUTPUTS=remote_write "REMOTE_WRITE_URL=http://127.0.0.1:$SC_DP/api/v1/write")
-  note "scaling: series $SCALE_SERIES ($SCALE_N messages each), backlogs $SCALE_BACKLOGS (1000 series)"
+  note "scaling: sensors $SCALE_SERIES ($SCALE_N messages each), backlogs $SCALE_BACKLOGS (1000 sensors)"
   for k in $SCALE_SERIES; do
-    scale_drain "series$k" "$k series, $SCALE_N-message backlog" "$k" "$SCALE_N"
+    scale_drain "series$k" "$k sensors, $SCALE_N-message backlog" "$k" "$SCALE_N"
   done
   for b in $SCALE_BACKLOGS; do
-    scale_drain "backlog$b" "1000 series, $b-message backlog" 1000 "$b"
+    scale_drain "backlog$b" "1000 sensors, $b-message backlog" 1000 "$b"
   done
   print_scaling
 }
@@ -78,6 +78,7 @@ print_scaling() {
       "${SC[$key,sust]}" "${SC[$key,cpu]}" "${SC[$key,rss]}" "${SC[$key,anon]}"
     if [ -n "${SC[$key,note]:-}" ]; then printf '%6s%s\n' "" "${SC[$key,note]}"; fi
   done
-  echo "   msg/s: bridge start -> last sample acknowledged (start-up included, as is its CPU);"
+  echo "   sensors: loadgen --sensors, 2 series each (two fields); msg/s: bridge start -> last"
+  echo "   sample acknowledged (start-up included, as is its CPU);"
   echo "   anon: the bridge's own memory at the end (smaps_rollup Pss_Anon)"
 }
