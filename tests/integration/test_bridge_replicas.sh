@@ -17,14 +17,7 @@
 #     smallest client id keeps the share, the broker queues for it, nothing
 #     published meanwhile is lost.
 # Runs over MQTT 5 and 3.1.1 (Mosquitto 2 offers $share/ to both).
-if [ -z "${MQTT_VERSION:-}" ]; then
-  for v in 5 3.1.1; do
-    echo "# MQTT_VERSION=$v"
-    MQTT_VERSION=$v bash "$0" || exit 1
-  done
-  exit 0
-fi
-export MQTT_VERSION
+. "$(dirname "$0")/each_mqtt_version.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fault_lib.sh"
 

@@ -6,14 +6,7 @@
 #          new session: the readings published meanwhile are gone (the broker
 #          acknowledged them, so no publisher outbox holds them either).
 #   3.1.1: no expiry: the session and its queue wait however long.
-if [ -z "${MQTT_VERSION:-}" ]; then
-  for v in 5 3.1.1; do
-    echo "# MQTT_VERSION=$v"
-    MQTT_VERSION=$v bash "$0" || exit 1
-  done
-  exit 0
-fi
-export MQTT_VERSION
+. "$(dirname "$0")/each_mqtt_version.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fault_lib.sh"
 

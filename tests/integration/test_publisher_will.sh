@@ -4,14 +4,8 @@
 # restart announces `online` again; SIGTERM publishes `offline` itself,
 # disconnects cleanly (no Will) and exits 0. Run over MQTT 5 and 3.1.1, with
 # MQTT_WILL_DELAY_S=0 (the delayed Will: test_publisher_will_delay.sh).
-if [ -z "${MQTT_VERSION:-}" ]; then
-  for v in 5 3.1.1; do
-    echo "# MQTT_VERSION=$v"
-    MQTT_VERSION=$v bash "$0" || exit 1
-  done
-  exit 0
-fi
-export MQTT_VERSION MQTT_WILL_DELAY_S=0
+. "$(dirname "$0")/each_mqtt_version.sh"
+export MQTT_WILL_DELAY_S=0
 . "$(dirname "$0")/lib.sh"
 
 PORT=$(free_port)

@@ -6,14 +6,7 @@
 #          SIGUSR2 (a stop for a restart): as kill -9, the delayed Will decides;
 #          SIGTERM (a planned stop): `offline` at once.
 #   3.1.1: kill -9: `offline` at once whatever MQTT_WILL_DELAY_S says.
-if [ -z "${MQTT_VERSION:-}" ]; then
-  for v in 5 3.1.1; do
-    echo "# MQTT_VERSION=$v"
-    MQTT_VERSION=$v bash "$0" || exit 1
-  done
-  exit 0
-fi
-export MQTT_VERSION
+. "$(dirname "$0")/each_mqtt_version.sh"
 . "$(dirname "$0")/lib.sh"
 
 DELAY=3
