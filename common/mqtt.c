@@ -306,15 +306,16 @@ static void on_connect_success5(void *ctx, MQTTAsync_successData5 *resp)
 	size_t n = 0;
 	/* what the broker changed of what was asked for (MQTT 5 CONNACK properties) */
 	if (resp && m->p->propsHas(&resp->properties, MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL))
-		n += (size_t)snprintf(extra + n, sizeof(extra) - n, ", session expiry %d s set by "
-				      "the broker", m->p->propsNumber(&resp->properties,
+		/* (the value is int in Paho 1.3.12, Debian 12, and int64_t in 1.3.14, Debian 13) */
+		n += (size_t)snprintf(extra + n, sizeof(extra) - n, ", session expiry %lld s set by "
+				      "the broker", (long long)m->p->propsNumber(&resp->properties,
 					MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL));
 	else if (!m->o.clean_session || m->o.session_expiry_s)
 		n += (size_t)snprintf(extra + n, sizeof(extra) - n, ", expiry %u s",
 				      m->o.session_expiry_s);
 	unsigned quota = 0;
 	if (resp && m->p->propsHas(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM)) {
-		int q = m->p->propsNumber(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+		int q = (int)m->p->propsNumber(&resp->properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
 		quota = q > 0 ? (unsigned)q : 0;
 		if (n < sizeof(extra))
 			snprintf(extra + n, sizeof(extra) - n, ", broker receive maximum %d", q);
