@@ -62,6 +62,11 @@ struct mqtt {
 	 * and, once stopping, that loop parked for good (Paho's lock held) */
 	bool holding, parked;
 	uint64_t held_tries;
+	/* the wait between tries of held messages: carried from one held message
+	 * to the next while the log keeps failing (a few appends that get through
+	 * a nearly full disk must not restart it at 50 ms), reset when a message
+	 * is taken at its first try; only Paho's receive thread uses it */
+	struct backoff hold_backoff;
 	int proto;               /* the version the next connect asks for */
 	int connected_proto;     /* the version of the current/last connection */
 	int64_t last_msg_ms;     /* monotonic: the last message's arrival, or the last connect */
@@ -189,8 +194,7 @@ static void on_connection_lost(void *ctx, char *cause)
  */
 static void hold_message(struct mqtt *m, const char *t, MQTTAsync_message *msg)
 {
-	struct backoff bo;
-	backoff_init(&bo, 50, 2000);
+	struct backoff *bo = &m->hold_backoff;
 	pthread_mutex_lock(&m->lock);
 	m->holding = true;
 	m->held_tries = 1;
@@ -201,7 +205,7 @@ static void hold_message(struct mqtt *m, const char *t, MQTTAsync_message *msg)
 			for (;;)
 				pthread_cond_wait(&m->cond, &m->lock);
 		}
-		struct timespec until = clock_deadline_ms(backoff_next(&bo));
+		struct timespec until = clock_deadline_ms(backoff_next(bo));
 		while (m->state != ST_STOPPING && m->state != ST_STOPPED &&
 		       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
 			;
@@ -239,8 +243,10 @@ static int on_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 		}
 	}
 	if (t && m->h.on_message) {
-		if (!m->h.on_message(m->ctx, t, msg->payload, (size_t)msg->payloadlen,
-				     msg->retained))
+		if (m->h.on_message(m->ctx, t, msg->payload, (size_t)msg->payloadlen,
+				    msg->retained))
+			backoff_reset(&m->hold_backoff);
+		else
 			hold_message(m, t, msg);
 	} else if (!t) {
 		log_warn(m->comp, "dropped a message with a %d-byte topic (the limit is %d)",
@@ -596,6 +602,7 @@ struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, 
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	backoff_init(&m->backoff, 500, 30000);
+	backoff_init(&m->hold_backoff, 50, 2000);
 	m->state = ST_IDLE;
 	return m;
 err_client:
