@@ -11,6 +11,7 @@
  * scheduling hiccup or a broker reconnect would flap the entity. A dead
  * publisher is reported sooner anyway, by the availability topic (its Will).
  */
+#include "publisher/sbuf.h"
 #include "publisher/ha.h"
 
 #include <errno.h>
@@ -18,66 +19,12 @@
 #include <stdio.h>
 #include <string.h>
 
-struct out {
-	char *buf;
-	size_t cap, len;
-	bool full;
-};
-
-static void put(struct out *o, const char *s, size_t n)
+static void put_key(struct sbuf *o, const char *key, const char *value)
 {
-	if (o->full || o->len + n >= o->cap) {
-		o->full = true;
-		return;
-	}
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
-	o->buf[o->len] = '\0';
-}
-
-static void puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void putf(struct out *o, const char *fmt, ...)
-{
-	char tmp[HA_TOPIC_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		o->full = true;
-		return;
-	}
-	put(o, tmp, (size_t)n);
-}
-
-/* A JSON string: quotes, backslashes and control bytes escaped. */
-static void put_str(struct out *o, const char *s)
-{
-	put(o, "\"", 1);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\') {
-			char e[2] = { '\\', (char)ch };
-			put(o, e, 2);
-		} else if (ch < 0x20 || ch == 0x7f) {
-			putf(o, "\\u%04x", ch);
-		} else {
-			put(o, (const char *)&ch, 1);
-		}
-	}
-	put(o, "\"", 1);
-}
-
-static void put_key(struct out *o, const char *key, const char *value)
-{
-	put_str(o, key);
-	put(o, ":", 1);
-	put_str(o, value);
-	put(o, ",", 1);
+	sbuf_json_string(o, key);
+	sbuf_put(o, ":", 1);
+	sbuf_json_string(o, value);
+	sbuf_put(o, ",", 1);
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -124,7 +71,7 @@ unsigned ha_expire_after_s(unsigned interval_ms)
 	return s < HA_EXPIRE_MIN_S ? HA_EXPIRE_MIN_S : (unsigned)s;
 }
 
-static int topic_done(const struct out *o)
+static int topic_done(const struct sbuf *o)
 {
 	return o->full ? -ENAMETOOLONG : (int)o->len;
 }
@@ -133,19 +80,19 @@ int ha_config_topic(char *buf, size_t cap, const struct ha_ctx *c, const char *s
 		    const char *field)
 {
 	char node[128], sid[128];
-	struct out o = { buf, cap, 0, cap == 0 };
+	struct sbuf o = { buf, cap, 0, cap == 0 };
 	ha_id(node, sizeof(node), c->node);
 	ha_id(sid, sizeof(sid), sensor);
-	putf(&o, "%s/sensor/%s/%s_%s/config", c->ha_prefix, node, sid, field);
+	sbuf_printf(&o, "%s/sensor/%s/%s_%s/config", c->ha_prefix, node, sid, field);
 	return topic_done(&o);
 }
 
 int ha_scan_filter(char *buf, size_t cap, const struct ha_ctx *c)
 {
 	char node[128];
-	struct out o = { buf, cap, 0, cap == 0 };
+	struct sbuf o = { buf, cap, 0, cap == 0 };
 	ha_id(node, sizeof(node), c->node);
-	putf(&o, "%s/sensor/%s/+/config", c->ha_prefix, node);
+	sbuf_printf(&o, "%s/sensor/%s/+/config", c->ha_prefix, node);
 	return topic_done(&o);
 }
 
@@ -166,12 +113,12 @@ static void quantity(char *out, size_t cap, const char *field)
 int ha_config_payload(char *buf, size_t cap, const struct ha_ctx *c, const char *sensor,
 		      const char *field)
 {
-	struct out o = { buf, cap, 0, cap == 0 };
+	struct sbuf o = { buf, cap, 0, cap == 0 };
 	char tmp[HA_TOPIC_MAX], q[128];
 	struct ha_unit u = ha_unit_of(field);
 
 	quantity(q, sizeof(q), field);
-	put(&o, "{", 1);
+	sbuf_put(&o, "{", 1);
 	snprintf(tmp, sizeof(tmp), "%s %s", sensor, q);
 	put_key(&o, "name", tmp);
 	snprintf(tmp, sizeof(tmp), "sensorwire:%s:%s:%s", c->node, sensor, field);
@@ -186,28 +133,28 @@ int ha_config_payload(char *buf, size_t cap, const struct ha_ctx *c, const char 
 	if (u.unit)
 		put_key(&o, "unit_of_measurement", u.unit);
 	put_key(&o, "state_class", "measurement");
-	putf(&o, "\"expire_after\":%u,", ha_expire_after_s(c->interval_ms));
+	sbuf_printf(&o, "\"expire_after\":%u,", ha_expire_after_s(c->interval_ms));
 	if (snprintf(tmp, sizeof(tmp), "%s/%s/status", c->prefix, c->node) >= (int)sizeof(tmp))
 		return -ENOSPC;
 	put_key(&o, "availability_topic", tmp);
 	put_key(&o, "payload_available", "online");
 	put_key(&o, "payload_not_available", "offline");
-	puts_(&o, "\"device\":{\"identifiers\":[");
+	sbuf_puts(&o, "\"device\":{\"identifiers\":[");
 	snprintf(tmp, sizeof(tmp), "sensorwire:%s", c->node);
-	put_str(&o, tmp);
-	puts_(&o, "],");
+	sbuf_json_string(&o, tmp);
+	sbuf_puts(&o, "],");
 	put_key(&o, "name", c->node);
 	put_key(&o, "manufacturer", "sensorwire");
 	put_key(&o, "model", "sensor-publisher");
-	put_str(&o, "sw_version");
-	put(&o, ":", 1);
-	put_str(&o, c->version);
-	puts_(&o, "},\"origin\":{");
+	sbuf_json_string(&o, "sw_version");
+	sbuf_put(&o, ":", 1);
+	sbuf_json_string(&o, c->version);
+	sbuf_puts(&o, "},\"origin\":{");
 	put_key(&o, "name", "sensorwire");
-	put_str(&o, "sw_version");
-	put(&o, ":", 1);
-	put_str(&o, c->version);
-	puts_(&o, "}}");
+	sbuf_json_string(&o, "sw_version");
+	sbuf_put(&o, ":", 1);
+	sbuf_json_string(&o, c->version);
+	sbuf_puts(&o, "}}");
 	return o.full ? -ENOSPC : (int)o.len;
 }
 

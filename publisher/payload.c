@@ -4,6 +4,7 @@
  * that number formatting ignores the process locale (a German LC_NUMERIC
  * would otherwise print 21,4 and break every JSON parser downstream).
  */
+#include "publisher/sbuf.h"
 #include "publisher/payload.h"
 
 #include <ctype.h>
@@ -173,50 +174,6 @@ int payload_format_number(char *buf, size_t cap, double v)
 	return n;
 }
 
-/* A tiny bounded string builder: every append checks the room left. */
-struct out {
-	char *p;
-	size_t cap, len;
-	bool full;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->full || o->len + n >= o->cap) {
-		o->full = true;
-		return;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
-
-static void puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void put_json_string(struct out *o, const char *s)
-{
-	put(o, "\"", 1);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		char esc[8];
-		if (ch == '"' || ch == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)ch;
-			put(o, esc, 2);
-		} else if (ch < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", ch);
-			put(o, esc, 6);
-		} else {
-			put(o, (const char *)&ch, 1);
-		}
-	}
-	put(o, "\"", 1);
-}
-
 static bool reserved_key(const char *k)
 {
 	return !strcmp(k, "ts") || !strcmp(k, "seq") || !strcmp(k, "boot") || !strcmp(k, "tags");
@@ -225,7 +182,7 @@ static bool reserved_key(const char *k)
 int payload_encode(char *buf, size_t cap, const struct payload_meta *m,
 		   const struct sensor_reading *r, const struct payload_tags *tags)
 {
-	struct out o = { .p = buf, .cap = cap };
+	struct sbuf o = { .p = buf, .cap = cap };
 	char num[64];
 
 	if (cap == 0)
@@ -242,30 +199,30 @@ int payload_encode(char *buf, size_t cap, const struct payload_meta *m,
 
 	snprintf(num, sizeof(num), "{\"ts\":%" PRId64 ",\"seq\":%" PRIu64 ",\"boot\":\"",
 		 m->ts_ms, m->seq);
-	puts_(&o, num);
-	puts_(&o, m->boot);
-	put(&o, "\"", 1);
+	sbuf_puts(&o, num);
+	sbuf_puts(&o, m->boot);
+	sbuf_put(&o, "\"", 1);
 	for (size_t i = 0; i < r->n; i++) {
-		put(&o, ",\"", 2);
-		puts_(&o, r->f[i].name);
-		put(&o, "\":", 2);
+		sbuf_put(&o, ",\"", 2);
+		sbuf_puts(&o, r->f[i].name);
+		sbuf_put(&o, "\":", 2);
 		int n = payload_format_number(num, sizeof(num), r->f[i].value);
 		if (n < 0)
 			return n;
-		put(&o, num, (size_t)n);
+		sbuf_put(&o, num, (size_t)n);
 	}
 	if (tags && tags->n) {
-		puts_(&o, ",\"tags\":{");
+		sbuf_puts(&o, ",\"tags\":{");
 		for (size_t i = 0; i < tags->n; i++) {
 			if (i)
-				put(&o, ",", 1);
-			put_json_string(&o, tags->t[i].key);
-			put(&o, ":", 1);
-			put_json_string(&o, tags->t[i].value);
+				sbuf_put(&o, ",", 1);
+			sbuf_json_string(&o, tags->t[i].key);
+			sbuf_put(&o, ":", 1);
+			sbuf_json_string(&o, tags->t[i].value);
 		}
-		put(&o, "}", 1);
+		sbuf_put(&o, "}", 1);
 	}
-	put(&o, "}", 1);
+	sbuf_put(&o, "}", 1);
 	if (o.full) {
 		buf[0] = '\0';
 		return -ENOSPC;

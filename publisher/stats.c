@@ -4,6 +4,7 @@
  * hex and the version a constant, so no label value or JSON string here
  * needs escaping.
  */
+#include "publisher/sbuf.h"
 #include "publisher/stats.h"
 
 #include <errno.h>
@@ -14,31 +15,9 @@
 
 #define M "sensorwire_publisher_"
 
-struct out {
-	char *buf;
-	size_t cap, len;
-	bool full;
-};
-
-__attribute__((format(printf, 2, 3))) static void emit(struct out *o, const char *fmt, ...)
+static void family(struct sbuf *o, const char *name, const char *type, const char *help)
 {
-	if (o->full)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->cap - o->len) {
-		o->full = true;
-		o->buf[o->len] = '\0';
-		return;
-	}
-	o->len += (size_t)n;
-}
-
-static void family(struct out *o, const char *name, const char *type, const char *help)
-{
-	emit(o, "# HELP " M "%s %s\n# TYPE " M "%s %s\n", name, help, name, type);
+	sbuf_printf(o, "# HELP " M "%s %s\n# TYPE " M "%s %s\n", name, help, name, type);
 }
 
 /* metric-friendly names of the DHT decoder's results */
@@ -67,36 +46,36 @@ size_t stats_json_cap(size_t n_sensors)
 	return 1024 + n_sensors * 512;
 }
 
-static void counter(struct out *o, const char *name, const char *help, uint64_t v)
+static void counter(struct sbuf *o, const char *name, const char *help, uint64_t v)
 {
 	family(o, name, "counter", help);
-	emit(o, M "%s %" PRIu64 "\n", name, v);
+	sbuf_printf(o, M "%s %" PRIu64 "\n", name, v);
 }
 
-static void gauge(struct out *o, const char *name, const char *help, uint64_t v)
+static void gauge(struct sbuf *o, const char *name, const char *help, uint64_t v)
 {
 	family(o, name, "gauge", help);
-	emit(o, M "%s %" PRIu64 "\n", name, v);
+	sbuf_printf(o, M "%s %" PRIu64 "\n", name, v);
 }
 
-static void seconds(struct out *o, uint64_t ms)
+static void seconds(struct sbuf *o, uint64_t ms)
 {
-	emit(o, "%" PRIu64 ".%03" PRIu64, ms / 1000, ms % 1000);
+	sbuf_printf(o, "%" PRIu64 ".%03" PRIu64, ms / 1000, ms % 1000);
 }
 
 int stats_metrics(char *buf, size_t cap, const struct publisher_snap *p)
 {
-	struct out o = { buf, cap, 0, cap == 0 };
+	struct sbuf o = { buf, cap, 0, cap == 0 };
 	if (cap)
 		buf[0] = '\0';
 
 	family(&o, "info", "gauge", "this publisher: node, boot id and version");
-	emit(&o, M "info{node=\"%s\",boot=\"%s\",version=\"%s\"} 1\n", p->node, p->boot,
+	sbuf_printf(&o, M "info{node=\"%s\",boot=\"%s\",version=\"%s\"} 1\n", p->node, p->boot,
 	     p->version);
 	family(&o, "uptime_seconds", "gauge", "seconds since the publisher started");
-	emit(&o, M "uptime_seconds ");
+	sbuf_printf(&o, M "uptime_seconds ");
 	seconds(&o, p->uptime_ms);
-	emit(&o, "\n");
+	sbuf_printf(&o, "\n");
 	gauge(&o, "connected", "1 while connected to the broker", p->connected);
 
 	family(&o, "reads_total", "counter",
@@ -104,32 +83,32 @@ int stats_metrics(char *buf, size_t cap, const struct publisher_snap *p)
 	       "checksum, implausible)");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct sensor_snap *s = &p->s[i];
-		emit(&o, M "reads_total{sensor=\"%s\",result=\"ok\"} %" PRIu64 "\n", s->name,
+		sbuf_printf(&o, M "reads_total{sensor=\"%s\",result=\"ok\"} %" PRIu64 "\n", s->name,
 		     s->reads_ok);
 		for (int k = SENSOR_FAIL_NONE + 1; k < SENSOR_FAIL_KINDS; k++)
-			emit(&o, M "reads_total{sensor=\"%s\",result=\"%s\"} %" PRIu64 "\n", s->name,
+			sbuf_printf(&o, M "reads_total{sensor=\"%s\",result=\"%s\"} %" PRIu64 "\n", s->name,
 			     sensor_fail_name((enum sensor_fail)k), s->fails[k]);
 	}
 	family(&o, "reads_transient_total", "counter",
 	       "failed reads the driver called transient (retried sooner)");
 	for (size_t i = 0; i < p->n; i++)
-		emit(&o, M "reads_transient_total{sensor=\"%s\"} %" PRIu64 "\n", p->s[i].name,
+		sbuf_printf(&o, M "reads_transient_total{sensor=\"%s\"} %" PRIu64 "\n", p->s[i].name,
 		     p->s[i].reads_transient);
 	family(&o, "last_reading_age_seconds", "gauge",
 	       "seconds since the sensor's last good reading (absent before the first)");
 	for (size_t i = 0; i < p->n; i++) {
 		if (!p->s[i].has_ok)
 			continue;
-		emit(&o, M "last_reading_age_seconds{sensor=\"%s\"} ", p->s[i].name);
+		sbuf_printf(&o, M "last_reading_age_seconds{sensor=\"%s\"} ", p->s[i].name);
 		seconds(&o, p->s[i].last_ok_age_ms);
-		emit(&o, "\n");
+		sbuf_printf(&o, "\n");
 	}
 	family(&o, "sensor_heartbeat_age_seconds", "gauge",
 	       "seconds since the sensor's thread last finished a read (or started)");
 	for (size_t i = 0; i < p->n; i++) {
-		emit(&o, M "sensor_heartbeat_age_seconds{sensor=\"%s\"} ", p->s[i].name);
+		sbuf_printf(&o, M "sensor_heartbeat_age_seconds{sensor=\"%s\"} ", p->s[i].name);
 		seconds(&o, p->s[i].beat_age_ms);
-		emit(&o, "\n");
+		sbuf_printf(&o, "\n");
 	}
 	bool any_dht = false;
 	for (size_t i = 0; i < p->n; i++)
@@ -141,7 +120,7 @@ int stats_metrics(char *buf, size_t cap, const struct publisher_snap *p)
 			if (!p->s[i].has_dht)
 				continue;
 			for (int k = 0; k < DHT_RESULT_KINDS; k++)
-				emit(&o, M "dht_decode_total{sensor=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+				sbuf_printf(&o, M "dht_decode_total{sensor=\"%s\",result=\"%s\"} %" PRIu64 "\n",
 				     p->s[i].name, dht_names[k], p->s[i].dht.decode[k]);
 		}
 		family(&o, "dht_jumps_total", "counter",
@@ -150,7 +129,7 @@ int stats_metrics(char *buf, size_t cap, const struct publisher_snap *p)
 			const struct sensor_snap *s = &p->s[i];
 			if (!s->has_dht)
 				continue;
-			emit(&o, M "dht_jumps_total{sensor=\"%s\",outcome=\"held\"} %" PRIu64 "\n"
+			sbuf_printf(&o, M "dht_jumps_total{sensor=\"%s\",outcome=\"held\"} %" PRIu64 "\n"
 			     M "dht_jumps_total{sensor=\"%s\",outcome=\"confirmed\"} %" PRIu64 "\n"
 			     M "dht_jumps_total{sensor=\"%s\",outcome=\"rejected\"} %" PRIu64 "\n",
 			     s->name, s->dht.jumps_held, s->name, s->dht.jumps_confirmed, s->name,
@@ -183,13 +162,13 @@ int stats_metrics(char *buf, size_t cap, const struct publisher_snap *p)
 
 int stats_json(char *buf, size_t cap, const struct publisher_snap *p)
 {
-	struct out o = { buf, cap, 0, cap == 0 };
+	struct sbuf o = { buf, cap, 0, cap == 0 };
 	if (cap)
 		buf[0] = '\0';
-	emit(&o, "{\"ts\":%" PRId64 ",\"boot\":\"%s\",\"version\":\"%s\",\"publisher\":{"
+	sbuf_printf(&o, "{\"ts\":%" PRId64 ",\"boot\":\"%s\",\"version\":\"%s\",\"publisher\":{"
 	     "\"uptime_s\":", p->ts_ms, p->boot, p->version);
 	seconds(&o, p->uptime_ms);
-	emit(&o, ",\"connected\":%s,\"published\":%" PRIu64 ",\"acknowledged\":%" PRIu64
+	sbuf_printf(&o, ",\"connected\":%s,\"published\":%" PRIu64 ",\"acknowledged\":%" PRIu64
 	     ",\"queued\":%" PRIu64 ",\"replayed\":%" PRIu64 ",\"lost\":%" PRIu64
 	     ",\"reconnects\":%" PRIu64 ",\"outbox_readings\":%" PRIu64 ",\"outbox_bytes\":%"
 	     PRIu64 ",\"outbox_dropped\":%" PRIu64 "},\"sensors\":{",
@@ -198,18 +177,18 @@ int stats_json(char *buf, size_t cap, const struct publisher_snap *p)
 	     p->outbox_dropped);
 	for (size_t i = 0; i < p->n; i++) {
 		const struct sensor_snap *s = &p->s[i];
-		emit(&o, "%s\"%s\":{\"driver\":\"%s\",\"reads\":{\"ok\":%" PRIu64, i ? "," : "",
+		sbuf_printf(&o, "%s\"%s\":{\"driver\":\"%s\",\"reads\":{\"ok\":%" PRIu64, i ? "," : "",
 		     s->name, s->driver, s->reads_ok);
 		for (int k = SENSOR_FAIL_NONE + 1; k < SENSOR_FAIL_KINDS; k++)
-			emit(&o, ",\"%s\":%" PRIu64, sensor_fail_name((enum sensor_fail)k),
+			sbuf_printf(&o, ",\"%s\":%" PRIu64, sensor_fail_name((enum sensor_fail)k),
 			     s->fails[k]);
-		emit(&o, "},\"transient\":%" PRIu64 ",\"last_ok_age_s\":", s->reads_transient);
+		sbuf_printf(&o, "},\"transient\":%" PRIu64 ",\"last_ok_age_s\":", s->reads_transient);
 		if (s->has_ok)
 			seconds(&o, s->last_ok_age_ms);
 		else
-			emit(&o, "null");
-		emit(&o, "}");
+			sbuf_printf(&o, "null");
+		sbuf_printf(&o, "}");
 	}
-	emit(&o, "}}");
+	sbuf_printf(&o, "}}");
 	return o.full ? -ENOSPC : (int)o.len;
 }
