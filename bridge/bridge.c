@@ -5,14 +5,14 @@
  * parses (to refuse malformed payloads with a log line and a count) and
  * appends the parsed reading to the log as a binary record (record.h), then
  * returns; the PUBACK follows. It never blocks on HTTP. Each output's thread
- * decodes the records (no second JSON parse) through its own cursor, batches
- * by BATCH_MAX_SAMPLES or BATCH_MAX_DELAY_MS, sends, and commits the cursor
- * only after the sink says ok (or drop); on retry it waits with jittered
- * backoff (honouring Retry-After) and resends the same batch, for as long
- * as it takes.
+ * (output.c, the engine that drives the sinks) decodes the records through
+ * its own cursor, batches, sends, and commits the cursor only once the batch
+ * is done; on retry it waits with jittered backoff and resends the same
+ * batch, for as long as it takes.
  */
 #include "bridge/bridge.h"
 #include "bridge/format.h"
+#include "bridge/output.h"
 #include "bridge/pacer.h"
 #include "bridge/reading.h"
 #include "bridge/record.h"
@@ -40,26 +40,6 @@
 #define MAX_TOPICS 32
 #define MAX_SUBS (2 * MAX_TOPICS) /* with MQTT_SHARE_GROUP: each filter shared, and the status filters */
 #define STATE_MSG_MAX 8448
-
-struct output {
-	struct bridge *b;
-	const struct sink_ops *ops;
-	void *sink;
-	struct wal_reader *reader;
-	pthread_t thread;
-	bool started;
-	struct backoff backoff;
-	struct pacer pacer;       /* sender thread only; pace_* below mirror it */
-	/* counters, read by the metrics endpoint */
-	_Atomic uint64_t sent;
-	_Atomic uint64_t dropped;
-	_Atomic uint64_t retries;
-	_Atomic uint64_t lost_to_bounds;
-	_Atomic uint64_t unreadable;   /* log records that could not be decoded */
-	_Atomic int healthy;
-	_Atomic uint64_t pace_rate;    /* samples/s the pacer allows now; 0 = no limit */
-	_Atomic uint64_t pace_decreases;
-};
 
 struct bridge {
 	const struct cfg *cfg;
@@ -97,10 +77,7 @@ struct bridge {
 	/* the record being appended: a payload's reading is never larger than
 	 * the payload, its topic and 8 bytes per field (record.h) */
 	unsigned char rec[RECORD_FIXED + READING_MAX_PAYLOAD + 512 + 8 * READING_MAX_FIELDS];
-	size_t batch_max;
-	int batch_delay_ms;
-	long replay_rate;         /* REPLAY_MAX_SAMPLES_PER_S: the pacer's hard cap */
-	bool pacing_adaptive;     /* PACING=adaptive */
+	struct output_params out_par; /* batching and pacing, the same for every output */
 	/* TIMESTAMP_POLICY: a payload ts beyond these bounds of the arrival time
 	 * (0 = no bound) is clamped to the arrival time, or the reading refused */
 	bool ts_refuse;
@@ -143,70 +120,6 @@ struct bridge {
 	bool stopping;
 	struct timespec stop_deadline;
 };
-
-static bool stopping(struct bridge *b)
-{
-	pthread_mutex_lock(&b->stop_lock);
-	bool s = b->stopping;
-	pthread_mutex_unlock(&b->stop_lock);
-	return s;
-}
-
-static bool ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-static bool past_deadline(struct bridge *b)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	pthread_mutex_lock(&b->stop_lock);
-	bool past = b->stopping && !ts_before(&now, &b->stop_deadline);
-	pthread_mutex_unlock(&b->stop_lock);
-	return past;
-}
-
-/*
- * Waits ms between two tries of a failed send. A stop request does not cut
- * the wait short (the shutdown flush must not hammer a receiver that is
- * failing), but the stop deadline does. Returns true when it has passed.
- */
-static bool backoff_sleep(struct bridge *b, uint32_t ms)
-{
-	struct timespec until = clock_deadline_ms(ms);
-	pthread_mutex_lock(&b->stop_lock);
-	for (;;) {
-		const struct timespec *t = &until;
-		if (b->stopping && ts_before(&b->stop_deadline, t))
-			t = &b->stop_deadline;
-		if (pthread_cond_timedwait(&b->stop_cond, &b->stop_lock, t) == ETIMEDOUT)
-			break;
-	}
-	pthread_mutex_unlock(&b->stop_lock);
-	return past_deadline(b);
-}
-
-/* Milliseconds on the monotonic clock: the pacer's time (pacer.h). */
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sleeps ms, or less when the bridge is asked to stop. Returns true if stopping. */
-static bool sleep_unless_stopping(struct bridge *b, uint32_t ms)
-{
-	struct timespec until = clock_deadline_ms(ms);
-	pthread_mutex_lock(&b->stop_lock);
-	while (!b->stopping)
-		if (pthread_cond_timedwait(&b->stop_cond, &b->stop_lock, &until) == ETIMEDOUT)
-			break;
-	bool s = b->stopping;
-	pthread_mutex_unlock(&b->stop_lock);
-	return s;
-}
 
 /* Printable, truncated copy of a payload for log lines. */
 static void excerpt(const void *p, size_t len, char *out, size_t outlen)
@@ -761,215 +674,6 @@ static void on_connect(void *ctx, bool session_present)
 }
 
 /*
- * Sends one batch until the sink says ok or drop, or the bridge is past its
- * shutdown deadline. Returns true when the batch is done (commit it).
- */
-static bool deliver(struct output *o, const struct reading *const *rs, size_t n,
-		    size_t samples)
-{
-	struct bridge *b = o->b;
-	uint64_t tries = 0;
-	char logged[sizeof(((struct sink_result *)0)->reason)] = "";
-	/* more than this batch waits in the log: only then may the pacer hold
-	 * it back, so a sender that keeps up with arrivals is never delayed */
-	bool backlogged = wal_reader_lag(o->reader) > n + b->batch_max;
-	int64_t wait = pacer_wait_ms(&o->pacer, mono_ms(), backlogged);
-	if (wait > 0)
-		sleep_unless_stopping(b, (uint32_t)wait);  /* the shutdown flush is not paced */
-	for (;;) {
-		struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
-		int64_t start = mono_ms();
-		o->ops->send(o->sink, rs, n, &res);
-		/* a drop is an answer too: the store is not congested by it */
-		pacer_done(&o->pacer, start, mono_ms(), samples, backlogged,
-			   res.verdict == SINK_RETRY ? PACER_FAILED : PACER_OK, res.retry_after_ms);
-		o->pace_rate = (uint64_t)pacer_rate(&o->pacer, mono_ms());
-		o->pace_decreases = o->pacer.decreases;
-		if (res.verdict == SINK_OK || res.verdict == SINK_DROP) {
-			/* counted in samples (field values), as the sinks count */
-			size_t bad = res.verdict == SINK_DROP ? samples : res.dropped;
-			if (bad > samples)
-				bad = samples;
-			o->sent += samples - bad;
-			o->dropped += bad;
-			if (tries)
-				log_info(o->ops->name, "delivering again after %llu retries",
-					 (unsigned long long)tries);
-			backoff_reset(&o->backoff);
-			o->healthy = 1;
-			return true;
-		}
-		tries++;
-		o->retries++;
-		o->healthy = 0;
-		if (past_deadline(b))
-			return false;
-		uint32_t delay = res.retry_after_ms >= 0 ?
-				 backoff_override(&o->backoff, (uint32_t)res.retry_after_ms) :
-				 backoff_next(&o->backoff);
-		/* once per reason, not once per try: a receiver down for an hour
-		 * gives one line, and another when the reason changes */
-		if (tries == 1 || strcmp(res.reason, logged) != 0) {
-			log_warn(o->ops->name, "send failed%s%s; retrying with backoff (next in %u ms)",
-				 res.reason[0] ? ": " : "", res.reason, delay);
-			snprintf(logged, sizeof(logged), "%s", res.reason);
-		} else {
-			log_debug(o->ops->name, "%s; retrying in %u ms", res.reason, delay);
-		}
-		if (backoff_sleep(b, delay))
-			return false;
-	}
-}
-
-/* The batch being built by one sender thread. */
-struct pending {
-	struct reading *r;
-	const struct reading **ptr;
-	size_t n, cap, samples;
-	uint64_t last_lsn;
-	bool any;
-};
-
-static void pending_clear(struct pending *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		reading_release(&p->r[i]);
-	p->n = 0;
-	p->samples = 0;
-	p->any = false;
-}
-
-/* Sends and commits what is pending. Returns false if it could not be delivered. */
-static bool flush(struct output *o, struct pending *p)
-{
-	if (!p->any)
-		return true;
-	for (size_t i = 0; i < p->n; i++)
-		p->ptr[i] = &p->r[i];
-	bool done = p->n == 0 || deliver(o, p->ptr, p->n, p->samples);
-	if (done) {
-		int rc = wal_commit(o->reader, p->last_lsn);
-		if (rc < 0)
-			log_error(o->ops->name, "cannot save the output's cursor: %s", strerror(-rc));
-		uint64_t lost = wal_reader_take_dropped(o->reader);
-		o->lost_to_bounds += lost;
-	}
-	pending_clear(p);
-	return done;
-}
-
-/* Adds one log record to the batch; status records act at once, in order. */
-static bool take_record(struct output *o, struct pending *p, const struct wal_record *rec)
-{
-	char node[256], sensor[256], err[160];
-	enum topic_kind kind = reading_topic_split(rec->topic, node, sizeof(node), sensor,
-						   sizeof(sensor));
-	if (kind == TOPIC_STATUS) {
-		if (rec->len == 7 && memcmp(rec->payload, "offline", 7) == 0 &&
-		    o->ops->node_offline) {
-			if (!flush(o, p))
-				return false;
-			o->ops->node_offline(o->sink, node, rec->arrival_ms);
-		}
-		p->any = true;
-		p->last_lsn = rec->lsn;
-		return true;
-	}
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 64;
-		struct reading *nr = realloc(p->r, cap * sizeof(*nr));
-		if (!nr)
-			return false;
-		p->r = nr;
-		const struct reading **np = realloc(p->ptr, cap * sizeof(*np));
-		if (!np)
-			return false;
-		p->ptr = np;
-		p->cap = cap;
-	}
-	p->any = true;
-	p->last_lsn = rec->lsn;
-	/* a log from sensor-bridge 0.1.0 (format 1) holds the JSON payloads */
-	int rc = rec->format == 1 ?
-		 reading_parse(&p->r[p->n], rec->topic, rec->payload, rec->len, rec->arrival_ms,
-			       err, sizeof(err)) :
-		 record_decode(&p->r[p->n], rec->payload, rec->len);
-	if (rc == -ENOMEM)
-		return false;
-	if (rc < 0) {
-		/* only a damaged log gets here: on_message stored what it parsed */
-		o->unreadable++;
-		log_error(o->ops->name, "log record %llu from '%s' cannot be read (%s); skipped",
-			  (unsigned long long)rec->lsn, rec->topic,
-			  rec->format == 1 ? err : "not a reading record");
-		return true;
-	}
-	p->samples += p->r[p->n].n_fields;
-	p->n++;
-	return true;
-}
-
-static void *sender_main(void *arg)
-{
-	struct output *o = arg;
-	struct bridge *b = o->b;
-	struct wal_batch wb = { 0 };
-	struct pending p = { 0 };
-	int64_t first_ms = 0;
-	size_t recs_per_k = 1000;   /* readings per 1000 samples in the last batch */
-	size_t n = 0, taken = 0;    /* records in wb, and how many are in batches */
-
-	for (;;) {
-		bool stop = stopping(b);
-		if (taken == n) {
-			int wait = stop ? 0 : p.any ? (int)(first_ms + b->batch_delay_ms - clock_now_ms()) :
-						      1000;
-			/* about as many readings as fill the batch (by the last
-			 * batch's fields per reading); an empty batch waits for its
-			 * first record, which starts the clock, then for the rest in
-			 * one wake-up */
-			size_t room = b->batch_max > p.samples ? b->batch_max - p.samples : 1;
-			size_t want = (room * recs_per_k + 999) / 1000;
-			if (want > room)
-				want = room;
-			n = wal_read(o->reader, &wb, want, p.any ? want : 1, wait > 0 ? wait : 0);
-			taken = 0;
-		}
-		/* a batch ends at BATCH_MAX_SAMPLES; records read past it start the next */
-		for (; taken < n && p.samples < b->batch_max; taken++) {
-			if (!p.any)
-				first_ms = clock_now_ms();
-			if (!take_record(o, &p, &wb.recs[taken]))
-				goto rewind;
-		}
-		if (!p.any) {
-			if (stop)
-				break;
-			continue;
-		}
-		if (p.samples < b->batch_max && clock_now_ms() - first_ms < b->batch_delay_ms && !stop)
-			continue;
-		if (p.samples && (recs_per_k = p.n * 1000 / p.samples) == 0)
-			recs_per_k = 1;
-		if (!flush(o, &p))
-			goto rewind;
-		continue;
-rewind:
-		/* not delivered (shutdown deadline): it stays in the log */
-		pending_clear(&p);
-		wal_rewind(o->reader);
-		n = taken = 0;
-		if (stopping(b))
-			break;
-	}
-	pending_clear(&p);
-	free(p.r);
-	free(p.ptr);
-	wal_batch_release(&wb);
-	return NULL;
-}
-
-/*
  * What the broker is asked for (b->subf). Without MQTT_SHARE_GROUP the
  * MQTT_TOPICS filters. With it, each filter F as $share/<group>/F (the
  * replicas of the group split its messages), and for each F whose last
@@ -1120,6 +824,62 @@ static char *dry_run_client_id(const char *id)
 	return s;
 }
 
+/*
+ * OUTPUTS as sinks, into ops (at most MAX_OUTPUTS). All names are checked
+ * before any output is built, so a typo is reported before an output's own
+ * settings. Returns the count, or -1 (logged).
+ */
+static int parse_outputs(const char *list, const struct sink_ops **ops)
+{
+	int n = 0;
+	for (const char *p = list + strspn(list, ", "); *p; p += strspn(p, ", ")) {
+		size_t l = strcspn(p, ", ");
+		char name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)(l < 63 ? l : 63), p);
+		p += l;
+		const struct sink_ops *o = sink_find(name);
+		if (!o) {
+			log_error("config", "OUTPUTS: unknown output '%s' (known: %s)", name,
+				  sink_names());
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			if (ops[i] == o) {
+				log_error("config", "OUTPUTS: '%s' is listed twice", name);
+				return -1;
+			}
+		}
+		if (n == MAX_OUTPUTS) {
+			log_error("config", "OUTPUTS: too many outputs");
+			return -1;
+		}
+		ops[n++] = o;
+	}
+	return n;
+}
+
+/* Builds the outputs of OUTPUTS (their readers come once the log is open). */
+static int add_outputs(struct bridge *b, const struct cfg *c, bool dry_run)
+{
+	const struct sink_ops *ops[MAX_OUTPUTS];
+	const char *list = cfg_is_set(c, "OUTPUTS") ? cfg_str(c, "OUTPUTS") : "stdout";
+	int n = parse_outputs(list, ops);
+	if (n < 0)
+		return -1;
+	const struct output_ctl ctl = { .lock = &b->stop_lock, .cond = &b->stop_cond,
+					.stopping = &b->stopping, .deadline = &b->stop_deadline };
+	for (int i = 0; i < n; i++) {
+		char err[512];
+		if (output_init(&b->out[b->n_out], ops[i], c, dry_run, &ctl, &b->out_par, err,
+				sizeof(err)) < 0) {
+			log_error("config", "output '%s': %s", ops[i]->name, err);
+			return -1;
+		}
+		b->n_out++;
+	}
+	return 0;
+}
+
 struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 {
 	char err[512];
@@ -1133,15 +893,15 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 	pthread_mutex_init(&b->stop_lock, NULL);
 	pthread_cond_init(&b->stop_cond, NULL);
 	b->qos = (int)cfg_int(c, "MQTT_QOS");
-	b->batch_max = (size_t)cfg_int(c, "BATCH_MAX_SAMPLES");
-	b->batch_delay_ms = (int)cfg_int(c, "BATCH_MAX_DELAY_MS");
-	b->replay_rate = (long)cfg_int(c, "REPLAY_MAX_SAMPLES_PER_S");
+	b->out_par.batch_max = (size_t)cfg_int(c, "BATCH_MAX_SAMPLES");
+	b->out_par.batch_delay_ms = (int)cfg_int(c, "BATCH_MAX_DELAY_MS");
+	b->out_par.replay_rate = (long)cfg_int(c, "REPLAY_MAX_SAMPLES_PER_S");
 	const char *pacing = cfg_str(c, "PACING");
 	if (strcmp(pacing, "adaptive") != 0 && strcmp(pacing, "off") != 0) {
 		log_error("config", "PACING: '%s' is not adaptive or off", pacing);
 		goto err;
 	}
-	b->pacing_adaptive = strcmp(pacing, "adaptive") == 0;
+	b->out_par.pacing_adaptive = strcmp(pacing, "adaptive") == 0;
 	const char *tsp = cfg_str(c, "TIMESTAMP_POLICY");
 	if (strcmp(tsp, "clamp") != 0 && strcmp(tsp, "refuse") != 0) {
 		log_error("config", "TIMESTAMP_POLICY: '%s' is not clamp or refuse", tsp);
@@ -1193,65 +953,8 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		goto err;
 	}
 
-	/* outputs */
-	const char *outputs = cfg_is_set(c, "OUTPUTS") ? cfg_str(c, "OUTPUTS") : "stdout";
-	char *list = strdup(outputs), *save = NULL;
-	if (!list)
+	if (add_outputs(b, c, dry_run) < 0)
 		goto err;
-	/* names first, so a typo is reported before any output's own settings */
-	for (const char *p = outputs; *p;) {
-		size_t l = strcspn(p, ", ");
-		char name[64];
-		snprintf(name, sizeof(name), "%.*s", (int)(l < 63 ? l : 63), p);
-		if (l && !sink_find(name)) {
-			log_error("config", "OUTPUTS: unknown output '%s' (known: %s)", name,
-				  sink_names());
-			free(list);
-			goto err;
-		}
-		p += l;
-		p += strspn(p, ", ");
-	}
-	for (char *name = strtok_r(list, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
-		const struct sink_ops *ops = sink_find(name);
-		if (!ops) {
-			log_error("config", "OUTPUTS: unknown output '%s' (known: %s)", name,
-				  sink_names());
-			free(list);
-			goto err;
-		}
-		for (size_t i = 0; i < b->n_out; i++) {
-			if (b->out[i].ops == ops) {
-				log_error("config", "OUTPUTS: '%s' is listed twice", name);
-				free(list);
-				goto err;
-			}
-		}
-		if (b->n_out == MAX_OUTPUTS) {
-			log_error("config", "OUTPUTS: too many outputs");
-			free(list);
-			goto err;
-		}
-		struct output *o = &b->out[b->n_out];
-		o->b = b;
-		o->ops = ops;
-		o->sink = ops->create(c, dry_run, err, sizeof(err));
-		if (!o->sink) {
-			log_error("config", "output '%s': %s", name, err);
-			free(list);
-			goto err;
-		}
-		o->healthy = 1;
-		backoff_init(&o->backoff, 100, 30000);
-		struct pacer_params pp;
-		pacer_defaults(&pp);
-		pp.cap = (double)b->replay_rate;
-		pp.adaptive = b->pacing_adaptive;
-		pp.full_samples = b->batch_max > 1 ? b->batch_max / 2 : 1;
-		pacer_init(&o->pacer, &pp, mono_ms());
-		b->n_out++;
-	}
-	free(list);
 
 	if (mode == BRIDGE_CHECK) {
 		/* look, do not touch: a bridge may be running on this directory */
@@ -1357,18 +1060,9 @@ err:
 int bridge_start(struct bridge *b)
 {
 	for (size_t i = 0; i < b->n_out; i++) {
-		struct output *o = &b->out[i];
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, 256 * 1024);
-		int rc = pthread_create(&o->thread, &attr, sender_main, o);
-		pthread_attr_destroy(&attr);
-		if (rc != 0) {
-			log_error("bridge", "cannot start the '%s' sender: %s", o->ops->name,
-				  strerror(rc));
-			return -rc;
-		}
-		o->started = true;
+		int rc = output_start(&b->out[i]);
+		if (rc < 0)
+			return rc;
 	}
 	return mqtt_start(b->mqtt);
 }
@@ -1467,17 +1161,8 @@ void bridge_stop(struct bridge *b, int timeout_ms)
 	pthread_mutex_unlock(&b->stop_lock);
 	if (b->wal)
 		wal_wake(b->wal);
-	for (size_t i = 0; i < b->n_out; i++) {
-		if (b->out[i].started)
-			pthread_join(b->out[i].thread, NULL);
-		b->out[i].started = false;
-		uint64_t left = wal_reader_lag(b->out[i].reader);
-		if (left)
-			log_warn(b->out[i].ops->name, "%llu readings not sent at shutdown%s",
-				 (unsigned long long)left,
-				 wal_durable(b->wal) ? "; they stay in the log for the next start" :
-						       " (lost: no STATE_DIR)");
-	}
+	for (size_t i = 0; i < b->n_out; i++)
+		output_join(&b->out[i], b->wal && wal_durable(b->wal));
 	if (b->wal)
 		wal_sync(b->wal);
 	bridge_log_stats(b);
@@ -1489,8 +1174,7 @@ void bridge_free(struct bridge *b)
 		return;
 	mqtt_free(b->mqtt);
 	for (size_t i = 0; i < b->n_out; i++)
-		if (b->out[i].sink)
-			b->out[i].ops->destroy(b->out[i].sink);
+		output_release(&b->out[i]);
 	wal_close(b->wal);
 	if (b->lock_fd >= 0)
 		close(b->lock_fd);   /* unlocks, after the log is closed */
@@ -1594,37 +1278,7 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 			EMIT("sensorwire_bridge_format_seq_tracked{format=\"%s\"} %d\n",
 			     b->topic_fmt[i]->name, b->topic_fmt[i]->seq ? 1 : 0);
 	}
-	EMIT("# TYPE sensorwire_bridge_output_samples_total counter\n");
-	for (size_t i = 0; i < b->n_out; i++) {
-		struct output *o = &b->out[i];
-		EMIT("sensorwire_bridge_output_samples_total{output=\"%s\",result=\"sent\"} %llu\n",
-		     o->ops->name, (unsigned long long)o->sent);
-		EMIT("sensorwire_bridge_output_samples_total{output=\"%s\",result=\"dropped\"} %llu\n",
-		     o->ops->name, (unsigned long long)o->dropped);
-		EMIT("sensorwire_bridge_output_samples_total{output=\"%s\",result=\"lost_to_bounds\"} %llu\n",
-		     o->ops->name, (unsigned long long)o->lost_to_bounds);
-	}
-	EMIT("# TYPE sensorwire_bridge_output_unreadable_records_total counter\n");
-	for (size_t i = 0; i < b->n_out; i++)
-		EMIT("sensorwire_bridge_output_unreadable_records_total{output=\"%s\"} %llu\n",
-		     b->out[i].ops->name, (unsigned long long)b->out[i].unreadable);
-	EMIT("# TYPE sensorwire_bridge_output_retries_total counter\n");
-	for (size_t i = 0; i < b->n_out; i++)
-		EMIT("sensorwire_bridge_output_retries_total{output=\"%s\"} %llu\n",
-		     b->out[i].ops->name, (unsigned long long)b->out[i].retries);
-	EMIT("# TYPE sensorwire_bridge_output_pace_samples_per_second gauge\n");
-	for (size_t i = 0; i < b->n_out; i++)
-		EMIT("sensorwire_bridge_output_pace_samples_per_second{output=\"%s\"} %llu\n",
-		     b->out[i].ops->name, (unsigned long long)b->out[i].pace_rate);
-	EMIT("# TYPE sensorwire_bridge_output_pace_decreases_total counter\n");
-	for (size_t i = 0; i < b->n_out; i++)
-		EMIT("sensorwire_bridge_output_pace_decreases_total{output=\"%s\"} %llu\n",
-		     b->out[i].ops->name, (unsigned long long)b->out[i].pace_decreases);
-	EMIT("# TYPE sensorwire_bridge_output_backlog gauge\n");
-	for (size_t i = 0; i < b->n_out; i++)
-		EMIT("sensorwire_bridge_output_backlog{output=\"%s\"} %llu\n",
-		     b->out[i].ops->name,
-		     (unsigned long long)(b->out[i].reader ? wal_reader_lag(b->out[i].reader) : 0));
+	n = output_metrics(b->out, b->n_out, buf, len, n);
 	struct wal_stats ws = { 0 };
 	if (b->wal)
 		wal_get_stats(b->wal, &ws);
@@ -1661,13 +1315,7 @@ void bridge_log_stats(struct bridge *b)
 	size_t n = 0;
 	outs[0] = '\0';
 	for (size_t i = 0; i < b->n_out && n < sizeof(outs); i++) {
-		struct output *o = &b->out[i];
-		int m = snprintf(outs + n, sizeof(outs) - n, " %s: sent=%llu dropped=%llu lost=%llu "
-				 "unreadable=%llu backlog=%llu;", o->ops->name,
-				 (unsigned long long)o->sent, (unsigned long long)o->dropped,
-				 (unsigned long long)o->lost_to_bounds,
-				 (unsigned long long)o->unreadable,
-				 (unsigned long long)(o->reader ? wal_reader_lag(o->reader) : 0));
+		int m = output_summary(&b->out[i], outs + n, sizeof(outs) - n);
 		if (m > 0)
 			n += (size_t)m;
 	}
