@@ -30,7 +30,14 @@
  * a bound the oldest records are dropped, counted and logged - the only way
  * the bridge loses data, and never silently.
  *
- * Thread-safe: one appender and any number of readers.
+ * Thread-safe: one appender and any number of readers. A commit saves its
+ * cursor without the lock appends take: the MQTT callback never waits for
+ * an output's fsync.
+ *
+ * The code: wal.c (this API, bounds), wal_read.c (readers), wal_seg.c
+ * (segment files and the on-disk format, the append path), wal_recover.c
+ * (what wal_open finds on disk), wal_cursor.c (cursor files); wal_int.h
+ * has their shared definitions and the locking rules.
  */
 #ifndef SW_WAL_H
 #define SW_WAL_H
