@@ -7,12 +7,19 @@ VALIDATE=$DEPLOY_DIR/validate.mjs
 
 deploy_npm() {
   command -v node >/dev/null || fail "node is not installed (scripts/deps.sh installs nodejs and npm)"
-  local stamp=$DEPLOY_DIR/node_modules/.package-lock.json
+  local stamp=$DEPLOY_DIR/node_modules/.package-lock.json lock fd
+  # the deploy tests run side by side (tests/run.sh TEST_JOBS): one npm ci
+  # at a time, the others wait for it and then find it done
+  lock=${TMPDIR:-/tmp}/sensorwire-npm-$(printf '%s' "$DEPLOY_DIR" | cksum | cut -d' ' -f1).lock
+  exec {fd}>"$lock"
+  flock "$fd"
   if [ ! -e "$stamp" ] || [ "$DEPLOY_DIR/package-lock.json" -nt "$stamp" ]; then
     note "npm ci in tests/deploy"
     (cd "$DEPLOY_DIR" && npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1 ||
-      { cat "$T/npm.log"; fail "npm ci in tests/deploy failed (needs the npm registry)"; }
+      { cat "$T/npm.log"; flock -u "$fd"; fail "npm ci in tests/deploy failed (needs the npm registry)"; }
   fi
+  flock -u "$fd"
+  exec {fd}>&-
 }
 
 # validate ARGS...: runs the validator, which must succeed

@@ -63,7 +63,9 @@ free_port() {
   for _ in $(seq 100); do
     # below the kernel's ephemeral range (32768-60999), which outgoing
     # connections use: a port one of them holds would refuse our bind
-    p=$((10000 + RANDOM % 22000))
+    # tests run side by side (tests/run.sh TEST_JOBS) each take ports from
+    # their own slot's share of that range
+    p=$((10000 + (${TEST_SLOT:-1} - 1) * (22000 / ${TEST_JOBS:-1}) + RANDOM % (22000 / ${TEST_JOBS:-1})))
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
       echo "$p"; return 0
     fi

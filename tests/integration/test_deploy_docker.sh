@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# sw-test: alone (it builds: beside other tests it would slow their timing)
 # test_deploy_docker.sh - docker/*.Dockerfile, checked without a Docker
 # engine: every stage is Debian bookworm; the toolchain stage runs on the
 # build platform and installs a scripts/deps.sh group for the target

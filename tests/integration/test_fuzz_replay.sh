@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# sw-test: alone (it builds: beside other tests it would slow their timing)
 # Every fuzz target (tests/fuzz/fuzz_<name>.c) replays its committed corpus,
 # tests/fuzz/corpus/<name>/ (seeds and every input that ever found a bug),
 # once (-runs=0): any crash, sanitizer report or failed check fails the test.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# sw-test: alone (it builds: beside other tests it would slow their timing)
 # test_matrix_quick.sh - the cheap part of the target matrix
 # (scripts/matrix.sh --quick): a Debian 12 arm64 cross build of the current
 # tree in a cached bookworm chroot, its unit tests under qemu-aarch64, and the
