@@ -22,6 +22,8 @@
 #define TS_MIN_MS 100000000000LL
 /* 2^53: beyond it a double no longer holds every integer */
 #define TS_MAX_MS 9007199254740992LL
+/* a topic level and its NUL */
+#define LEVEL_BUF (READING_MAX_VALUE + 1)
 
 static bool utf8_valid(const unsigned char *s, size_t n)
 {
@@ -396,13 +398,15 @@ static void parse_tags(struct reading_build *b, const cJSON *tags)
 		reading_build_tag(b, t->string, cJSON_IsString(t) ? t->valuestring : NULL);
 }
 
-int reading_parse(struct reading *r, const char *topic, const void *payload, size_t len,
-		  int64_t arrival_ms, char *err, size_t errlen)
+/*
+ * reading_parse's checks before the JSON: a reading topic (node and sensor
+ * out of it, into LEVEL_BUF-byte buffers), a payload of 1 to READING_MAX_PAYLOAD
+ * bytes, an arrival time. 0 or -1 + err.
+ */
+static int parse_envelope(const char *topic, size_t len, int64_t arrival_ms, char *node,
+			  char *sensor, char *err, size_t errlen)
 {
-	char node[256], sensor[256];
-	memset(r, 0, sizeof(*r));
-	enum topic_kind kind = reading_topic_split(topic, node, sizeof(node), sensor,
-						   sizeof(sensor));
+	enum topic_kind kind = reading_topic_split(topic, node, LEVEL_BUF, sensor, LEVEL_BUF);
 	if (kind == TOPIC_INVALID) {
 		snprintf(err, errlen, "topic is not <prefix>/<node>/<sensor>");
 		return -1;
@@ -423,69 +427,111 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 		snprintf(err, errlen, "arrival time is not a positive Unix ms");
 		return -1;
 	}
+	return 0;
+}
+
+/* The payload as a JSON object; NULL + err when it is not one. */
+static cJSON *parse_object(const void *payload, size_t len, char *err, size_t errlen)
+{
 	cJSON *root = reading_json(payload, len, err, errlen);
-	if (!root)
-		return -1;
-	if (!cJSON_IsObject(root)) {
+	if (root && !cJSON_IsObject(root)) {
 		snprintf(err, errlen, "payload is not a JSON object");
 		cJSON_Delete(root);
-		return -1;
+		return NULL;
 	}
-	/* the arena: room for as many tags and fields as the payload has
-	 * members (capped), then the strings, which are shorter than the payload */
+	return root;
+}
+
+/*
+ * Starts the reading in an arena with room for as many tags and fields as
+ * the payload has members (capped), then the strings, which are shorter
+ * than the payload. 0 or -1 + err.
+ */
+static int parse_begin(struct reading_build *b, struct reading *r, const cJSON *root,
+		       const char *node, const char *sensor, size_t len, int64_t arrival_ms,
+		       char *err, size_t errlen)
+{
 	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(root, "tags");
 	int n_members = cJSON_GetArraySize(root);
 	int n_tagm = cJSON_IsObject(tags) ? cJSON_GetArraySize(tags) : 0;
+	return reading_build_begin(b, r, node, sensor, (size_t)n_members, (size_t)n_tagm,
+				   2 * len + 64, arrival_ms, err, errlen);
+}
+
+/* "ts": a positive integer of Unix ms, or the reading is refused. 0 or -1 + err. */
+static int parse_ts(struct reading_build *b, const cJSON *item, char *err, size_t errlen)
+{
+	double d = item->valuedouble;
+	if (!cJSON_IsNumber(item) || d != floor(d) || d <= 0 || d > TS_MAX_MS) {
+		snprintf(err, errlen, "ts must be a positive integer (Unix ms)");
+		return -1;
+	}
+	return reading_build_ts(b, (int64_t)d, err, errlen);
+}
+
+/*
+ * One member of the payload object: ts, seq, boot, tags, or a field (a
+ * number or a bool); anything else is ignored and counted. 0, or -1 + err
+ * (a bad ts).
+ */
+static int parse_member(struct reading_build *b, const cJSON *item, char *err, size_t errlen)
+{
+	struct reading *r = b->r;
+	const char *k = item->string;
+	if (strcmp(k, "ts") == 0)
+		return parse_ts(b, item, err, errlen);
+	if (strcmp(k, "seq") == 0) {
+		double d = item->valuedouble;
+		if (cJSON_IsNumber(item) && d >= 0 && d == floor(d) && d <= TS_MAX_MS) {
+			r->seq = (uint64_t)d;
+			r->has_seq = true;
+		} else {
+			r->ignored_keys++;
+		}
+	} else if (strcmp(k, "boot") == 0) {
+		if (cJSON_IsString(item) && is_hex16(item->valuestring)) {
+			memcpy(r->boot, item->valuestring, 17);
+			r->has_boot = true;
+		} else {
+			r->ignored_keys++;
+		}
+	} else if (strcmp(k, "tags") == 0) {
+		parse_tags(b, item);
+	} else if (cJSON_IsNumber(item)) {
+		reading_build_field(b, k, item->valuedouble);
+	} else if (cJSON_IsBool(item)) {
+		reading_build_field(b, k, cJSON_IsTrue(item) ? 1.0 : 0.0);
+	} else {
+		r->ignored_keys++;
+	}
+	return 0;
+}
+
+int reading_parse(struct reading *r, const char *topic, const void *payload, size_t len,
+		  int64_t arrival_ms, char *err, size_t errlen)
+{
+	char node[LEVEL_BUF], sensor[LEVEL_BUF];
+	memset(r, 0, sizeof(*r));
+	if (parse_envelope(topic, len, arrival_ms, node, sensor, err, errlen) < 0)
+		return -1;
+	cJSON *root = parse_object(payload, len, err, errlen);
+	if (!root)
+		return -1;
 	struct reading_build b;
-	if (reading_build_begin(&b, r, node, sensor, (size_t)n_members, (size_t)n_tagm,
-				2 * len + 64, arrival_ms, err, errlen) < 0) {
+	if (parse_begin(&b, r, root, node, sensor, len, arrival_ms, err, errlen) < 0) {
 		cJSON_Delete(root);
 		return -1;
 	}
-
 	const cJSON *item;
 	cJSON_ArrayForEach(item, root) {
-		const char *k = item->string;
-		if (strcmp(k, "ts") == 0) {
-			double d = item->valuedouble;
-			if (!cJSON_IsNumber(item) || d != floor(d) || d <= 0 || d > TS_MAX_MS) {
-				snprintf(err, errlen, "ts must be a positive integer (Unix ms)");
-				goto err_arena;
-			}
-			if (reading_build_ts(&b, (int64_t)d, err, errlen) < 0)
-				goto err_arena;
-		} else if (strcmp(k, "seq") == 0) {
-			double d = item->valuedouble;
-			if (cJSON_IsNumber(item) && d >= 0 && d == floor(d) && d <= TS_MAX_MS) {
-				r->seq = (uint64_t)d;
-				r->has_seq = true;
-			} else {
-				r->ignored_keys++;
-			}
-		} else if (strcmp(k, "boot") == 0) {
-			if (cJSON_IsString(item) && is_hex16(item->valuestring)) {
-				memcpy(r->boot, item->valuestring, 17);
-				r->has_boot = true;
-			} else {
-				r->ignored_keys++;
-			}
-		} else if (strcmp(k, "tags") == 0) {
-			parse_tags(&b, item);
-		} else if (cJSON_IsNumber(item)) {
-			reading_build_field(&b, k, item->valuedouble);
-		} else if (cJSON_IsBool(item)) {
-			reading_build_field(&b, k, cJSON_IsTrue(item) ? 1.0 : 0.0);
-		} else {
-			r->ignored_keys++;
+		if (parse_member(&b, item, err, errlen) < 0) {
+			reading_build_abort(&b);
+			cJSON_Delete(root);
+			return -1;
 		}
 	}
 	cJSON_Delete(root);
 	return reading_build_end(&b, err, errlen);
-
-err_arena:
-	reading_build_abort(&b);
-	cJSON_Delete(root);
-	return -1;
 }
 
 void reading_release(struct reading *r)
