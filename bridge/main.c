@@ -1,7 +1,8 @@
 /*
  * main.c - sensor-bridge: MQTT readings to InfluxDB line protocol and
- * Prometheus remote-write. This file holds the configuration table (every
- * setting, its type, default and help), the flags, and the signal loop.
+ * Prometheus remote-write. This file holds the settings every output
+ * shares (their type, default and help; each sink brings its own,
+ * sink.h config_map, joined after these), the flags, and the signal loop.
  */
 #include "bridge/bridge.h"
 #include "bridge/format.h"
@@ -49,6 +50,9 @@ static int apply_device_tz(const struct cfg *c)
 	return 0;
 }
 
+/* "comma list of " and the registered sinks (sinks.h SINKS), filled in main() */
+static char outputs_help[256];
+
 static const struct cfg_key bridge_keys[] = {
 	/* MQTT client, shared names with the publisher */
 	{ "MQTT_URL", CFG_STR, "tcp://localhost:1883", 0, 0,
@@ -84,7 +88,7 @@ static const struct cfg_key bridge_keys[] = {
 	  "CET-1CEST,M3.5.0,M10.5.0/3; unset = the bridge's own TZ" },
 	{ "LOG_LEVEL", CFG_STR, "info", 0, 0, "error, warn, info or debug" },
 	/* the pipeline */
-	{ "OUTPUTS", CFG_STR, "stdout", 0, 0, "comma list of influx, remote_write, stdout" },
+	{ "OUTPUTS", CFG_STR, "stdout", 0, 0, outputs_help },
 	{ "STATE_DIR", CFG_STR, NULL, 0, 0,
 	  "directory of the durable log, output cursors and MQTT session, locked by one bridge "
 	  "(STATE_DIR/bridge.lock); unset = memory only" },
@@ -118,26 +122,7 @@ static const struct cfg_key bridge_keys[] = {
 	  "serve /healthz, /readyz (connected, and the log takes messages), /metrics on this "
 	  "port (0 = off)" },
 	{ "HEALTH_ADDR", CFG_STR, "0.0.0.0", 0, 0, "address of the health endpoint" },
-	/* InfluxDB */
-	{ "INFLUX_URL", CFG_STR, NULL, 0, 0, "InfluxDB base URL, e.g. http://influxdb:8086" },
-	{ "INFLUX_DB", CFG_STR, NULL, 0, 0, "v1 API: database (POST /write)" },
-	{ "INFLUX_RP", CFG_STR, NULL, 0, 0, "v1 API: retention policy" },
-	{ "INFLUX_USERNAME", CFG_STR, NULL, 0, 0, "v1 API: user" },
-	{ "INFLUX_PASSWORD", CFG_SECRET, NULL, 0, 0, "v1 API: password" },
-	{ "INFLUX_ORG", CFG_STR, NULL, 0, 0, "v2 API: organisation (POST /api/v2/write)" },
-	{ "INFLUX_BUCKET", CFG_STR, NULL, 0, 0, "v2 API: bucket" },
-	{ "INFLUX_TOKEN", CFG_SECRET, NULL, 0, 0, "v2 API: token (Authorization: Token)" },
-	{ "INFLUX_MEASUREMENT", CFG_STR, "sensor", 0, 0, "measurement name" },
-	{ "INFLUX_GZIP", CFG_BOOL, "true", 0, 0, "gzip request bodies" },
-	/* Prometheus remote-write */
-	{ "REMOTE_WRITE_URL", CFG_STR, NULL, 0, 0,
-	  "receiver URL, e.g. http://prometheus:9090/api/v1/write" },
-	{ "REMOTE_WRITE_BEARER_TOKEN", CFG_SECRET, NULL, 0, 0, "bearer token" },
-	{ "REMOTE_WRITE_USERNAME", CFG_STR, NULL, 0, 0, "basic auth user" },
-	{ "REMOTE_WRITE_PASSWORD", CFG_SECRET, NULL, 0, 0, "basic auth password" },
-	{ "REMOTE_WRITE_HEADERS", CFG_STR, NULL, 0, 0,
-	  "extra headers 'Name: value', separated by ';' (e.g. X-Scope-OrgID: team1)" },
-	{ "METRIC_PREFIX", CFG_STR, "sensor_", 0, 0, "prefix of every metric name" },
+	/* then each sink's config_map (sink_key_table) */
 	{ NULL, 0, NULL, 0, 0, NULL },
 };
 
@@ -147,7 +132,7 @@ static const struct cfg_flag bridge_flags[] = {
 	{ NULL, NULL },
 };
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv, const struct cfg_key *keys)
 {
 	struct cfg c;
 	bool flags[FLAG_COUNT] = { false };
@@ -157,7 +142,7 @@ int main(int argc, char **argv)
 		.summary = "Forwards sensor readings from MQTT to InfluxDB and Prometheus remote-write.",
 		.flags = bridge_flags,
 	};
-	if (cfg_init(&c, bridge_keys) < 0) {
+	if (cfg_init(&c, keys) < 0) {
 		log_error("bridge", "out of memory");
 		return 1;
 	}
@@ -222,4 +207,17 @@ int main(int argc, char **argv)
 	bridge_free(b);
 	cfg_release(&c);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	snprintf(outputs_help, sizeof(outputs_help), "comma list of %s", sink_names());
+	struct cfg_key *keys = sink_key_table(bridge_keys);
+	if (!keys) {
+		log_error("bridge", "out of memory");
+		return 1;
+	}
+	int rc = run(argc, argv, keys);
+	free(keys);
+	return rc;
 }

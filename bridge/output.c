@@ -8,16 +8,43 @@
  * jittered backoff (honouring Retry-After) and resends the same batch, for
  * as long as it takes, or until the bridge's stop deadline: what is not
  * delivered by then stays in the log.
+ *
+ * One try of a batch (output_send()) is the sink's encode, then sends of
+ * ranges of its units, each answered OK, RETRY or ERROR (sink.h). A RETRY
+ * anywhere retries the whole batch. A configuration error (401/403/404) is
+ * logged as such and retried after at least SINK_CONFIG_RETRY_MS. A range
+ * refused as SINK_ERR_SPLIT is halved, and each half sent, down to single
+ * units, within OUTPUT_SPLIT_BUDGET extra requests per batch (a receiver
+ * that refuses everything, e.g. a bad org, costs 64 requests, not two per
+ * unit); SINK_ERR_TOO_LARGE is halved without a budget (the halves fit
+ * sooner or later); what stays refused is dropped: counted, and appended
+ * to the sink's dead-letter file in STATE_DIR (O_APPEND, one write and an
+ * fdatasync per refusal, as refusals are rare) as, per unit, a comment
+ *   # <UTC time, ISO 8601> status=<code> <server message, one line, <= 300 bytes>
+ * then the unit's text line. The file is bounded: past DEADLETTER_MAX bytes
+ * nothing more is appended (logged once) until it is moved away or emptied;
+ * nothing already in it is ever overwritten. Without STATE_DIR, or when
+ * the file cannot be written, the refusal is logged (a single unit with
+ * its text, truncated) instead.
  */
 #include "bridge/output.h"
 #include "bridge/record.h"
+#include "bridge/sinks/sinks.h"
 #include "common/clock.h"
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OUTPUT_SPLIT_BUDGET 64        /* extra requests per batch for SINK_ERR_SPLIT */
+#define DEADLETTER_MAX (64 << 20)     /* bytes; beyond it refusals are only logged */
+#define DEADLETTER_MSG_MAX 300        /* bytes of the server's message kept per unit */
+#define LOG_LINE_MAX 300              /* bytes of a refused unit in a log message */
 
 static bool ts_before(const struct timespec *a, const struct timespec *b)
 {
@@ -105,6 +132,14 @@ int output_init(struct output *o, const struct sink_ops *ops, const struct cfg *
 	o->sink = ops->create(c, dry_run, err, errlen);
 	if (!o->sink)
 		return -1;
+	const char *state_dir = sink_cfg_str(c, "STATE_DIR", NULL);
+	if (ops->deadletter && state_dir && *state_dir &&
+	    asprintf(&o->dl_path, "%s/%s", state_dir, ops->deadletter) < 0) {
+		o->dl_path = NULL;
+		output_release(o);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	backoff_init(&o->backoff, 100, 30000);
 	struct pacer_params pp;
 	pacer_defaults(&pp);
@@ -120,6 +155,8 @@ void output_release(struct output *o)
 	if (o->sink)
 		o->ops->destroy(o->sink);
 	o->sink = NULL;
+	free(o->dl_path);
+	o->dl_path = NULL;
 }
 
 /*
@@ -134,6 +171,248 @@ static bool pace(struct output *o, size_t n)
 	if (wait > 0)
 		sleep_unless_stopping(o, (uint32_t)wait);  /* the shutdown flush is not paced */
 	return backlogged;
+}
+
+/* One try of a batch: what the split of refused ranges has done so far. */
+struct attempt {
+	struct output *o;
+	int budget;                   /* split requests left */
+	size_t sent, refused;         /* samples */
+	struct sink_result *res;
+};
+
+enum range_result {
+	RANGE_SENT,
+	RANGE_DROPPED,                /* some or all units refused, none to retry */
+	RANGE_RETRY,
+};
+
+static size_t samples_in(const struct output *o, size_t a, size_t b)
+{
+	size_t n = 0;
+	for (size_t k = a; k < b; k++)
+		n += o->ops->samples(o->sink, k);
+	return n;
+}
+
+/* The server's message as one line of at most DEADLETTER_MSG_MAX bytes. */
+static void one_line(char *out, size_t outlen, const char *msg)
+{
+	size_t n = strnlen(msg, outlen - 1);
+	if (n > DEADLETTER_MSG_MAX)
+		n = DEADLETTER_MSG_MAX;
+	if (msg[n])   /* truncated: do not cut a UTF-8 sequence */
+		while (n && ((unsigned char)msg[n] & 0xc0) == 0x80)
+			n--;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
+	while (n && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	if (!n)
+		snprintf(out, outlen, "(no message)");
+}
+
+/* text's lines, each after head, in one malloc'd block of *len bytes. */
+static char *with_heads(const char *text, const char *head, size_t *len)
+{
+	size_t hl = strlen(head), lines = 0, tl = strlen(text);
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	if (tl && text[tl - 1] != '\n')
+		lines++;
+	char *out = malloc(lines * hl + tl + 1);
+	if (!out)
+		return NULL;
+	size_t n = 0;
+	for (const char *line = text; *line;) {
+		size_t ll = strcspn(line, "\n");
+		ll += line[ll] == '\n';
+		memcpy(out + n, head, hl);
+		n += hl;
+		memcpy(out + n, line, ll);
+		n += ll;
+		line += ll;
+	}
+	out[n] = '\0';
+	*len = n;
+	return out;
+}
+
+/* Appends rec (len bytes) to the dead-letter file. Returns 0, or -1 (logged why). */
+static int deadletter(struct output *o, const char *rec, size_t len)
+{
+	struct stat st;
+	int ret = -1;
+	int fd = open(o->dl_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error(o->ops->name, "cannot open '%s': %s", o->dl_path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		log_error(o->ops->name, "cannot stat '%s': %s", o->dl_path, strerror(errno));
+		goto out;
+	}
+	if (st.st_size + (off_t)len > DEADLETTER_MAX) {
+		if (!o->dl_full)
+			log_error(o->ops->name, "'%s' holds %lld bytes, the limit is %d: refused "
+				  "%ss are only logged until it is moved away", o->dl_path,
+				  (long long)st.st_size, DEADLETTER_MAX, o->ops->unit);
+		o->dl_full = true;
+		goto out;
+	}
+	o->dl_full = false;
+	ssize_t w = write(fd, rec, len);
+	if (w != (ssize_t)len) {
+		log_error(o->ops->name, "cannot write '%s': %s", o->dl_path,
+			  w < 0 ? strerror(errno) : "short write");
+		goto out;
+	}
+	if (fdatasync(fd) < 0) {
+		log_error(o->ops->name, "cannot sync '%s': %s", o->dl_path, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
+/* Drops units [a, b): counted, kept in the dead-letter file or else logged. */
+static void refuse(struct attempt *at, size_t a, size_t b, long status, const char *body)
+{
+	struct output *o = at->o;
+	const char *unit = o->ops->unit;
+	char msg[DEADLETTER_MSG_MAX + 16], when[32], head[DEADLETTER_MSG_MAX + 96];
+	struct timespec now;
+	struct tm tm;
+	size_t len = 0;
+	at->refused += samples_in(o, a, b);
+
+	one_line(msg, sizeof(msg), body);
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(head, sizeof(head), "# %s.%03ldZ status=%ld %s\n", when, now.tv_nsec / 1000000,
+		 status, msg);
+	char *text = o->ops->text ? o->ops->text(o->sink, a, b) : NULL;
+	char *rec = text && o->dl_path ? with_heads(text, head, &len) : NULL;
+	bool kept = rec && deadletter(o, rec, len) == 0;
+	free(rec);
+	if (kept && b - a == 1) {
+		log_error(o->ops->name, "%s refused (status %ld: %s); kept in %s", unit, status,
+			  msg, o->dl_path);
+	} else if (kept) {
+		log_error(o->ops->name, "%zu %ss refused (status %ld: %s); kept in %s", b - a,
+			  unit, status, msg, o->dl_path);
+	} else if (text && b - a == 1) {
+		size_t ll = strcspn(text, "\n");
+		log_error(o->ops->name, "%s dropped (status %ld: %s): %.*s%s", unit, status, msg,
+			  (int)(ll > LOG_LINE_MAX ? LOG_LINE_MAX : ll), text,
+			  ll > LOG_LINE_MAX ? "..." : "");
+	} else {
+		log_error(o->ops->name, "%zu %ss dropped (status %ld: %s)", b - a, unit, status,
+			  msg);
+	}
+	free(text);
+}
+
+static enum range_result post_range(struct attempt *at, size_t a, size_t b);
+
+/* Sends [a, mid) and [mid, b); stops at the first half that must be retried. */
+static enum range_result split_range(struct attempt *at, size_t a, size_t b)
+{
+	size_t mid = a + (b - a) / 2;
+	enum range_result r1 = post_range(at, a, mid);
+	if (r1 == RANGE_RETRY)
+		return r1;
+	enum range_result r2 = post_range(at, mid, b);
+	if (r2 == RANGE_RETRY)
+		return r2;
+	return r1 == RANGE_SENT && r2 == RANGE_SENT ? RANGE_SENT : RANGE_DROPPED;
+}
+
+/* A refused range: split it, or drop it, as its classification says. */
+static enum range_result refused_range(struct attempt *at, size_t a, size_t b,
+				       const struct sink_answer *ans)
+{
+	const char *name = at->o->ops->name, *unit = at->o->ops->unit;
+	char why[64];
+	switch (ans->error) {
+	case SINK_ERR_CONFIG:
+		log_error(name, "configuration: %s", ans->reason);
+		at->res->retry_after_ms = ans->retry_after_ms > SINK_CONFIG_RETRY_MS ?
+					  ans->retry_after_ms : SINK_CONFIG_RETRY_MS;
+		return RANGE_RETRY;
+	case SINK_ERR_TOO_LARGE:
+		if (b - a > 1) {
+			log_info(name, "status %ld for %zu %ss: sending them in halves",
+				 ans->status, b - a, unit);
+			return split_range(at, a, b);
+		}
+		snprintf(why, sizeof(why), "%s too large for the server", unit);
+		refuse(at, a, b, ans->status, why);
+		return RANGE_DROPPED;
+	case SINK_ERR_SPLIT:
+		if (b - a > 1 && at->budget >= 2) {
+			at->budget -= 2;
+			log_debug(name, "status %ld for %zu %ss: bisecting", ans->status, b - a,
+				  unit);
+			return split_range(at, a, b);
+		}
+		break;
+	case SINK_ERR_REFUSED:
+		break;
+	}
+	refuse(at, a, b, ans->status, ans->reason);
+	return RANGE_DROPPED;
+}
+
+static enum range_result post_range(struct attempt *at, size_t a, size_t b)
+{
+	struct output *o = at->o;
+	struct sink_answer ans = { .kind = SINK_ANSWER_OK, .retry_after_ms = -1 };
+	o->ops->send(o->sink, a, b, &ans);
+	switch (ans.kind) {
+	case SINK_ANSWER_OK:
+		at->sent += samples_in(o, a, b);
+		return RANGE_SENT;
+	case SINK_ANSWER_RETRY:
+		sink_reason(at->res->reason, sizeof(at->res->reason), "%s", ans.reason);
+		at->res->retry_after_ms = ans.retry_after_ms;
+		return RANGE_RETRY;
+	case SINK_ANSWER_ERROR:
+		break;
+	}
+	return refused_range(at, a, b, &ans);
+}
+
+void output_send(struct output *o, const struct reading *const *r, size_t n,
+		 struct sink_result *res)
+{
+	struct attempt at = { .o = o, .budget = OUTPUT_SPLIT_BUDGET, .res = res };
+	size_t skipped = 0;
+
+	res->verdict = SINK_OK;
+	res->retry_after_ms = -1;
+	res->dropped = 0;
+	res->reason[0] = '\0';
+
+	long units = o->ops->encode(o->sink, r, n, &skipped);
+	if (units < 0) {
+		log_error(o->ops->name, "out of memory encoding %zu readings", n);
+		res->verdict = SINK_RETRY;
+	} else if (units == 0) {
+		res->dropped = skipped;
+		res->verdict = n && skipped ? SINK_DROP : SINK_OK;
+	} else if (post_range(&at, 0, (size_t)units) == RANGE_RETRY) {
+		res->verdict = SINK_RETRY;
+	} else {
+		res->dropped = skipped + at.refused;
+		res->verdict = at.sent ? SINK_OK : SINK_DROP;
+	}
+	if (o->ops->done)
+		o->ops->done(o->sink, res->verdict == SINK_RETRY);
 }
 
 /* Counts a batch that is done: delivered, with bad samples dropped. */
@@ -165,7 +444,7 @@ static bool deliver(struct output *o, const struct reading *const *rs, size_t n,
 	for (;;) {
 		struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
 		int64_t start = mono_ms();
-		o->ops->send(o->sink, rs, n, &res);
+		output_send(o, rs, n, &res);
 		/* a drop is an answer too: the store is not congested by it */
 		pacer_done(&o->pacer, start, mono_ms(), samples, backlogged,
 			   res.verdict == SINK_RETRY ? PACER_FAILED : PACER_OK, res.retry_after_ms);

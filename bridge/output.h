@@ -50,6 +50,8 @@ struct output {
 	bool started;
 	struct backoff backoff;
 	struct pacer pacer;           /* sender thread only; pace_* below mirror it */
+	char *dl_path;                /* STATE_DIR/<ops->deadletter>; NULL: refusals are only logged */
+	bool dl_full;                 /* its size bound was reached (logged once) */
 	/* counters, read by the metrics endpoint and the periodic summary */
 	_Atomic uint64_t sent;
 	_Atomic uint64_t dropped;
@@ -68,6 +70,15 @@ struct output {
 int output_init(struct output *o, const struct sink_ops *ops, const struct cfg *c,
 		bool dry_run, const struct output_ctl *ctl, const struct output_params *par,
 		char *err, size_t errlen);
+/*
+ * One try of a batch through the sink, with the engine's policy for what
+ * the receiver answers (the top of output.c): res says ok (some samples
+ * may have been dropped: res->dropped), drop (nothing deliverable) or retry
+ * (with res->retry_after_ms, at least SINK_CONFIG_RETRY_MS after a
+ * configuration error, and res->reason). Never waits between requests.
+ */
+void output_send(struct output *o, const struct reading *const *r, size_t n,
+		 struct sink_result *res);
 /* Starts the sender thread (o->reader must be set). Returns 0 or a negative errno. */
 int output_start(struct output *o);
 /* Joins the sender thread (after the bridge set stopping) and logs what is left. */

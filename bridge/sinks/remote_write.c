@@ -35,26 +35,25 @@
  * marker, so Prometheus takes them in order, without an out-of-order
  * window), once per offline event. It runs on the same thread as send().
  *
- * Answers (http_classify()): 2xx done; 5xx/429/408 and network errors retry
- * (Retry-After honoured); 401/403/404 are logged as a configuration error and
- * retried slowly. 400, 413 and 422 split the batch in halves, down to single
+ * A unit is one sample. Answers (sink_answer_http(), acted on by the engine,
+ * output.c): 2xx done; 5xx/429/408 and network errors retry (Retry-After
+ * honoured); 401/403/404 are logged as a configuration error and retried
+ * slowly. 400, 413 and 422 split the batch in halves, down to single
  * samples, to isolate what the receiver refuses (Prometheus rolls back the
- * whole request for one sample out of bounds, out of order or a duplicate);
- * the refused samples are dropped while the rest is delivered, with a request
- * budget per batch as for InfluxDB (RW_BISECT_BUDGET), after which the ranges
- * still refused are dropped. Before sending, the samples of a batch are
- * grouped by series (each series keeps its time order), so one bad series
- * is one contiguous range. Any other 4xx drops the batch with the body
- * logged. If a part of a split batch must be retried the whole batch is:
- * parts already written arrive again as the same samples, which Prometheus
- * and VictoriaMetrics take as duplicates. Every refused sample goes to the
- * dead-letter file STATE_DIR/deadletter-remote_write.prom (bounded, append
- * only, as influx.c's): per sample a comment
+ * whole request for one sample out of bounds, out of order or a duplicate):
+ * 413 is classified SINK_ERR_SPLIT here, so it shares the request budget per
+ * batch of 400 and 422, after which the ranges still refused are dropped.
+ * Before sending, the samples of a batch are grouped by series (each series
+ * keeps its time order), so one bad series is one contiguous range. Any
+ * other 4xx drops the batch. If a part of a split batch must be retried the
+ * whole batch is: parts already written arrive again as the same samples,
+ * which Prometheus and VictoriaMetrics take as duplicates. Every refused
+ * sample goes to the dead-letter file STATE_DIR/deadletter-remote_write.prom
+ * (output.c): per sample a comment
  *   # <UTC time, ISO 8601> status=<code> <server message, one line, <= 300 bytes>
  * then the sample in the Prometheus text format with its ms timestamp,
  *   sensor_temperature_celsius{node="rp3",sensor="desk"} 21.4 1732276800123
- * which VictoriaMetrics' /api/v1/import/prometheus takes as it is. Without
- * STATE_DIR the refusal is only logged.
+ * which VictoriaMetrics' /api/v1/import/prometheus takes as it is.
  * With dry_run nothing is sent: the decoded series are printed to stdout.
  */
 #include "bridge/http.h"
@@ -64,22 +63,25 @@
 #include "common/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #define REMOTE_WRITE_MAX_SERIES 100000
 #define SERIES_BUCKETS_MIN 1024      /* power of two; doubles as series come */
-#define RW_BISECT_BUDGET 64          /* extra requests per batch for 400/413/422 */
-#define DEADLETTER_NAME "deadletter-remote_write.prom"
-#define DEADLETTER_MAX (64 << 20)    /* bytes; beyond it refused samples are only logged */
-#define DEADLETTER_MSG_MAX 300       /* bytes of the server's message kept per sample */
-#define LOG_LINE_MAX 300             /* bytes of a refused sample in a log message */
+
+static const struct cfg_key rw_keys[] = {
+	{ "REMOTE_WRITE_URL", CFG_STR, NULL, 0, 0,
+	  "receiver URL, e.g. http://prometheus:9090/api/v1/write" },
+	{ "REMOTE_WRITE_BEARER_TOKEN", CFG_SECRET, NULL, 0, 0, "bearer token" },
+	{ "REMOTE_WRITE_USERNAME", CFG_STR, NULL, 0, 0, "basic auth user" },
+	{ "REMOTE_WRITE_PASSWORD", CFG_SECRET, NULL, 0, 0, "basic auth password" },
+	{ "REMOTE_WRITE_HEADERS", CFG_STR, NULL, 0, 0,
+	  "extra headers 'Name: value', separated by ';' (e.g. X-Scope-OrgID: team1)" },
+	{ "METRIC_PREFIX", CFG_STR, "sensor_", 0, 0, "prefix of every metric name" },
+	{ .name = NULL },
+};
 
 struct series {
 	struct series *lnext;             /* chain in the by-labels table */
@@ -110,9 +112,6 @@ struct remote_write {
 	size_t n_series;
 	size_t max_series;
 	uint64_t gen;
-	struct sink_stats stats;
-	char *dl_path;               /* dead-letter file, NULL without STATE_DIR */
-	bool dl_full;                /* DEADLETTER_MAX reached (logged once) */
 	struct sample *samples;      /* the batch being sent */
 	size_t n_samples, cap_samples;
 };
@@ -124,19 +123,6 @@ struct sample {
 	int64_t ts;
 	size_t seq;                  /* position in the batch as read */
 	bool ok;                     /* its range got a 2xx */
-};
-
-/* One send(): what the split of a refused batch has done so far. */
-struct attempt {
-	int budget;                  /* bisection requests left */
-	size_t sent, refused;        /* samples */
-	struct sink_result *res;
-};
-
-enum range_result {
-	RANGE_SENT,
-	RANGE_DROPPED,               /* some or all samples refused, none to retry */
-	RANGE_RETRY,
 };
 
 /*
@@ -327,7 +313,6 @@ static void rw_destroy(void *sink)
 	http_client_free(w->http);
 	free(w->url);
 	free(w->prefix);
-	free(w->dl_path);
 	free(w->samples);
 	free(w);
 }
@@ -371,17 +356,9 @@ static void *rw_create(const struct cfg *c, bool dry_run, char *err, size_t errl
 	const char *user = sink_cfg_str(c, "REMOTE_WRITE_USERNAME", NULL);
 	const char *pass = sink_cfg_str(c, "REMOTE_WRITE_PASSWORD", NULL);
 	const char *headers = sink_cfg_str(c, "REMOTE_WRITE_HEADERS", NULL);
-	const char *state_dir = sink_cfg_str(c, "STATE_DIR", NULL);
 
-	if (!url) {
-		snprintf(err, errlen, "REMOTE_WRITE_URL is not set");
+	if (sink_check_url("REMOTE_WRITE_URL", url, err, errlen) < 0)
 		return NULL;
-	}
-	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-		snprintf(err, errlen, "REMOTE_WRITE_URL: '%s' is not an http:// or https:// URL",
-			 url);
-		return NULL;
-	}
 	if (bearer && (user || pass)) {
 		snprintf(err, errlen, "set REMOTE_WRITE_BEARER_TOKEN or REMOTE_WRITE_USERNAME/"
 			 "REMOTE_WRITE_PASSWORD, not both");
@@ -405,11 +382,6 @@ static void *rw_create(const struct cfg *c, bool dry_run, char *err, size_t errl
 	w->by_reading = calloc(w->n_buckets, sizeof(*w->by_reading));
 	if (!w->url || !w->prefix || !w->req || !w->by_labels || !w->by_reading)
 		goto err_destroy;
-	if (state_dir && *state_dir &&
-	    asprintf(&w->dl_path, "%s/" DEADLETTER_NAME, state_dir) < 0) {
-		w->dl_path = NULL;
-		goto err_destroy;
-	}
 
 	struct http_opts o = {
 		.timeout_ms = (long)sink_cfg_int(c, "HTTP_TIMEOUT_MS", SINK_DEFAULT_TIMEOUT_MS),
@@ -436,13 +408,8 @@ err_oom:
 	return NULL;
 }
 
-/*
- * Posts w->req. Returns the verdict; on SINK_RETRY res->retry_after_ms is
- * set; on SINK_DROP *status and msg (msglen bytes) say what the server
- * answered. In a dry run the decoded request goes to stdout instead.
- */
-static enum sink_verdict post_request(struct remote_write *w, struct sink_result *res,
-				      long *status, char *msg, size_t msglen)
+/* Posts w->req. In a dry run the decoded request goes to stdout instead. */
+static void post_request(struct remote_write *w, struct sink_answer *ans)
 {
 	static const char *const headers[] = {
 		"Content-Encoding: " RW_CONTENT_ENCODING,
@@ -454,12 +421,11 @@ static enum sink_verdict post_request(struct remote_write *w, struct sink_result
 	void *body;
 	size_t len;
 
-	*status = 0;
-	msg[0] = '\0';
 	if (rw_request_encode(w->req, &body, &len) < 0) {
 		log_error("remote_write", "out of memory encoding %zu samples",
 			  rw_request_samples(w->req));
-		return SINK_RETRY;
+		ans->kind = SINK_ANSWER_RETRY;
+		return;
 	}
 	if (w->dry_run) {
 		char *text = NULL;
@@ -469,39 +435,15 @@ static enum sink_verdict post_request(struct remote_write *w, struct sink_result
 		}
 		free(text);
 		free(body);
-		return SINK_OK;
+		ans->kind = SINK_ANSWER_OK;
+		return;
 	}
-
-	w->stats.requests++;
 	int rc = http_post(w->http, w->url, headers, body, len, &resp);
 	free(body);
-	if (rc < 0) {
-		sink_reason(res->reason, sizeof(res->reason), "cannot reach '%s': %s", w->url,
-			    resp.error);
-		return SINK_RETRY;
-	}
-	switch (http_classify(resp.status)) {
-	case HTTP_OK:
-		return SINK_OK;
-	case HTTP_RETRY:
-		sink_reason(res->reason, sizeof(res->reason), "status %ld%s%s", resp.status,
-			    resp.body[0] ? ": " : "", resp.body);
-		res->retry_after_ms = resp.retry_after_ms;
-		return SINK_RETRY;
-	case HTTP_TOO_LARGE:
-	case HTTP_DROP:
-		break;
-	}
-	if (resp.status == 401 || resp.status == 403 || resp.status == 404) {
-		log_error("remote_write", "configuration: status %ld from '%s' (check the URL, "
-			  "credentials and tenant headers): %s", resp.status, w->url, resp.body);
-		res->retry_after_ms = resp.retry_after_ms > SINK_CONFIG_RETRY_MS ?
-				      resp.retry_after_ms : SINK_CONFIG_RETRY_MS;
-		return SINK_RETRY;
-	}
-	*status = resp.status;
-	snprintf(msg, msglen, "%s", resp.body);
-	return SINK_DROP;
+	sink_answer_http(ans, rc, &resp, w->url, "the URL, credentials and tenant headers");
+	/* one sample out of bounds makes Prometheus refuse the whole request */
+	if (ans->kind == SINK_ANSWER_ERROR && ans->error == SINK_ERR_TOO_LARGE)
+		ans->error = SINK_ERR_SPLIT;
 }
 
 /* Adds field i of r to the batch unless it is out of order. Returns 1 added, 0 skipped, <0. */
@@ -529,7 +471,6 @@ static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
 	int64_t newest = s->pending_gen == w->gen ? s->pending : s->last_sent;
 	if (r->ts_ms <= newest) {
 		(*skipped)++;
-		w->stats.out_of_order++;
 		log_debug("remote_write", "out of order: '%s' at %lld, already sent %lld",
 			  r->fields[i].name, (long long)r->ts_ms, (long long)newest);
 		goto out;
@@ -585,41 +526,21 @@ static int build_range(struct remote_write *w, size_t a, size_t b)
 	return 0;
 }
 
-/* The server's message as one line of at most DEADLETTER_MSG_MAX bytes. */
-static void one_line(char *out, size_t outlen, const char *msg)
-{
-	size_t n = strnlen(msg, outlen - 1);
-	if (n > DEADLETTER_MSG_MAX)
-		n = DEADLETTER_MSG_MAX;
-	if (msg[n])   /* truncated: do not cut a UTF-8 sequence */
-		while (n && ((unsigned char)msg[n] & 0xc0) == 0x80)
-			n--;
-	for (size_t i = 0; i < n; i++)
-		out[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
-	while (n && out[n - 1] == ' ')
-		n--;
-	out[n] = '\0';
-	if (!n)
-		snprintf(out, outlen, "(no message)");
-}
-
 /*
- * Samples [a, b) in the Prometheus text format, each after the comment head
- * (hl bytes): rw_decode_text()'s lines with "@ts" as a plain ms timestamp.
- * NULL when out of memory.
+ * Samples [a, b) in the Prometheus text format: rw_decode_text()'s lines
+ * with "@ts" as a plain ms timestamp. NULL when out of memory.
  */
-static char *refused_text(struct remote_write *w, size_t a, size_t b, const char *head,
-			  size_t hl, size_t *len)
+static char *rw_text(void *sink, size_t a, size_t b)
 {
+	struct remote_write *w = sink;
 	void *body = NULL;
 	char *text = NULL, *out = NULL;
-	size_t n = 0;
-	if (build_range(w, a, b) < 0 || rw_request_encode(w->req, &body, len) < 0)
+	size_t len, n = 0;
+	if (build_range(w, a, b) < 0 || rw_request_encode(w->req, &body, &len) < 0)
 		goto done;
-	if (rw_decode_text(body, *len, &text) < 0)
+	if (rw_decode_text(body, len, &text) < 0)
 		goto done;
-	size_t tl = strlen(text);
-	if (!(out = malloc((b - a + 1) * hl + tl + 1)))
+	if (!(out = malloc(strlen(text) + 1)))
 		goto done;
 	for (char *line = text; *line;) {
 		char *nl = strchr(line, '\n');
@@ -628,8 +549,6 @@ static char *refused_text(struct remote_write *w, size_t a, size_t b, const char
 		for (size_t i = 1; i < ll; i++)
 			if (line[i] == '@' && line[i - 1] == ' ')
 				at = i;
-		memcpy(out + n, head, hl);
-		n += hl;
 		for (size_t i = 0; i < ll; i++)
 			if (i != at)
 				out[n++] = line[i];
@@ -637,149 +556,38 @@ static char *refused_text(struct remote_write *w, size_t a, size_t b, const char
 	}
 	out[n] = '\0';
 done:
-	*len = n;
 	free(body);
 	free(text);
 	return out;
 }
 
-/* Appends text (len bytes) to the dead-letter file. Returns 0, or -1 (logged why). */
-static int deadletter(struct remote_write *w, const char *text, size_t len)
-{
-	struct stat st;
-	int ret = -1;
-	int fd = open(w->dl_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		log_error("remote_write", "cannot open '%s': %s", w->dl_path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0) {
-		log_error("remote_write", "cannot stat '%s': %s", w->dl_path, strerror(errno));
-		goto out;
-	}
-	if (st.st_size + (off_t)len > DEADLETTER_MAX) {
-		if (!w->dl_full)
-			log_error("remote_write", "'%s' holds %lld bytes, the limit is %d: refused "
-				  "samples are only logged until it is moved away", w->dl_path,
-				  (long long)st.st_size, DEADLETTER_MAX);
-		w->dl_full = true;
-		goto out;
-	}
-	w->dl_full = false;
-	ssize_t n = write(fd, text, len);
-	if (n != (ssize_t)len) {
-		log_error("remote_write", "cannot write '%s': %s", w->dl_path,
-			  n < 0 ? strerror(errno) : "short write");
-		goto out;
-	}
-	if (fdatasync(fd) < 0) {
-		log_error("remote_write", "cannot sync '%s': %s", w->dl_path, strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	close(fd);
-	return ret;
-}
-
-/* Drops samples [a, b): counted, kept in the dead-letter file or else logged. */
-static void refuse_range(struct remote_write *w, struct attempt *at, size_t a, size_t b,
-			 long status, const char *body)
-{
-	char msg[DEADLETTER_MSG_MAX + 16], when[32], head[DEADLETTER_MSG_MAX + 96];
-	struct timespec now;
-	struct tm tm;
-	size_t len = 0;
-	at->refused += b - a;
-	w->stats.dropped_samples += b - a;
-
-	one_line(msg, sizeof(msg), body);
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	int hl = snprintf(head, sizeof(head), "# %s.%03ldZ status=%ld %s\n", when,
-			  now.tv_nsec / 1000000, status, msg);
-	if (hl < 0 || (size_t)hl >= sizeof(head))
-		hl = 0;
-	char *text = refused_text(w, a, b, head, (size_t)hl, &len);
-	bool kept = text && w->dl_path && deadletter(w, text, len) == 0;
-	if (kept) {
-		log_error("remote_write", "%zu sample%s refused (status %ld: %s); kept in %s", b - a,
-			  b - a == 1 ? "" : "s", status, msg, w->dl_path);
-	} else if (text && b - a == 1) {
-		const char *line = text + hl;
-		size_t ll = strcspn(line, "\n");
-		log_error("remote_write", "sample dropped (status %ld: %s): %.*s%s", status, msg,
-			  (int)(ll > LOG_LINE_MAX ? LOG_LINE_MAX : ll), line,
-			  ll > LOG_LINE_MAX ? "..." : "");
-	} else {
-		log_error("remote_write", "%zu samples dropped (status %ld: %s)", b - a, status,
-			  msg);
-	}
-	free(text);
-}
-
-static enum range_result post_range(struct remote_write *w, struct attempt *at, size_t a,
-				    size_t b);
-
-/* Sends [a, mid) and [mid, b); stops at the first half that must be retried. */
-static enum range_result split_range(struct remote_write *w, struct attempt *at, size_t a,
-				     size_t b)
-{
-	size_t mid = a + (b - a) / 2;
-	enum range_result r1 = post_range(w, at, a, mid);
-	if (r1 == RANGE_RETRY)
-		return r1;
-	enum range_result r2 = post_range(w, at, mid, b);
-	if (r2 == RANGE_RETRY)
-		return r2;
-	return r1 == RANGE_SENT && r2 == RANGE_SENT ? RANGE_SENT : RANGE_DROPPED;
-}
-
-static enum range_result post_range(struct remote_write *w, struct attempt *at, size_t a,
-				    size_t b)
-{
-	char msg[HTTP_BODY_KEEP];
-	long status;
-	if (build_range(w, a, b) < 0) {
-		log_error("remote_write", "out of memory building the request");
-		sink_reason(at->res->reason, sizeof(at->res->reason), "out of memory");
-		return RANGE_RETRY;
-	}
-	switch (post_request(w, at->res, &status, msg, sizeof(msg))) {
-	case SINK_OK:
-		for (size_t k = a; k < b; k++)
-			w->samples[k].ok = true;
-		at->sent += b - a;
-		return RANGE_SENT;
-	case SINK_RETRY:
-		return RANGE_RETRY;
-	case SINK_DROP:
-		break;
-	}
-	if ((status == 400 || status == 413 || status == 422) && b - a > 1 && at->budget >= 2) {
-		at->budget -= 2;
-		log_debug("remote_write", "status %ld for %zu samples: bisecting", status, b - a);
-		return split_range(w, at, a, b);
-	}
-	refuse_range(w, at, a, b, status, msg);
-	return RANGE_DROPPED;
-}
-
-static void rw_send(void *sink, const struct reading *const *r, size_t n,
-		    struct sink_result *res)
+static void rw_send(void *sink, size_t a, size_t b, struct sink_answer *ans)
 {
 	struct remote_write *w = sink;
-	size_t skipped = 0, added = 0;
-	struct attempt at = { .budget = RW_BISECT_BUDGET, .res = res };
+	if (build_range(w, a, b) < 0) {
+		log_error("remote_write", "out of memory building the request");
+		ans->kind = SINK_ANSWER_RETRY;
+		sink_reason(ans->reason, sizeof(ans->reason), "out of memory");
+		return;
+	}
+	post_request(w, ans);
+	if (ans->kind == SINK_ANSWER_OK)
+		for (size_t k = a; k < b; k++)
+			w->samples[k].ok = true;
+}
 
-	res->verdict = SINK_OK;
-	res->retry_after_ms = -1;
-	res->dropped = 0;
-	res->reason[0] = '\0';
+/*
+ * The batch as samples, grouped by series: readings with a timestamp <= 0,
+ * samples out of order and fields without a valid series are left out
+ * (counted in *dropped).
+ */
+static long rw_encode(void *sink, const struct reading *const *r, size_t n, size_t *dropped)
+{
+	struct remote_write *w = sink;
+	size_t skipped = 0;
+
 	w->gen++;
 	w->n_samples = 0;
-
 	for (size_t k = 0; k < n; k++) {
 		if (r[k]->ts_ms <= 0) {
 			log_warn("remote_write", "reading of '%s/%s' dropped: timestamp %lld <= 0",
@@ -788,41 +596,34 @@ static void rw_send(void *sink, const struct reading *const *r, size_t n,
 			continue;
 		}
 		for (size_t i = 0; i < r[k]->n_fields; i++) {
-			int rc = add_sample(w, r[k], i, &skipped);
-			if (rc < 0) {
+			if (add_sample(w, r[k], i, &skipped) < 0) {
 				log_error("remote_write", "out of memory building the request");
-				res->verdict = SINK_RETRY;
-				w->gen++;   /* forget what this attempt marked pending */
-				return;
+				return -ENOMEM;
 			}
-			added += (size_t)rc;
 		}
 	}
-	w->stats.dropped_samples += skipped;
-	if (added == 0) {
-		res->dropped = skipped;
-		res->verdict = n && skipped ? SINK_DROP : SINK_OK;
-		return;
-	}
-
+	*dropped += skipped;
 	qsort(w->samples, w->n_samples, sizeof(*w->samples), cmp_sample);
-	if (post_range(w, &at, 0, w->n_samples) == RANGE_RETRY) {
-		res->verdict = SINK_RETRY;
-		w->stats.retries++;
-		/* counted again on the retry, which sends the whole batch again */
-		w->stats.dropped_samples -= skipped + at.refused;
-	} else {
-		/* only what got a 2xx moves its series' mark */
-		for (size_t k = 0; k < w->n_samples; k++) {
-			struct sample *p = &w->samples[k];
-			if (p->ok && p->ts > p->s->last_sent) {
-				p->s->last_sent = p->ts;
-				p->s->stale = false;
-			}
+	return (long)w->n_samples;
+}
+
+static size_t rw_samples(void *sink, size_t k)
+{
+	(void)sink;
+	(void)k;
+	return 1;
+}
+
+/* Only what got a 2xx moves its series' mark; a retry forgets what was pending. */
+static void rw_done(void *sink, bool retry)
+{
+	struct remote_write *w = sink;
+	for (size_t k = 0; !retry && k < w->n_samples; k++) {
+		struct sample *p = &w->samples[k];
+		if (p->ok && p->ts > p->s->last_sent) {
+			p->s->last_sent = p->ts;
+			p->s->stale = false;
 		}
-		w->stats.sent_samples += at.sent;
-		res->dropped = skipped + at.refused;
-		res->verdict = at.sent ? SINK_OK : SINK_DROP;
 	}
 	w->gen++;
 }
@@ -830,9 +631,7 @@ static void rw_send(void *sink, const struct reading *const *r, size_t n,
 static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
 {
 	struct remote_write *w = sink;
-	struct sink_result res = { .verdict = SINK_OK, .retry_after_ms = -1 };
-	char msg[HTTP_BODY_KEEP];
-	long status;
+	struct sink_answer ans = { .kind = SINK_ANSWER_OK, .retry_after_ms = -1 };
 	size_t added = 0;
 
 	(void)ts_ms;   /* when the status arrived: see the top of the file */
@@ -851,8 +650,8 @@ static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
 	}
 	if (added == 0)
 		return;
-	enum sink_verdict v = post_request(w, &res, &status, msg, sizeof(msg));
-	if (v == SINK_OK) {
+	post_request(w, &ans);
+	if (ans.kind == SINK_ANSWER_OK) {
 		for (struct series *s = w->head; s; s = s->next) {
 			if (s->pending_gen != w->gen)
 				continue;
@@ -861,18 +660,28 @@ static void rw_node_offline(void *sink, const char *node, int64_t ts_ms)
 		}
 		log_info("remote_write", "node '%s' offline: %zu series marked stale", node, added);
 	} else {
-		if (v == SINK_DROP)
-			sink_reason(res.reason, sizeof(res.reason), "status %ld: %s", status, msg);
+		char why[SINK_MSG_MAX + 32];
+		if (ans.kind == SINK_ANSWER_ERROR && ans.error != SINK_ERR_CONFIG)
+			snprintf(why, sizeof(why), "status %ld: %s", ans.status, ans.reason);
+		else
+			snprintf(why, sizeof(why), "%s", ans.reason);
 		log_warn("remote_write", "node '%s' offline: staleness markers not delivered%s%s",
-			 node, res.reason[0] ? ": " : "", res.reason);
+			 node, why[0] ? ": " : "", why);
 	}
 	w->gen++;
 }
 
 const struct sink_ops remote_write_sink_ops = {
 	.name = "remote_write",
+	.config_map = rw_keys,
+	.unit = "sample",
+	.deadletter = "deadletter-remote_write.prom",
 	.create = rw_create,
+	.encode = rw_encode,
+	.samples = rw_samples,
 	.send = rw_send,
+	.text = rw_text,
+	.done = rw_done,
 	.node_offline = rw_node_offline,
 	.destroy = rw_destroy,
 };

@@ -3,6 +3,7 @@
  * (measurement INFLUX_MEASUREMENT, default "sensor", precision ms) on
  * stdout, flushed once per batch. Handy with a pipe (`sensor-bridge | ...`)
  * and as a wiring check; readings the encoder refuses are counted as dropped.
+ * Its only setting, INFLUX_MEASUREMENT, is the influx sink's.
  */
 #include "bridge/sinks/lineproto.h"
 #include "bridge/sinks/sinks.h"
@@ -17,7 +18,12 @@
 
 struct stdout_sink {
 	char *measurement;
-	struct lp_buf buf;
+	struct lp_buf line;       /* one reading, bounded by STDOUT_LINE_MAX */
+	char *text;               /* the batch's lines back to back */
+	size_t len, cap;
+	size_t *off;              /* off[k] = start of line k, off[m] = end */
+	size_t *samples;
+	size_t m, ocap;
 };
 
 static void *stdout_create(const struct cfg *c, bool dry_run, char *err, size_t errlen)
@@ -29,7 +35,7 @@ static void *stdout_create(const struct cfg *c, bool dry_run, char *err, size_t 
 	s->measurement = strdup(sink_cfg_str(c, "INFLUX_MEASUREMENT", "sensor"));
 	if (!s->measurement)
 		goto err_free;
-	lp_buf_init(&s->buf, STDOUT_LINE_MAX);
+	lp_buf_init(&s->line, STDOUT_LINE_MAX);
 	return s;
 
 err_free:
@@ -39,36 +45,91 @@ err_oom:
 	return NULL;
 }
 
-static void stdout_send(void *sink, const struct reading *const *r, size_t n,
-			struct sink_result *res)
+static int reserve(struct stdout_sink *s, size_t n)
+{
+	if (n + 1 <= s->ocap)
+		return 0;
+	size_t *off = realloc(s->off, (n + 1) * sizeof(*off));
+	if (!off)
+		return -ENOMEM;
+	s->off = off;
+	size_t *sm = realloc(s->samples, (n + 1) * sizeof(*sm));
+	if (!sm)
+		return -ENOMEM;
+	s->samples = sm;
+	s->ocap = n + 1;
+	return 0;
+}
+
+static int append(struct stdout_sink *s, const char *p, size_t n)
+{
+	if (s->len + n + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		char *t = realloc(s->text, cap);
+		if (!t)
+			return -ENOMEM;
+		s->text = t;
+		s->cap = cap;
+	}
+	memcpy(s->text + s->len, p, n);
+	s->len += n;
+	s->text[s->len] = '\0';
+	return 0;
+}
+
+static long stdout_encode(void *sink, const struct reading *const *r, size_t n,
+			  size_t *dropped)
 {
 	struct stdout_sink *s = sink;
 	char why[160];
 
-	res->verdict = SINK_OK;
-	res->retry_after_ms = -1;
-	res->dropped = 0;
+	s->m = 0;
+	s->len = 0;
+	if (reserve(s, n) < 0)
+		return -ENOMEM;
+	s->off[0] = 0;
 	for (size_t i = 0; i < n; i++) {
-		lp_buf_clear(&s->buf);
-		int rc = lp_append_reading(&s->buf, s->measurement, r[i], why, sizeof(why));
+		lp_buf_clear(&s->line);
+		int rc = lp_append_reading(&s->line, s->measurement, r[i], why, sizeof(why));
+		if (rc == -ENOMEM)
+			return rc;
 		if (rc < 0) {
 			log_warn("stdout", "reading of '%s/%s' dropped: %s", r[i]->node,
 				 r[i]->sensor, why);
-			res->dropped += r[i]->n_fields;
+			*dropped += r[i]->n_fields;
 			continue;
 		}
-		if (fwrite(s->buf.data, 1, s->buf.len, stdout) != s->buf.len) {
-			log_error("stdout", "cannot write: %s", strerror(errno));
-			res->verdict = SINK_RETRY;
-			res->dropped = 0;
-			return;
-		}
+		if (append(s, s->line.data, s->line.len) < 0)
+			return -ENOMEM;
+		s->samples[s->m++] = r[i]->n_fields;
+		s->off[s->m] = s->len;
 	}
-	if (fflush(stdout) != 0) {
+	return (long)s->m;
+}
+
+static size_t stdout_samples(void *sink, size_t k)
+{
+	struct stdout_sink *s = sink;
+	return s->samples[k];
+}
+
+static void stdout_send(void *sink, size_t a, size_t b, struct sink_answer *ans)
+{
+	struct stdout_sink *s = sink;
+	size_t len = s->off[b] - s->off[a];
+	ans->kind = SINK_ANSWER_OK;
+	if (fwrite(s->text + s->off[a], 1, len, stdout) != len || fflush(stdout) != 0) {
 		log_error("stdout", "cannot write: %s", strerror(errno));
-		res->verdict = SINK_RETRY;
-		res->dropped = 0;
+		ans->kind = SINK_ANSWER_RETRY;
 	}
+}
+
+static char *stdout_text(void *sink, size_t a, size_t b)
+{
+	struct stdout_sink *s = sink;
+	return strndup(s->text + s->off[a], s->off[b] - s->off[a]);
 }
 
 static void stdout_destroy(void *sink)
@@ -76,14 +137,23 @@ static void stdout_destroy(void *sink)
 	struct stdout_sink *s = sink;
 	if (!s)
 		return;
-	lp_buf_release(&s->buf);
+	lp_buf_release(&s->line);
+	free(s->text);
+	free(s->off);
+	free(s->samples);
 	free(s->measurement);
 	free(s);
 }
 
 const struct sink_ops stdout_sink_ops = {
 	.name = "stdout",
+	.config_map = NULL,
+	.unit = "line",
+	.deadletter = NULL,
 	.create = stdout_create,
+	.encode = stdout_encode,
+	.samples = stdout_samples,
 	.send = stdout_send,
+	.text = stdout_text,
 	.destroy = stdout_destroy,
 };

@@ -3,7 +3,9 @@
  * exact v1 and v2 requests (path, query, headers, gzip body), 413 splitting,
  * 503 + Retry-After, 400 drop and bisection, the dead-letter file in
  * STATE_DIR (format, append, bound), 401 as a configuration error, encoder
- * rejections, dry run, and configuration errors.
+ * rejections, dry run, and configuration errors. The sink runs behind the
+ * engine (output_send(), sink_driver.h), which owns the splits, the dead
+ * letters and the slow retry of a configuration error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +22,7 @@
 
 #include "bridge/sinks/sinks.h"
 #include "fake_server.h"
+#include "sink_driver.h"
 
 static const struct cfg_key keys[] = {
 	{ "INFLUX_URL", CFG_STR, NULL, 0, 0, "" },
@@ -61,13 +64,10 @@ static void set(const char *k, const char *v)
 		fail_msg("%s", err);
 }
 
-static void *create(bool dry_run)
+/* The sink behind the engine: output_send() is one try of a batch. */
+static struct output *create(bool dry_run)
 {
-	char err[256] = "";
-	void *s = influx_sink_ops.create(&cfg, dry_run, err, sizeof(err));
-	if (!s)
-		fail_msg("create: %s", err);
-	return s;
+	return drive(&influx_sink_ops, &cfg, dry_run);
 }
 
 static struct reading rd[8];
@@ -129,7 +129,7 @@ static void test_v1_request(void **state)
 	void *s = create(false);
 	make_readings(2);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 2, &res);
+	output_send(s, rp, 2, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 	assert_int_equal(res.dropped, 0);
 	assert_int_equal(res.retry_after_ms, -1);
@@ -148,7 +148,7 @@ static void test_v1_request(void **state)
 	snprintf(want, sizeof(want), "%s%s", line_of(0), line_of(1));
 	assert_string_equal(text, want);
 	free(text);
-	influx_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_v2_request(void **state)
@@ -163,7 +163,7 @@ static void test_v2_request(void **state)
 	void *s = create(false);
 	make_readings(1);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 1, &res);
+	output_send(s, rp, 1, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 
 	const struct fake_req *rq = &srv.reqs[0];
@@ -176,7 +176,7 @@ static void test_v2_request(void **state)
 	assert_string_equal(text, "env,location=desk,node=rp3,sensor=s0 "
 			    "humidity_percent=48,temperature_celsius=21.4 1700000000000\n");
 	free(text);
-	influx_sink_ops.destroy(s);
+	undrive(s);
 }
 
 /* 413 unless the body is one line. */
@@ -198,7 +198,7 @@ static void test_413_split(void **state)
 	void *s = create(false);
 	make_readings(4);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 4, &res);
+	output_send(s, rp, 4, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 	assert_int_equal(res.dropped, 0);
 	/* 4 lines -> 2+2 -> 1+1+1+1: 7 requests, the single lines in order */
@@ -212,7 +212,7 @@ static void test_413_split(void **state)
 		free(t);
 	}
 	assert_int_equal(k, 4);
-	influx_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_503_retry_after(void **state)
@@ -224,15 +224,15 @@ static void test_503_retry_after(void **state)
 	void *s = create(false);
 	make_readings(2);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 2, &res);
+	output_send(s, rp, 2, &res);
 	assert_int_equal(res.verdict, SINK_RETRY);
 	assert_int_equal(res.retry_after_ms, 3000);
 	assert_string_equal(res.reason, "status 503: overloaded");
 	/* the same batch goes through once the server is back */
-	influx_sink_ops.send(s, rp, 2, &res);
+	output_send(s, rp, 2, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 	assert_int_equal(srv.n_reqs, 2);
-	influx_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_400_drop(void **state)
@@ -244,11 +244,11 @@ static void test_400_drop(void **state)
 	void *s = create(false);
 	make_readings(1);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 1, &res);
+	output_send(s, rp, 1, &res);
 	assert_int_equal(res.verdict, SINK_DROP);
 	assert_int_equal(res.dropped, 2);
 	assert_int_equal(srv.n_reqs, 1);
-	influx_sink_ops.destroy(s);
+	undrive(s);
 }
 
 /* 400 whenever the body holds the line of sensor s2. */
@@ -282,11 +282,11 @@ static void test_400_bisect(void **state)
 	void *s = create(false);
 	make_readings(4);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 4, &res);
+	output_send(s, rp, 4, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 	assert_int_equal(res.dropped, 2);   /* the two fields of s2 */
 	assert_delivered_all_but_s2();
-	influx_sink_ops.destroy(s);
+	undrive(s);
 }
 
 /* 400 with refuse_msg whenever the body holds the line of sensor s2. */
@@ -354,7 +354,7 @@ static void test_400_deadletter(void **state)
 	void *s = create(false);
 	make_readings(4);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 4, &res);
+	output_send(s, rp, 4, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 	assert_int_equal(res.dropped, 2);   /* the two fields of s2 */
 
@@ -374,7 +374,7 @@ static void test_400_deadletter(void **state)
 	memset(longmsg, 'x', sizeof(longmsg) - 1);
 	longmsg[sizeof(longmsg) - 1] = '\0';
 	refuse_msg = longmsg;
-	influx_sink_ops.send(s, &rp[2], 1, &res);
+	output_send(s, &rp[2], 1, &res);
 	assert_int_equal(res.verdict, SINK_DROP);
 	assert_int_equal(res.dropped, 2);
 	text = slurp(path);
@@ -386,7 +386,7 @@ static void test_400_deadletter(void **state)
 	assert_string_equal(p, "");
 	free(text);
 
-	influx_sink_ops.destroy(s);
+	undrive(s);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(rmdir(dir), 0);
 }
@@ -409,13 +409,13 @@ static void test_deadletter_bounded(void **state)
 	void *s = create(false);
 	make_readings(4);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 4, &res);
+	output_send(s, rp, 4, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 	assert_int_equal(res.dropped, 2);
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 64 << 20);
-	influx_sink_ops.destroy(s);
+	undrive(s);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(rmdir(dir), 0);
 }
@@ -430,10 +430,10 @@ static void test_401_configuration(void **state)
 	void *s = create(false);
 	make_readings(1);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 1, &res);
+	output_send(s, rp, 1, &res);
 	assert_int_equal(res.verdict, SINK_RETRY);
 	assert_true(res.retry_after_ms >= SINK_CONFIG_RETRY_MS);
-	influx_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_rejected_reading_skipped(void **state)
@@ -444,7 +444,7 @@ static void test_rejected_reading_skipped(void **state)
 	make_readings(3);
 	rd[1].fields[0].value = NAN;
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 3, &res);
+	output_send(s, rp, 3, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 	assert_int_equal(res.dropped, 2);
 	char *t = body_text(&srv.reqs[0]);
@@ -454,11 +454,11 @@ static void test_rejected_reading_skipped(void **state)
 	free(t);
 
 	/* a batch of nothing but bad readings sends nothing */
-	influx_sink_ops.send(s, &rp[1], 1, &res);
+	output_send(s, &rp[1], 1, &res);
 	assert_int_equal(res.verdict, SINK_DROP);
 	assert_int_equal(res.dropped, 2);
 	assert_int_equal(srv.n_reqs, 1);
-	influx_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_dry_run(void **state)
@@ -475,7 +475,7 @@ static void test_dry_run(void **state)
 	int saved = dup(STDOUT_FILENO);
 	dup2(fd, STDOUT_FILENO);
 	struct sink_result res;
-	influx_sink_ops.send(s, rp, 1, &res);
+	output_send(s, rp, 1, &res);
 	fflush(stdout);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
@@ -490,7 +490,7 @@ static void test_dry_run(void **state)
 	snprintf(want, sizeof(want), "# POST http://127.0.0.1:1/write?db=db&precision=ms\n%s",
 		 line_of(0));
 	assert_string_equal(out, want);
-	influx_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void expect_config_error(const char *contains)

@@ -7,7 +7,8 @@
  * resending the whole batch, the request budget), staleness markers on
  * node_offline 1 ms after each series' last sample (exact NaN bits),
  * the series table (found by the reading, or by the labels it ends up with),
- * dry run and configuration errors.
+ * dry run and configuration errors. The sink runs behind the engine
+ * (output_send(), sink_driver.h), which owns the split and dead letters.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,6 +24,7 @@
 #include "bridge/sinks/sinks.h"
 #include "proto/remote.pb-c.h"
 #include "fake_server.h"
+#include "sink_driver.h"
 
 static const struct cfg_key keys[] = {
 	{ "REMOTE_WRITE_URL", CFG_STR, NULL, 0, 0, "" },
@@ -63,13 +65,10 @@ static void set(const char *k, const char *v)
 		fail_msg("%s", err);
 }
 
-static void *create(bool dry_run)
+/* The sink behind the engine: output_send() is one try of a batch. */
+static struct output *create(bool dry_run)
 {
-	char err[256] = "";
-	void *s = remote_write_sink_ops.create(&cfg, dry_run, err, sizeof(err));
-	if (!s)
-		fail_msg("create: %s", err);
-	return s;
+	return drive(&remote_write_sink_ops, &cfg, dry_run);
 }
 
 /* a reading's tag and field arrays live elsewhere (in its arena when parsed):
@@ -94,7 +93,13 @@ static void send_all(void *s, struct reading *r, size_t n, struct sink_result *r
 	const struct reading *p[8];
 	for (size_t i = 0; i < n; i++)
 		p[i] = &r[i];
-	remote_write_sink_ops.send(s, p, n, res);
+	output_send(s, p, n, res);
+}
+
+/* The node went offline: the sink's hook, as the engine calls it. */
+static void offline(struct output *o, const char *node, int64_t ts_ms)
+{
+	remote_write_sink_ops.node_offline(o->sink, node, ts_ms);
 }
 
 static char *decoded(size_t i)
@@ -136,7 +141,7 @@ static void test_request(void **state)
 		"sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 21.4 "
 		"@1732276800123\n");
 	free(text);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_basic_auth_and_prefix(void **state)
@@ -154,7 +159,7 @@ static void test_basic_auth_and_prefix(void **state)
 	char *text = decoded(0);
 	assert_non_null(strstr(text, "home_temperature_celsius{"));
 	free(text);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_out_of_order(void **state)
@@ -191,7 +196,7 @@ static void test_out_of_order(void **state)
 	send_all(s, zero, 1, &res);
 	assert_int_equal(res.dropped, 2);
 	assert_int_equal(srv.n_reqs, 2);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 /* 3000 sensors = 6000 series: the series table grows (it starts at 1024
@@ -219,7 +224,7 @@ static void test_many_series(void **state)
 		assert_int_equal(ok, round == 0 ? 375 : 0); /* 3000 / 8 batches */
 		assert_int_equal(dropped, round == 0 ? 0 : 6000);
 	}
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 /*
@@ -274,7 +279,7 @@ static void test_series_identity(void **state)
 	assert_non_null(strstr(text, "} 8 @6000\n"));
 	assert_null(strstr(text, "} 7 @4000\n"));
 	free(text);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_retry_keeps_mark(void **state)
@@ -301,7 +306,7 @@ static void test_retry_keeps_mark(void **state)
 	char *text = decoded(2);
 	assert_non_null(strstr(text, "@5000"));
 	free(text);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_400_drop(void **state)
@@ -321,7 +326,7 @@ static void test_400_drop(void **state)
 	send_all(s, r, 1, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 	assert_int_equal(res.dropped, 0);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 /* the receiver refuses a request that holds any sample of node "bad" (as
@@ -445,7 +450,7 @@ static void test_400_split(void **state)
 	assert_int_equal(res.dropped, 6);    /* a and b out of order; bad refused again */
 	assert_int_equal(srv.n_reqs, 3);     /* bad's two samples, then each alone */
 	assert_int_equal(count(slurp(path), "\n"), 16);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 	unlink(path);
 	rmdir(dir);
 }
@@ -471,7 +476,7 @@ static void test_split_retry(void **state)
 	char *text = decoded(3);
 	assert_int_equal(count(text, "\n"), 4);
 	free(text);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 /* Every sample refused: the budget bounds the requests, all is dropped. */
@@ -489,11 +494,11 @@ static void test_split_budget(void **state)
 		r[i] = reading("bad", names[i], 1000, i);
 		p[i] = &r[i];
 	}
-	remote_write_sink_ops.send(s, p, 100, &res);
+	output_send(s, p, 100, &res);
 	assert_int_equal(res.verdict, SINK_DROP);
 	assert_int_equal(res.dropped, 200);
 	assert_int_equal(srv.n_reqs, 1 + 64);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_staleness_markers(void **state)
@@ -506,7 +511,7 @@ static void test_staleness_markers(void **state)
 	send_all(s, r, 3, &res);
 	assert_int_equal(res.verdict, SINK_OK);
 
-	remote_write_sink_ops.node_offline(s, "rp3", 5000);
+	offline(s, "rp3", 5000);
 	assert_int_equal(srv.n_reqs, 2);
 	void *raw;
 	size_t len;
@@ -534,15 +539,15 @@ static void test_staleness_markers(void **state)
 	free(raw);
 
 	/* once is enough; an unknown node sends nothing */
-	remote_write_sink_ops.node_offline(s, "rp3", 6000);
-	remote_write_sink_ops.node_offline(s, "nope", 6000);
+	offline(s, "rp3", 6000);
+	offline(s, "nope", 6000);
 	assert_int_equal(srv.n_reqs, 2);
 
 	/* back online: new samples go out, and a later offline marks them again */
 	struct reading again[] = { reading("rp3", "desk", 7000, 2) };
 	send_all(s, again, 1, &res);
 	assert_int_equal(res.verdict, SINK_OK);
-	remote_write_sink_ops.node_offline(s, "rp3", 8000);
+	offline(s, "rp3", 8000);
 	assert_int_equal(srv.n_reqs, 4);
 	char *text = decoded(3);
 	assert_string_equal(text,
@@ -561,7 +566,7 @@ static void test_staleness_markers(void **state)
 	assert_non_null(strstr(text, "} 3 @7500\n"));
 	assert_non_null(strstr(text, "} 4 @7900\n"));
 	free(text);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_real_nan(void **state)
@@ -576,7 +581,7 @@ static void test_real_nan(void **state)
 	assert_non_null(strstr(text, "sensor_temperature_celsius{location=\"desk\",node=\"rp3\","
 				     "sensor=\"desk\"} NaN @1000\n"));
 	free(text);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void test_dry_run(void **state)
@@ -608,7 +613,7 @@ static void test_dry_run(void **state)
 		 "sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 1.5 "
 		 "@1000\n", srv.base);
 	assert_string_equal(out, want);
-	remote_write_sink_ops.destroy(s);
+	undrive(s);
 }
 
 static void expect_config_error(const char *contains)

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "bridge/sinks/sinks.h"
+#include "sink_driver.h"
 
 static const struct cfg_key keys[] = {
 	{ "INFLUX_MEASUREMENT", CFG_STR, "sensor", 0, 0, "" },
@@ -24,14 +25,12 @@ static void test_lines(void **state)
 {
 	(void)state;
 	struct cfg c;
-	char err[128];
 	assert_int_equal(cfg_init(&c, keys), 0);
 	assert_ptr_equal(sink_find("stdout"), &stdout_sink_ops);
 	assert_ptr_equal(sink_find("influx"), &influx_sink_ops);
 	assert_ptr_equal(sink_find("remote_write"), &remote_write_sink_ops);
 	assert_null(sink_find("kafka"));
-	void *s = stdout_sink_ops.create(&c, false, err, sizeof(err));
-	assert_non_null(s);
+	struct output *s = drive(&stdout_sink_ops, &c, false);
 
 	struct reading r[3];
 	struct reading_field f[3][1];
@@ -50,7 +49,7 @@ static void test_lines(void **state)
 	int saved = dup(STDOUT_FILENO);
 	dup2(fd, STDOUT_FILENO);
 	struct sink_result res;
-	stdout_sink_ops.send(s, p, 3, &res);
+	output_send(s, p, 3, &res);
 	dup2(saved, STDOUT_FILENO);
 	close(saved);
 	char out[512] = "";
@@ -63,7 +62,7 @@ static void test_lines(void **state)
 	assert_int_equal(res.dropped, 1);
 	assert_string_equal(out, "sensor,node=rp3,sensor=desk temperature_celsius=21.4 1000\n"
 			    "sensor,node=rp3,sensor=desk temperature_celsius=21.4 1002\n");
-	stdout_sink_ops.destroy(s);
+	undrive(s);
 	cfg_release(&c);
 }
 
