@@ -328,14 +328,28 @@ static void print_help(const struct cfg *c, const struct cfg_cli *cli)
 	}
 }
 
-int cfg_from_cli(struct cfg *c, const struct cfg_cli *cli, const char *version,
-		 int argc, char **argv, bool *flag_set, bool *check_config)
+/* True for a daemon's extra flag; sets its flag_set entry when flag_set is given. */
+static bool extra_flag(const struct cfg_cli *cli, const char *a, bool *flag_set)
 {
-	char err[640];
-	const char *config_file = NULL;
-	*check_config = false;
+	bool extra = false;
+	for (int f = 0; cli->flags && cli->flags[f].name; f++) {
+		if (strcmp(a, cli->flags[f].name) == 0) {
+			if (flag_set)
+				flag_set[f] = true;
+			extra = true;
+		}
+	}
+	return extra;
+}
 
-	/* pass 1: the flags that decide what to do, and --config */
+/*
+ * Pass 1: the flags that decide what to do (--help, --version,
+ * --print-keys: 1, printed), --config FILE, --check-config and the extra
+ * flags. Returns 0, 1, or -1 (logged).
+ */
+static int scan_flags(struct cfg *c, const struct cfg_cli *cli, const char *version, int argc,
+		      char **argv, bool *flag_set, bool *check_config, const char **config_file)
+{
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -352,9 +366,9 @@ int cfg_from_cli(struct cfg *c, const struct cfg_cli *cli, const char *version,
 		}
 		if (strcmp(a, "--config") == 0 || strncmp(a, "--config=", 9) == 0) {
 			if (a[8] == '=') {
-				config_file = a + 9;
+				*config_file = a + 9;
 			} else if (i + 1 < argc) {
-				config_file = argv[++i];
+				*config_file = argv[++i];
 			} else {
 				log_error("config", "--config needs a file name");
 				return -1;
@@ -365,20 +379,19 @@ int cfg_from_cli(struct cfg *c, const struct cfg_cli *cli, const char *version,
 			*check_config = true;
 			continue;
 		}
-		bool extra = false;
-		for (int f = 0; cli->flags && cli->flags[f].name; f++) {
-			if (strcmp(a, cli->flags[f].name) == 0) {
-				flag_set[f] = true;
-				extra = true;
-			}
-		}
-		if (extra)
+		if (extra_flag(cli, a, flag_set))
 			continue;
 		/* --key VALUE: skip the value here */
 		if (strncmp(a, "--", 2) == 0 && !strchr(a, '=') && i + 1 < argc)
 			i++;
 	}
+	return 0;
+}
 
+/* Defaults < file < env: loads --config FILE, then the environment. */
+static int load_sources(struct cfg *c, const char *config_file)
+{
+	char err[640];
 	if (config_file && cfg_load_file(c, config_file, err, sizeof(err)) < 0) {
 		log_error("config", "%s", err);
 		return -1;
@@ -387,60 +400,89 @@ int cfg_from_cli(struct cfg *c, const struct cfg_cli *cli, const char *version,
 		log_error("config", "environment: %s", err);
 		return -1;
 	}
+	return 0;
+}
 
-	/* pass 2: --key-name VALUE settings */
+/* One --key-name VALUE (or --key-name=VALUE) setting, a at argv[*i]. */
+static int apply_setting(struct cfg *c, int argc, char **argv, int *i)
+{
+	char err[640], key[128];
+	const char *a = argv[*i];
+	if (flag_to_key(a, key, sizeof(key)) < 0) {
+		log_error("config", "unknown argument '%s' (see --help)", a);
+		return -1;
+	}
+	const char *value;
+	const char *eq = strchr(a, '=');
+	if (eq) {
+		value = eq + 1;
+	} else if (*i + 1 < argc) {
+		value = argv[++*i];
+	} else {
+		log_error("config", "option '%s' needs a value", a);
+		return -1;
+	}
+	int k = cfg_find(c, key);
+	if (k < 0 && !(strlen(key) > 5 && strcmp(key + strlen(key) - 5, "_FILE") == 0)) {
+		log_error("config", "unknown option '%s' (see --help)", a);
+		return -1;
+	}
+	if (k >= 0 && c->keys[k].type == CFG_SECRET) {
+		log_error("config", "'%s' would put a secret in the process list; "
+			  "use %s_FILE or the environment", a, key);
+		return -1;
+	}
+	if (cfg_set(c, key, value, "flag", err, sizeof(err)) < 0) {
+		log_error("config", "%s: %s", a, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Pass 2: the --key-name VALUE settings, over file and environment. */
+static int apply_settings(struct cfg *c, const struct cfg_cli *cli, int argc, char **argv)
+{
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		bool known = strcmp(a, "--check-config") == 0;
-		for (int f = 0; cli->flags && cli->flags[f].name; f++)
-			if (strcmp(a, cli->flags[f].name) == 0)
-				known = true;
 		if (strcmp(a, "--config") == 0) {
 			i++;
 			continue;
 		}
-		if (known || strncmp(a, "--config=", 9) == 0)
+		if (strcmp(a, "--check-config") == 0 || extra_flag(cli, a, NULL) ||
+		    strncmp(a, "--config=", 9) == 0)
 			continue;
-		char key[128];
-		if (flag_to_key(a, key, sizeof(key)) < 0) {
-			log_error("config", "unknown argument '%s' (see --help)", a);
+		if (apply_setting(c, argc, argv, &i) < 0)
 			return -1;
-		}
-		const char *value;
-		const char *eq = strchr(a, '=');
-		if (eq) {
-			value = eq + 1;
-		} else if (i + 1 < argc) {
-			value = argv[++i];
-		} else {
-			log_error("config", "option '%s' needs a value", a);
-			return -1;
-		}
-		int k = cfg_find(c, key);
-		if (k < 0 && !(strlen(key) > 5 && strcmp(key + strlen(key) - 5, "_FILE") == 0)) {
-			log_error("config", "unknown option '%s' (see --help)", a);
-			return -1;
-		}
-		if (k >= 0 && c->keys[k].type == CFG_SECRET) {
-			log_error("config", "'%s' would put a secret in the process list; "
-				  "use %s_FILE or the environment", a, key);
-			return -1;
-		}
-		if (cfg_set(c, key, value, "flag", err, sizeof(err)) < 0) {
-			log_error("config", "%s: %s", a, err);
-			return -1;
-		}
 	}
+	return 0;
+}
 
+/* LOG_LEVEL, when the daemon has it, takes effect now. */
+static int apply_log_level(const struct cfg *c)
+{
+	if (cfg_find(c, "LOG_LEVEL") < 0)
+		return 0;
 	int lvl = log_level_parse(cfg_str(c, "LOG_LEVEL"));
-	if (cfg_find(c, "LOG_LEVEL") >= 0) {
-		if (lvl < 0) {
-			log_error("config", "LOG_LEVEL: '%s' is not one of error, warn, info, debug",
-				  cfg_str(c, "LOG_LEVEL") ? cfg_str(c, "LOG_LEVEL") : "");
-			return -1;
-		}
-		log_set_level(lvl);
+	if (lvl < 0) {
+		log_error("config", "LOG_LEVEL: '%s' is not one of error, warn, info, debug",
+			  cfg_str(c, "LOG_LEVEL") ? cfg_str(c, "LOG_LEVEL") : "");
+		return -1;
 	}
+	log_set_level(lvl);
+	return 0;
+}
+
+int cfg_from_cli(struct cfg *c, const struct cfg_cli *cli, const char *version,
+		 int argc, char **argv, bool *flag_set, bool *check_config)
+{
+	const char *config_file = NULL;
+	*check_config = false;
+	int rc = scan_flags(c, cli, version, argc, argv, flag_set, check_config, &config_file);
+	if (rc != 0)
+		return rc;
+	if (load_sources(c, config_file) < 0 || apply_settings(c, cli, argc, argv) < 0 ||
+	    apply_log_level(c) < 0)
+		return -1;
 	return 0;
 }
 
