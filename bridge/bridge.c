@@ -16,6 +16,7 @@
 #include "bridge/pacer.h"
 #include "bridge/reading.h"
 #include "bridge/record.h"
+#include "bridge/replica.h"
 #include "bridge/seqtrack.h"
 #include "bridge/sink.h"
 #include "bridge/statedir.h"
@@ -64,16 +65,21 @@ struct bridge {
 	char *subf[MAX_SUBS];
 	size_t n_subf;
 	const char *share_group;  /* NULL or "": no sharing */
-	int share_leave;          /* leave_share_group: 0 waiting, 1 done, -1 failed (stop_lock) */
-	struct {
-		char id[128];
-		char state;       /* u(p), l(eaving), L (left), d(own) */
-	} peers[32];              /* the other replicas of the group (stop_lock) */
-	size_t n_peers;
-	char *presence_will;      /* bridge/share/<group>/<client id> */
+	struct replica *rep;      /* MQTT_SHARE_GROUP (BRIDGE_RUN): presence, adoption, seq (replica.h) */
+	/* on_message runs on the bridge's Paho thread and, while a dead
+	 * replica's session is adopted, on that connection's: one at a time,
+	 * and a held message (log failing) stays with the connection it came
+	 * from (rx_who: 0 the bridge's, 1 the adopted session) */
+	pthread_mutex_t rx_lock;
+	int rx_who;
+	/* the share group's seq accountant (replica.h): its own tracker and
+	 * parse buffer, on the accountant connection's thread (acct_lock) */
+	pthread_mutex_t acct_lock;
+	struct seqtrack *acct_seq;
+	struct format_result *acct_res;
 	struct output out[MAX_OUTPUTS];
 	size_t n_out;
-	struct seqtrack *seq;     /* only touched on the MQTT thread */
+	struct seqtrack *seq;     /* under rx_lock; unused in a share group (the accountant counts) */
 	/* the record being appended: a payload's reading is never larger than
 	 * the payload, its topic and 8 bytes per field (record.h) */
 	unsigned char rec[RECORD_FIXED + READING_MAX_PAYLOAD + 512 + 8 * READING_MAX_FIELDS];
@@ -89,7 +95,6 @@ struct bridge {
 	_Atomic uint64_t received, accepted, status, lost;
 	_Atomic uint64_t malformed, bad_topic, topic_too_long, payload_too_large;
 	_Atomic uint64_t ignored_keys, dropped_tags, seq_gaps, seq_duplicates;
-	_Atomic uint64_t seq_share_skipped; /* MQTT_SHARE_GROUP: seqs the other replicas took */
 	_Atomic uint64_t bad_timestamp, clamped_timestamps;
 	/* a format's topic that holds no reading (format.h FORMAT_IGNORED) */
 	_Atomic uint64_t ignored;
@@ -278,80 +283,41 @@ static bool store_multi(struct bridge *b, const char *topic)
 	return true;
 }
 
-/*
- * MQTT_SHARE_GROUP presence: each replica keeps a retained state on
- * bridge/share/<group>/<client id> ("up" once connected, "leaving" while
- * deciding at a planned stop, "left" once it gave its share up, "down" as
- * its Will or at a stop that kept the share) and follows the others' (an
- * unshared subscription to bridge/share/<group>/+). A planned stop leaves
- * the group only while another replica is up to take the share: the last
- * one keeps its shared subscription, so the broker queues the readings for
- * its session until a replica is back, as for a single bridge. Replicas
- * stopping together (docker compose down): each says "leaving", waits
- * 500 ms, and the one with the smallest client id among those still
- * deciding stays subscribed.
- */
-#define PEERS_MAX 32
-
-static void presence_topic(const struct bridge *b, char *buf, size_t len, const char *id)
+/* Gap and duplicate accounting of one reading with seq and boot. */
+static void seq_account(struct bridge *b, struct seqtrack *t, const char *topic,
+			const struct reading *r)
 {
-	snprintf(buf, len, "bridge/share/%s/%s", b->share_group, id);
-}
-
-static void presence_say(struct bridge *b, const char *state)
-{
-	char t[512];
-	presence_topic(b, t, sizeof(t), cfg_str(b->cfg, "MQTT_CLIENT_ID"));
-	int rc = mqtt_publish(b->mqtt, t, state, strlen(state), 1, true, NULL);
-	if (rc < 0)
-		log_warn("bridge", "cannot publish '%s' on '%s': %s", state, t, strerror(-rc));
-	else
-		mqtt_wait_idle(b->mqtt, 1000);
-}
-
-/* A peer's state (MQTT thread). True when topic is a presence topic. */
-static bool presence_seen(struct bridge *b, const char *topic, const void *payload, size_t len)
-{
-	char prefix[512];
-	presence_topic(b, prefix, sizeof(prefix), "");
-	size_t pl = strlen(prefix);
-	if (strncmp(topic, prefix, pl) != 0)
-		return false;
-	const char *id = topic + pl;
-	if (strcmp(id, cfg_str(b->cfg, "MQTT_CLIENT_ID")) == 0 || !*id || strlen(id) >= 128)
-		return true;
-	char st = len >= 1 ? ((const char *)payload)[0] : 'd'; /* u, l(eaving|eft), d */
-	if (len >= 3 && st == 'l' && ((const char *)payload)[2] == 'f')
-		st = 'L'; /* "left" */
-	pthread_mutex_lock(&b->stop_lock);
-	size_t i = 0;
-	while (i < b->n_peers && strcmp(b->peers[i].id, id) != 0)
-		i++;
-	if (i == b->n_peers && i < PEERS_MAX)
-		snprintf(b->peers[b->n_peers++].id, sizeof(b->peers[i].id), "%s", id);
-	if (i < b->n_peers)
-		b->peers[i].state = st;
-	pthread_mutex_unlock(&b->stop_lock);
-	return true;
-}
-
-/* Whether a planned stop may give the share up (see above). */
-static bool share_may_leave(struct bridge *b, char *why, size_t whylen)
-{
-	const char *me = cfg_str(b->cfg, "MQTT_CLIENT_ID");
-	bool up = false, smaller_deciding = false;
-	pthread_mutex_lock(&b->stop_lock);
-	for (size_t i = 0; i < b->n_peers; i++) {
-		if (b->peers[i].state == 'u') {
-			up = true;
-			snprintf(why, whylen, "'%s' is up", b->peers[i].id);
-		} else if (b->peers[i].state == 'l' && strcmp(b->peers[i].id, me) < 0 && !up) {
-			smaller_deciding = true;
-			snprintf(why, whylen, "'%s', stopping too, keeps the share", b->peers[i].id);
-		}
+	if (!t || !r->has_seq || !r->has_boot)
+		return;
+	uint64_t missing;
+	enum seq_event ev = seqtrack_see(t, topic, r->boot, r->seq, &missing);
+	if (ev == SEQ_GAP) {
+		b->seq_gaps += missing;
+		log_warn("bridge", "'%s': %llu readings never arrived (seq jumped to %llu)", topic,
+			 (unsigned long long)missing, (unsigned long long)r->seq);
+	} else if (ev == SEQ_DUPLICATE) {
+		b->seq_duplicates++;
+		log_debug("bridge", "'%s': duplicate seq %llu", topic, (unsigned long long)r->seq);
 	}
-	pthread_mutex_unlock(&b->stop_lock);
-	return up || smaller_deciding;
+}
+
+static bool take_message(struct bridge *b, const char *topic, const void *payload, size_t len,
+			 bool retained);
+
+/* One message from connection who (see rx_lock). */
+static bool take_from(struct bridge *b, int who, const char *topic, const void *payload,
+		      size_t len, bool retained)
+{
+	pthread_mutex_lock(&b->rx_lock);
+	if ((b->held || b->multi) && b->rx_who != who) {
+		/* the other connection's message waits for the log: this one too */
+		pthread_mutex_unlock(&b->rx_lock);
+		return false;
+	}
+	b->rx_who = who;
+	bool ok = take_message(b, topic, payload, len, retained);
+	pthread_mutex_unlock(&b->rx_lock);
+	return ok;
 }
 
 static bool on_message(void *ctx, const char *topic, const void *payload, size_t len,
@@ -359,8 +325,46 @@ static bool on_message(void *ctx, const char *topic, const void *payload, size_t
 {
 	struct bridge *b = ctx;
 	/* MQTT_SHARE_GROUP: another replica's state, not a reading */
-	if (b->share_group && presence_seen(b, topic, payload, len))
+	if (b->rep && replica_presence(b->rep, topic, payload, len, retained))
 		return true;
+	return take_from(b, 0, topic, payload, len, retained);
+}
+
+/* A message of a dead replica's session this bridge adopted (replica.h). */
+static bool on_adopted(void *ctx, const char *topic, const void *payload, size_t len,
+		       bool retained)
+{
+	return take_from(ctx, 1, topic, payload, len, retained);
+}
+
+/* The seq accountant's copy of a message: its seq only, nothing stored. */
+static void on_account(void *ctx, const char *topic, const void *payload, size_t len)
+{
+	struct bridge *b = ctx;
+	const struct format *f = route(b, topic);
+	if (!f->seq)
+		return;
+	pthread_mutex_lock(&b->acct_lock);
+	format_message(f, topic, payload, len, clock_now_ms(), b->acct_res);
+	if (b->acct_res->kind == FORMAT_READINGS) {
+		seq_account(b, b->acct_seq, topic, &b->acct_res->r[0]);
+		format_result_release(b->acct_res);
+	}
+	pthread_mutex_unlock(&b->acct_lock);
+}
+
+static void on_accounting(void *ctx, bool on)
+{
+	struct bridge *b = ctx;
+	pthread_mutex_lock(&b->acct_lock);
+	seqtrack_free(b->acct_seq);
+	b->acct_seq = on ? seqtrack_new(4096) : NULL;
+	pthread_mutex_unlock(&b->acct_lock);
+}
+
+static bool take_message(struct bridge *b, const char *topic, const void *payload, size_t len,
+			 bool retained)
+{
 	/* the same message again (common/mqtt.c holds it until it is taken):
 	 * parsed, counted and encoded already; only the append is tried again */
 	if (b->multi)
@@ -455,26 +459,11 @@ static bool on_message(void *ctx, const char *topic, const void *payload, size_t
 			b->dropped_tags += r->dropped_tags;
 			total += record_bound(r);
 		}
-		/* only formats with seq (sensorwire) feed the gap accounting */
+		/* only formats with seq (sensorwire) feed the gap accounting; in
+		 * a share group the group's accountant counts (replica.h) */
 		struct reading *r0 = &res->r[0];
-		if (f->seq && r0->has_seq && r0->has_boot && b->seq) {
-			uint64_t missing;
-			enum seq_event ev = seqtrack_see(b->seq, topic, r0->boot, r0->seq, &missing);
-			if (ev == SEQ_GAP && b->share_group) {
-				/* MQTT_SHARE_GROUP: the other replicas took them (README
-				 * "Replicas": gaps are not counted, duplicates are) */
-				b->seq_share_skipped += missing;
-			} else if (ev == SEQ_GAP) {
-				b->seq_gaps += missing;
-				log_warn("bridge", "'%s': %llu readings never arrived (seq jumped to %llu)",
-					 topic, (unsigned long long)missing,
-					 (unsigned long long)r0->seq);
-			} else if (ev == SEQ_DUPLICATE) {
-				b->seq_duplicates++;
-				log_debug("bridge", "'%s': duplicate seq %llu", topic,
-					  (unsigned long long)r0->seq);
-			}
-		}
+		if (f->seq && !b->share_group)
+			seq_account(b, b->seq, topic, r0);
 		if (res->n > 1) {
 			/* several readings (a Tasmota SENSOR): encoded back to back */
 			b->multi = malloc(total);
@@ -641,18 +630,15 @@ static void on_connect(void *ctx, bool session_present)
 	 * Without that file (a bridge that predates it) the configured filters
 	 * are subscribed again, which is harmless, and remembered from then on.
 	 */
-	if (b->share_group && b->mode == BRIDGE_RUN) {
-		char t[512];
-		presence_topic(b, t, sizeof(t), cfg_str(b->cfg, "MQTT_CLIENT_ID"));
-		int rc = mqtt_publish(b->mqtt, t, "up", 2, 1, true, NULL);
-		if (rc < 0)
-			log_warn("bridge", "cannot publish 'up' on '%s': %s", t, strerror(-rc));
-	}
+	if (b->rep)
+		replica_connected(b->rep);
+	/* a share group: a peer that adopted this session while the bridge
+	 * was away unsubscribed it (replica.h), whatever STATE_DIR says */
 	bool known = session_present && b->subs_known;
 	char *sub[MAX_SUBS], *unsub[MAX_SUBS];
 	size_t ns = 0, nu = 0;
 	for (size_t i = 0; i < b->n_subf; i++)
-		if (!known || !in_list(b->subs, b->n_subs, b->subf[i]))
+		if (!known || b->rep || !in_list(b->subs, b->n_subs, b->subf[i]))
 			sub[ns++] = b->subf[i];
 	for (size_t i = 0; known && i < b->n_subs; i++)
 		if (!in_list(b->subf, b->n_subf, b->subs[i]))
@@ -676,9 +662,10 @@ static void on_connect(void *ctx, bool session_present)
 /*
  * What the broker is asked for (b->subf). Without MQTT_SHARE_GROUP the
  * MQTT_TOPICS filters. With it, each filter F as $share/<group>/F (the
- * replicas of the group split its messages), and for each F whose last
- * level is + or # the status filter beside it (sensors/+/+ gives
- * sensors/+/status) unshared: every replica learns every node's status,
+ * replicas of the group split its messages), the group's presence, and
+ * for each F its format's availability filter (format.h: sensors/+/+ gives
+ * sensors/+/status, tasmota:tele/+/SENSOR tele/+/LWT, ...) unshared:
+ * every replica learns every node's availability,
  * whichever replica holds that node's series (a status then reaches the
  * replica that also gets it through the shared filter twice; it is a
  * retained state, the second copy changes nothing).
@@ -707,15 +694,11 @@ static int build_subscriptions(struct bridge *b, const char *group)
 		if (!(b->subf[b->n_subf++] = strdup(buf)))
 			return -1;
 	}
+	/* each format's availability filter for its data filter (format.h) */
 	for (size_t i = 0; b->share_group && i < b->n_topics; i++) {
-		const char *f = b->topics[i];
-		size_t l = strlen(f);
+		const struct format *fmt = b->topic_fmt[i];
 		char buf[1200];
-		if (l >= 2 && f[l - 2] == '/' && f[l - 1] == '+')
-			snprintf(buf, sizeof(buf), "%.*sstatus", (int)(l - 1), f);
-		else if (l >= 2 && f[l - 2] == '/' && f[l - 1] == '#')
-			snprintf(buf, sizeof(buf), "%.*s+/status", (int)(l - 1), f);
-		else
+		if (!fmt->availability || !fmt->availability(b->topics[i], buf, sizeof(buf)))
 			continue;
 		if (!in_list(b->subf, b->n_subf, buf) && !(b->subf[b->n_subf++] = strdup(buf)))
 			return -1;
@@ -892,6 +875,8 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 	b->lock_fd = -1;
 	pthread_mutex_init(&b->stop_lock, NULL);
 	pthread_cond_init(&b->stop_cond, NULL);
+	pthread_mutex_init(&b->rx_lock, NULL);
+	pthread_mutex_init(&b->acct_lock, NULL);
 	b->qos = (int)cfg_int(c, "MQTT_QOS");
 	b->out_par.batch_max = (size_t)cfg_int(c, "BATCH_MAX_SAMPLES");
 	b->out_par.batch_delay_ms = (int)cfg_int(c, "BATCH_MAX_DELAY_MS");
@@ -1021,12 +1006,22 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		mo.clean_session = true;
 		mo.session_expiry_s = 0;
 	} else if (b->share_group) {
-		size_t n = strlen(b->share_group) + strlen(mo.client_id ? mo.client_id : "") + 32;
-		if (!(b->presence_will = malloc(n)))
+		/* presence, adoption and the seq accountant (replica.h): the
+		 * plain filters of the formats with seq feed the accountant */
+		char *seqf[MAX_TOPICS];
+		size_t nseq = 0;
+		for (size_t i = 0; i < b->n_topics; i++)
+			if (b->topic_fmt[i]->seq)
+				seqf[nseq++] = b->topics[i];
+		struct replica_opts ro = { .group = b->share_group, .mqtt = &mo, .qos = b->qos,
+					   .subf = b->subf, .n_subf = b->n_subf,
+					   .seq_filters = seqf, .n_seq = nseq };
+		struct replica_host rh = { .ctx = b, .take = on_adopted, .account = on_account,
+					   .accounting = on_accounting };
+		if (!(b->acct_res = calloc(1, sizeof(*b->acct_res))) ||
+		    !(b->rep = replica_new(&ro, &rh)))
 			goto err;
-		snprintf(b->presence_will, n, "bridge/share/%s/%s", b->share_group,
-			 mo.client_id ? mo.client_id : "");
-		mo.will_topic = b->presence_will;
+		mo.will_topic = replica_will_topic(b->rep);
 		mo.will_payload = "down";
 		mo.will_retained = true;
 		mo.will_qos = 1;
@@ -1044,6 +1039,8 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		log_error("config", "%s", err);
 		goto err;
 	}
+	if (b->rep)
+		replica_attach(b->rep, b->mqtt);
 	if (wo.dir) {
 		size_t n = strlen(wo.dir) + sizeof("/subscriptions");
 		if (!(b->subs_path = malloc(n)))
@@ -1064,81 +1061,27 @@ int bridge_start(struct bridge *b)
 		if (rc < 0)
 			return rc;
 	}
+	if (b->rep && replica_start(b->rep) < 0)
+		return -EAGAIN;
 	return mqtt_start(b->mqtt);
 }
 
 /*
- * MQTT_SHARE_GROUP, a planned stop (a restart, a rolling update, a scale
- * down): leave the group before disconnecting. Mosquitto 2 hands a shared
- * subscription's messages round robin to every session that holds it,
- * connected or not, so a replica that disconnected with its shared filters
- * would keep receiving its share into its session queue until it returns
- * (or, scaled down for good, until the session expires: lost). So: ask
- * the broker to UNSUBSCRIBE the shared filters (the unshared status
- * filters stay), take what was already on its way (up to Receive Maximum
- * messages, until the connection has been quiet for 300 ms, at most 3 s),
- * and remember in STATE_DIR/subscriptions that the session no longer holds
- * them, so the next start subscribes them again. A kill -9 cannot do this:
- * then the replica's share waits in its session for its return.
+ * MQTT_SHARE_GROUP, a planned stop: no more adoptions, then leave the
+ * group if another replica is up (replica_leave, replica.c says why), and
+ * remember in STATE_DIR/subscriptions that the session no longer holds the
+ * shared filters, so the next start subscribes them again.
  */
-static void share_left(void *ctx, bool ok)
-{
-	struct bridge *b = ctx;
-	pthread_mutex_lock(&b->stop_lock);
-	b->share_leave = ok ? 1 : -1;
-	pthread_cond_broadcast(&b->stop_cond);
-	pthread_mutex_unlock(&b->stop_lock);
-}
-
 static void leave_share_group(struct bridge *b)
 {
-	char *shared[MAX_SUBS], *kept[MAX_SUBS];
-	size_t ns = 0, nk = 0;
-	for (size_t i = 0; i < b->n_subf; i++) {
-		if (strncmp(b->subf[i], "$share/", 7) == 0)
-			shared[ns++] = b->subf[i];
-		else
+	replica_stop(b->rep);
+	if (!replica_leave(b->rep) || !b->subs_path)
+		return;
+	char *kept[MAX_SUBS];
+	size_t nk = 0;
+	for (size_t i = 0; i < b->n_subf; i++)
+		if (strncmp(b->subf[i], "$share/", 7) != 0)
 			kept[nk++] = b->subf[i];
-	}
-	if (!ns || !mqtt_is_connected(b->mqtt))
-		return;
-	presence_say(b, "leaving");
-	struct timespec settle = { 0, 500 * 1000000L }; /* the others' "leaving", if any */
-	nanosleep(&settle, NULL);
-	char why[200] = "";
-	if (!share_may_leave(b, why, sizeof(why))) {
-		log_info("bridge", "the last replica of share group '%s' up: keeping its shared "
-			 "subscription, the broker queues the readings until a replica is back",
-			 b->share_group);
-		presence_say(b, "down");
-		return;
-	}
-	presence_say(b, "left");
-	log_info("bridge", "leaving share group '%s' (%s)", b->share_group, why);
-	b->share_leave = 0;
-	if (mqtt_resubscribe(b->mqtt, NULL, 0, b->qos, shared, ns, share_left, b) < 0)
-		return;
-	struct timespec until = clock_deadline_ms(2000);
-	pthread_mutex_lock(&b->stop_lock);
-	while (!b->share_leave &&
-	       pthread_cond_timedwait(&b->stop_cond, &b->stop_lock, &until) != ETIMEDOUT)
-		;
-	int left = b->share_leave;
-	pthread_mutex_unlock(&b->stop_lock);
-	if (left != 1) {
-		log_warn("bridge", "could not leave share group '%s' before stopping: its share "
-			 "of the readings waits in this session until the bridge is back",
-			 b->share_group);
-		return;
-	}
-	for (int waited = 0; waited < 3000 && mqtt_quiet_ms(b->mqtt) < 300; waited += 50) {
-		struct timespec ts = { 0, 50 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	log_info("bridge", "left share group '%s': the other replicas take its readings until "
-		 "this bridge is back", b->share_group);
-	if (!b->subs_path)
-		return;
 	subs_set(b, kept, nk);
 	int rc = subs_save(b);
 	if (rc < 0)
@@ -1149,7 +1092,7 @@ static void leave_share_group(struct bridge *b)
 void bridge_stop(struct bridge *b, int timeout_ms)
 {
 	/* 1. no new messages: disconnect (Paho delivers nothing after this) */
-	if (b->mqtt && b->share_group && b->mode == BRIDGE_RUN)
+	if (b->mqtt && b->rep)
 		leave_share_group(b);
 	if (b->mqtt)
 		mqtt_stop(b->mqtt, 2000);
@@ -1172,6 +1115,7 @@ void bridge_free(struct bridge *b)
 {
 	if (!b)
 		return;
+	replica_free(b->rep);     /* its connections first: they feed on_message */
 	mqtt_free(b->mqtt);
 	for (size_t i = 0; i < b->n_out; i++)
 		output_release(&b->out[i]);
@@ -1183,13 +1127,16 @@ void bridge_free(struct bridge *b)
 		free(b->topics[i]);
 	for (size_t i = 0; i < b->n_subf; i++)
 		free(b->subf[i]);
-	free(b->presence_will);
+	seqtrack_free(b->acct_seq);
+	free(b->acct_res);
 	subs_set(b, NULL, 0);
 	free(b->subs_path);
 	seqtrack_free(b->seq);
 	free(b->multi);
 	pthread_mutex_destroy(&b->stop_lock);
 	pthread_cond_destroy(&b->stop_cond);
+	pthread_mutex_destroy(&b->rx_lock);
+	pthread_mutex_destroy(&b->acct_lock);
 	free(b);
 }
 
@@ -1298,9 +1245,8 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	EMIT("sensorwire_bridge_mqtt_info{version=\"%s\",client_id=\"%s\",share_group=\"%s\"} 1\n",
 	     proto == 5 ? "5" : proto ? "3.1.1" : "", cfg_str(b->cfg, "MQTT_CLIENT_ID"),
 	     b->share_group ? b->share_group : "");
-	EMIT("# TYPE sensorwire_bridge_seq_share_skipped_total counter\n");
-	EMIT("sensorwire_bridge_seq_share_skipped_total %llu\n",
-	     (unsigned long long)b->seq_share_skipped);
+	if (b->rep && n < len)
+		n += replica_metrics(b->rep, buf + n, len - n);
 	EMIT("# TYPE sensorwire_bridge_mqtt_subscription gauge\n");
 	for (size_t i = 0; i < b->n_subf; i++)
 		EMIT("sensorwire_bridge_mqtt_subscription{filter=\"%s\",shared=\"%d\"} 1\n",

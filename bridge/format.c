@@ -237,6 +237,54 @@ void format_level_copy(const char *s, size_t l, char *buf, size_t n)
 	buf[l] = '\0';
 }
 
+int format_filter_depth(const char *filter)
+{
+	int n = 1;
+	for (const char *p = filter; *p; p++)
+		n += *p == '/';
+	return n;
+}
+
+bool format_filter_last_is(const char *filter, const char *w)
+{
+	const char *last = strrchr(filter, '/');
+	return strcmp(last ? last + 1 : filter, w) == 0;
+}
+
+int format_filter_derive(const char *filter, int keep, int pad, const char *tail, char *out,
+			 size_t len)
+{
+	int depth = format_filter_depth(filter);
+	if (keep < 0)
+		keep += depth;
+	if (keep > depth)
+		keep = depth;
+	if (keep < 0)
+		keep = 0;
+	size_t n = 0;
+	const char *p = filter;
+	for (int i = 0; i < keep; i++) {
+		size_t l = strcspn(p, "/");
+		if (n + l + 2 > len)
+			return 0;
+		memcpy(out + n, p, l);
+		n += l;
+		out[n++] = '/';
+		p += l + (p[l] == '/');
+	}
+	for (int i = keep; i < pad; i++) {
+		if (n + 3 > len)
+			return 0;
+		memcpy(out + n, "+/", 2);
+		n += 2;
+	}
+	size_t tl = strlen(tail);
+	if (n + tl + 1 > len)
+		return 0;
+	memcpy(out + n, tail, tl + 1);
+	return 1;
+}
+
 static bool word(const char *p, size_t len, const char *w)
 {
 	size_t l = strlen(w);

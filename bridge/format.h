@@ -70,6 +70,15 @@ struct format {
 	 */
 	void (*parse)(const char *topic, const void *payload, size_t len, int64_t arrival_ms,
 		      struct format_result *out);
+	/*
+	 * The availability filter that goes with a data filter of this format
+	 * (MQTT_TOPICS), e.g. tasmota's tele/+/SENSOR -> tele/+/LWT. Under
+	 * MQTT_SHARE_GROUP the bridge subscribes it unshared, so every replica
+	 * learns every node's availability (and writes the staleness markers
+	 * of the series it holds). 1 with the filter in out (len bytes), 0 when
+	 * the format has no availability topic (or it does not fit). NULL = none.
+	 */
+	int (*availability)(const char *filter, char *out, size_t len);
 };
 
 #define FORMAT_DECLARE(n) extern const struct format format_##n;
@@ -123,6 +132,17 @@ void format_sanitise(const char *in, char *out, size_t n);
 int format_levels(const char *topic, const char **lv, size_t *ln, int max);
 /* Copies a level into buf (n bytes). */
 void format_level_copy(const char *s, size_t l, char *buf, size_t n);
+/*
+ * For the availability hooks: the first keep levels of filter (keep < 0:
+ * all but the last -keep; fewer if it has fewer), padded with "+" levels up
+ * to pad levels, then "/" tail ("tail" alone when none are left). 1 with the
+ * filter in out, 0 when it does not fit in len bytes.
+ */
+int format_filter_derive(const char *filter, int keep, int pad, const char *tail, char *out,
+			 size_t len);
+/* The number of levels of filter, and whether its last level is w ("+", "#", "SENSOR"). */
+int format_filter_depth(const char *filter);
+bool format_filter_last_is(const char *filter, const char *w);
 /* online/offline style availability payloads: "online"/"offline", "Online"/
  * "Offline", "true"/"false", {"state":"online"}: 0 with *online, or -1. */
 int format_availability(const void *payload, size_t len, bool *online);

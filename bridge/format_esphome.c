@@ -150,10 +150,20 @@ static void esp_parse(const char *topic, const void *payload, size_t len, int64_
 	out->n = 1;
 }
 
+/* <node>/status: the first level of the filter is the node (+/sensor/+/state,
+ * esp1/#, # -> +/status, esp1/status, +/status) */
+static int esp_availability(const char *filter, char *out, size_t len)
+{
+	return format_filter_derive(filter, format_filter_last_is(filter, "#") &&
+				    format_filter_depth(filter) == 1 ? 0 : 1, 1, "status",
+				    out, len);
+}
+
 const struct format format_esphome = {
 	.name = "esphome",
 	.topics = "<node>/sensor/<name>/state, <node>/binary_sensor/<name>/state, <node>/status",
 	.seq = false,
 	.topic = esp_topic,
 	.parse = esp_parse,
+	.availability = esp_availability,
 };

@@ -44,10 +44,22 @@ static void sw_parse(const char *topic, const void *payload, size_t len, int64_t
 	out->n = 1;
 }
 
+/* <prefix>/<node>/status beside <prefix>/<node>/<sensor> (sensors/+/+,
+ * sensors/#, sensors/n1/temp -> sensors/+/status, sensors/+/status,
+ * sensors/n1/status) */
+static int sw_availability(const char *filter, char *out, size_t len)
+{
+	if (format_filter_last_is(filter, "#"))
+		return format_filter_derive(filter, -1, 2, "status", out, len);
+	return format_filter_depth(filter) >= 2 &&
+	       format_filter_derive(filter, -1, 0, "status", out, len);
+}
+
 const struct format format_sensorwire = {
 	.name = "sensorwire",
 	.topics = "<prefix>/<node>/<sensor>, <prefix>/<node>/status",
 	.seq = true,
 	.topic = sw_topic,
 	.parse = sw_parse,
+	.availability = sw_availability,
 };

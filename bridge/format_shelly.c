@@ -146,10 +146,20 @@ static void shelly_parse(const char *topic, const void *payload, size_t len, int
 	out->n = 1;
 }
 
+/* <id>/online beside <id>/status/<component>:<n> (+/status/+, shellyx/#,
+ * # -> +/online, shellyx/online, +/online) */
+static int shelly_availability(const char *filter, char *out, size_t len)
+{
+	return format_filter_derive(filter, format_filter_last_is(filter, "#") &&
+				    format_filter_depth(filter) == 1 ? 0 : 1, 1, "online",
+				    out, len);
+}
+
 const struct format format_shelly = {
 	.name = "shelly",
 	.topics = "<id>/status/<component>:<n>, <id>/online",
 	.seq = false,
 	.topic = shelly_topic,
 	.parse = shelly_parse,
+	.availability = shelly_availability,
 };

@@ -218,10 +218,20 @@ bad:
 	cJSON_Delete(root);
 }
 
+/* tele/<topic>/LWT beside tele/<topic>/SENSOR (tele/+/SENSOR, tele/+/+,
+ * tele/# -> tele/+/LWT) */
+static int tas_availability(const char *filter, char *out, size_t len)
+{
+	if (format_filter_last_is(filter, "#"))
+		return format_filter_derive(filter, -1, 2, "LWT", out, len);
+	return format_filter_derive(filter, -1, 0, "LWT", out, len);
+}
+
 const struct format format_tasmota = {
 	.name = "tasmota",
 	.topics = "tele/<topic>/SENSOR, tele/<topic>/LWT",
 	.seq = false,
 	.topic = tas_topic,
 	.parse = tas_parse,
+	.availability = tas_availability,
 };

@@ -149,10 +149,18 @@ static void z2m_parse(const char *topic, const void *payload, size_t len, int64_
 	out->n = 1;
 }
 
+/* <base>/bridge/state beside <base>/<friendly_name> (zigbee2mqtt/+,
+ * zigbee2mqtt/#, zigbee2mqtt/desk -> zigbee2mqtt/bridge/state) */
+static int z2m_availability(const char *filter, char *out, size_t len)
+{
+	return format_filter_derive(filter, -1, 1, "bridge/state", out, len);
+}
+
 const struct format format_zigbee2mqtt = {
 	.name = "zigbee2mqtt",
 	.topics = "zigbee2mqtt/<friendly_name>, zigbee2mqtt/bridge/state",
 	.seq = false,
 	.topic = z2m_topic,
 	.parse = z2m_parse,
+	.availability = z2m_availability,
 };

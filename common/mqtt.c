@@ -71,6 +71,7 @@ struct mqtt {
 	int connected_proto;     /* the version of the current/last connection */
 	int64_t last_msg_ms;     /* monotonic: the last message's arrival, or the last connect */
 	unsigned send_quota;     /* MQTT 5: the broker's Receive Maximum; 0 = none given */
+	int disconnect_reason;   /* MQTT 5: the broker's last DISCONNECT reason, 0 = none */
 };
 
 unsigned mqtt_send_quota(struct mqtt *m)
@@ -164,13 +165,14 @@ static void on_connection_lost(void *ctx, char *cause)
 		return;
 	}
 	m->state = ST_WAITING;
-	m->want_connect = true;
+	m->want_connect = !m->o.once;
 	m->failing = false;
 	backoff_reset(&m->backoff);
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
-	log_warn(m->comp, "connection to %s lost%s%s; reconnecting", m->url,
-		 cause ? ": " : "", cause ? cause : "");
+	log_warn(m->comp, "connection to %s lost%s%s; %s", m->url,
+		 cause ? ": " : "", cause ? cause : "", m->o.once ? "not reconnecting (one "
+		 "connection only)" : "reconnecting");
 	if (m->h.on_lost)
 		m->h.on_lost(m->ctx);
 }
@@ -267,6 +269,9 @@ static void on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCod
 	snprintf(why, sizeof(why), "the broker disconnected: %s (reason 0x%02x)", reason(m, rc),
 		 (unsigned)rc);
 	(void)props;
+	pthread_mutex_lock(&m->lock);
+	m->disconnect_reason = (int)rc;
+	pthread_mutex_unlock(&m->lock);
 	on_connection_lost(m, why);
 }
 
@@ -1005,7 +1010,15 @@ static void on_disconnect_failed5(void *ctx, MQTTAsync_failureData5 *resp)
 	on_disconnect_done(ctx, NULL);
 }
 
-static int stop(struct mqtt *m, int timeout_ms, bool with_will)
+int mqtt_disconnect_reason(struct mqtt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	int rc = m->disconnect_reason;
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+static int stop(struct mqtt *m, int timeout_ms, bool with_will, bool end_session)
 {
 	pthread_mutex_lock(&m->lock);
 	bool was_connected = m->state == ST_CONNECTED;
@@ -1039,12 +1052,18 @@ static int stop(struct mqtt *m, int timeout_ms, bool with_will)
 		dopts.onFailure5 = on_disconnect_failed5;
 		dopts.reasonCode = with_will ? MQTTREASONCODE_DISCONNECT_WITH_WILL_MESSAGE
 					     : MQTTREASONCODE_NORMAL_DISCONNECTION;
+		if (end_session)
+			add_int_prop(m, &dopts.properties,
+				     MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL, 0);
 	} else {
 		dopts.onSuccess = on_disconnect_done;
 		dopts.onFailure = on_disconnect_failed;
 	}
 	dopts.context = m;
-	if (m->p->disconnect(m->client, &dopts) != MQTTASYNC_SUCCESS)
+	int drc = m->p->disconnect(m->client, &dopts);
+	if (end_session)
+		m->p->propsFree(&dopts.properties);
+	if (drc != MQTTASYNC_SUCCESS)
 		return -EIO;
 	struct timespec until = clock_deadline_ms(timeout_ms + 1000);
 	pthread_mutex_lock(&m->lock);
@@ -1060,14 +1079,21 @@ static int stop(struct mqtt *m, int timeout_ms, bool with_will)
 
 int mqtt_stop(struct mqtt *m, int timeout_ms)
 {
-	return stop(m, timeout_ms, false);
+	return stop(m, timeout_ms, false, false);
+}
+
+int mqtt_stop_ending_session(struct mqtt *m, int timeout_ms)
+{
+	if (!v5(m))
+		return -ENOTSUP;
+	return stop(m, timeout_ms, false, true);
 }
 
 int mqtt_stop_with_will(struct mqtt *m, int timeout_ms)
 {
 	if (!v5(m))
 		return -ENOTSUP;
-	return stop(m, timeout_ms, true);
+	return stop(m, timeout_ms, true, false);
 }
 
 void mqtt_free(struct mqtt *m)

@@ -45,6 +45,10 @@ struct mqtt_opts {
 	unsigned session_expiry_s;
 	unsigned will_delay_s;    /* MQTT 5: the broker waits this long before the Will */
 	unsigned receive_max;     /* MQTT 5: unacknowledged QoS>0 messages the broker may send; 0 = 65535 */
+	/* one connection only: once it is lost (or the broker ends it, e.g.
+	 * 0x8E session taken over) the client does not reconnect; on_lost
+	 * tells, mqtt_disconnect_reason says why (bridge/replica.c's adoption) */
+	bool once;
 };
 
 struct mqtt_handlers {
@@ -125,6 +129,16 @@ int mqtt_stop(struct mqtt *m, int timeout_ms);
  * by then. -ENOTSUP (and nothing done) on a 3.1.1 connection.
  */
 int mqtt_stop_with_will(struct mqtt *m, int timeout_ms);
+/*
+ * As mqtt_stop, but on an MQTT 5 connection the DISCONNECT sets the Session
+ * Expiry Interval to 0: the broker ends the session (its subscriptions and
+ * queue) with the connection. -ENOTSUP (and nothing done) on 3.1.1, where
+ * only a clean-session connect ends a session.
+ */
+int mqtt_stop_ending_session(struct mqtt *m, int timeout_ms);
+/* MQTT 5: the reason code of the broker's last DISCONNECT (0x8E: session
+ * taken over by another connection with this client id); 0 if none. */
+int mqtt_disconnect_reason(struct mqtt *m);
 /* The version of the current (or last) connection: 5 or 4 (3.1.1); 0 before any. */
 int mqtt_protocol(struct mqtt *m);
 /*

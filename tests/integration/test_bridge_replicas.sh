@@ -6,10 +6,12 @@
 # sample refused by either store. On the way:
 #   - the share is split: every replica takes part of the stream;
 #   - a status reaches every replica (the status filter is not shared);
-#   - kill -9 of one replica: the others' shares keep flowing at once; the
-#     killed one's share waits in its session (Mosquitto 2 keeps handing a
-#     shared subscription's messages to a disconnected session) and arrives
-#     when it is back;
+#   - kill -9 of one replica mid-stream: its share keeps flowing within
+#     seconds while it is still down (Mosquitto 2 keeps handing a shared
+#     subscription's messages to a disconnected session: a survivor adopts
+#     that session, drains it into its own log and ends it, bridge/replica.h);
+#     the time from the kill to the share flowing again is printed; the
+#     killed one comes back to no session and subscribes afresh;
 #   - scaling 3 -> 2 -> 3 (SIGTERM: the replica leaves the group first, so
 #     the other two take everything while it is away);
 #   - a replica restarted on an empty STATE_DIR;
@@ -44,7 +46,10 @@ replica() { # NAME: (re)starts one replica on its own STATE_DIR and client id
     grep -q 'sensorwire_bridge_mqtt_connected 1'"
   sleep 0.3 # the SUBACK
 }
-m() { metric "${HP[$1]}" "^$2"; }
+m() { # NAME REGEX: a value from the replica's /metrics (reads it all: no SIGPIPE to curl)
+  curl -sf "http://127.0.0.1:${HP[$1]}/metrics" |
+    awk -v re="^$2" '!found && $0 ~ re { print $NF; found = 1 }'
+}
 received() { m "$1" 'sensorwire_bridge_messages_total\{result="accepted"\}'; }
 
 prom_seqs() { # the distinct (ts - BASE == value) readings in Prometheus, one seq a line
@@ -63,9 +68,22 @@ influx_seqs() {
       select(.[0] - $base == .[1]) | .[1]' | sort -n
 }
 n_lines() { "$@" | grep -c . || true; }
-stored() { # N: both stores hold exactly 1..N
-  [ "$(prom_seqs | tr '\n' ' ')" = "$(seq 1 "$1" | tr '\n' ' ')" ] &&
+# KNOWN LOSS (see the report of issue 14): the remote_write sink skips, as
+# out of order, a sample older than what it already sent for its series
+# (docs/protocols.md A9), even to a Prometheus with an out-of-order window;
+# an adopter drains the dead replica's queue, older than its own latest
+# samples. Those seqs (exactly the adopter's dropped count) are in
+# $T/prom_skip; InfluxDB holds everything.
+: >"$T/prom_skip"
+prom_want() { seq 1 "$1" | grep -vxFf "$T/prom_skip" || true; }
+stored() { # N: both stores hold exactly 1..N (Prometheus: but prom_skip)
+  [ "$(prom_seqs | tr '\n' ' ')" = "$(prom_want "$1" | tr '\n' ' ')" ] &&
     [ "$(influx_seqs | tr '\n' ' ')" = "$(seq 1 "$1" | tr '\n' ' ')" ]
+}
+has_range() { # FROM TO: both stores hold every reading FROM..TO
+  local want; want=$(seq "$1" "$2" | tr '\n' ' ')
+  [ "$(prom_seqs | awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b' | tr '\n' ' ')" = "$want" ] &&
+    [ "$(influx_seqs | awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b' | tr '\n' ' ')" = "$want" ]
 }
 wait_stored() { # N SECONDS
   wait_for "$2" stored "$1" ||
@@ -110,24 +128,63 @@ wait_for 10 is $((st0 + 1)) m r1 'sensorwire_bridge_messages_total\{result="stat
 wait_for 10 is $((st0 + 1)) m r2 'sensorwire_bridge_messages_total\{result="status"\}' ||
   fail "r2 did not get the status"
 
-# B. kill -9 of r1 mid-stream: r0's and r2's shares keep flowing; r1's waits for it
+# B. kill -9 of r1 mid-stream: a survivor adopts r1's session, so r1's share
+# (what it had queued and what keeps coming) is stored while r1 is down
+stream 601 900 300 &
+STREAM=$!
+sleep 0.5
 kill -9 "${PID[r1]}"
+t_kill=$(date +%s%N)
 wait "${PID[r1]}" 2>/dev/null || true
-stream 601 1200 300
-wait_for 15 sh -c "[ \$(curl -sf 'http://127.0.0.1:$PROM/api/v1/query' \
-  --data-urlencode 'query=count_over_time(sensor_n[3h])' | jq -r '.data.result[0].value[1]') -ge 990 ]" ||
-  fail "the other replicas' shares stalled: $(prom_samples) in Prometheus"
-got=$(prom_samples)
-[ "$got" -lt 1200 ] || fail "r1's share arrived without r1 ($got)"
-note "B: with r1 killed, $((got - 600)) of 600 flowed through r0 and r2 at once"
+wait $STREAM
+stream 901 960 1000 # right after the kill: a third of these are r1's share
+# every reading published after the kill is stored while r1 is down, and
+# so is what r1's session held; only what r1 had stored in its own log and
+# not sent yet waits there for its return
+wait_for 10 has_range 901 960 ||
+  fail "r1's share did not flow without r1: $(prom_seqs | awk '$1 > 900' | wc -l) of 60 in Prometheus"
+t_flow=$(date +%s%N)
+in_log=$(( 960 - $(n_lines prom_seqs) ))
+kill -0 "${PID[r1]}" 2>/dev/null && fail "r1 is not down"
+drained() { # the replica that drained r1's session, once one has
+  local r
+  for r in r0 r2; do
+    [ "$(m $r 'sensorwire_bridge_share_adoptions_total\{result="drained"\}')" = 1 ] && echo $r
+  done
+  return 0
+}
+adopter=""
+for _ in $(seq 50); do adopter=$(drained); [ -n "$adopter" ] && break; sleep 0.2; done
+[ "$(wc -w <<<"$adopter")" = 1 ] || fail "no replica adopted r1's session: $(grep -h adopt "$T"/bridge-r[02].log)"
+grep -q "drained and ended the session of 'fault-r1'" "$T/bridge-$adopter.log" ||
+  fail "$adopter did not end r1's session"
+note "B: kill -9 of r1 -> its share stored by $adopter within $(( (t_flow - t_kill) / 1000000 )) ms; $in_log readings wait in r1's own log"
+stream 961 1200 300
+wait_for 10 has_range 961 1200 || fail "961..1200 not stored with r1 down"
 replica r1
-wait_stored 1200 30
-note "B: r1 back, its queued share delivered: 1200 of 1200"
+grep -q "as 'fault-r1' (session new)" "$T/bridge-r1.log" || fail "r1 found its old session"
+wait_for 30 sh -c "[ \$(curl -sf 'http://127.0.0.1:$INFLUX/query' --data-urlencode db=sw \
+  --data-urlencode 'q=SELECT count(n) FROM sensor' | jq '.results[0].series[0].values[0][1]') = 1200 ]" ||
+  fail "InfluxDB: not 1200 with what r1's log held"
+sleep 1
+prom_seqs >"$T/prom_b"
+seq 1 1200 | grep -vxFf "$T/prom_b" >"$T/prom_skip" || true
+skipped=$(n_lines cat "$T/prom_skip")
+assert_eq "$skipped" "$(m "$adopter" 'sensorwire_bridge_output_samples_total\{output="remote_write",result="dropped"\}')" \
+  "the readings missing in Prometheus are the ones $adopter's remote_write skipped"
+awk '$1 > 960 { bad = 1 } END { exit bad }' "$T/prom_skip" || fail "a reading after the kill is missing"
+wait_stored 1200 10
+note "B: KNOWN: $skipped of r1's queued readings skipped as out of order by $adopter's remote_write (InfluxDB has them)"
+before=$(received r1)
+stream 1201 1260 300
+wait_stored 1260 30
+[ "$(received r1)" -gt "$before" ] || fail "r1 back takes no share"
+note "B: r1 back on a new session takes its share again"
 
 # C. scale 3 -> 2 -> 3: r2 leaves the group on SIGTERM, the other two take everything
 stop_pid "${PID[r2]}" || fail "r2 exited with $?"
 grep -q "left share group 'g'" "$T/bridge-r2.log" || fail "r2 did not leave the group"
-stream 1201 1800 300
+stream 1261 1800 300
 wait_stored 1800 30
 note "C: 2 replicas: 1800 of 1800 without r2"
 replica r2
@@ -153,7 +210,7 @@ for r in r0 r1 r2; do replica $r; done
 wait_stored 3600 30
 sleep 2 # nothing late, nothing twice
 wait_stored 3600 1
-assert_eq 3600 "$(prom_samples)" "Prometheus samples (once per timestamp)"
+assert_eq $((3600 - skipped)) "$(prom_samples)" "Prometheus samples (once per timestamp)"
 for r in r0 r1 r2; do
   for o in remote_write influx; do
     assert_eq 0 "$(m $r "sensorwire_bridge_output_samples_total\\{output=\"$o\",result=\"dropped\"\\}")" \
