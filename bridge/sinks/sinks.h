@@ -7,7 +7,7 @@
  * declarations below, the registry array and the name list (sink.c), and
  * so the bridge's configuration table, OUTPUTS' help and the "unknown
  * output" error (main.c, bridge.c) all come from it. Adding an output is
- * its file and one X() here (docs/contract.md "Writing an output").
+ * its file and one X() here (docs/outputs.md).
  *
  * The sink_cfg_* helpers return the default when a key is unset or is not
  * in the caller's table at all, so unit tests can build a struct cfg with
