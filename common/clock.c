@@ -36,3 +36,18 @@ struct timespec clock_deadline_ms(int64_t ms)
 	}
 	return t;
 }
+
+int64_t clock_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct timespec clock_ms_ts(int64_t ms)
+{
+	if (ms < 0)
+		ms = 0;
+	return (struct timespec){ .tv_sec = (time_t)(ms / 1000),
+				  .tv_nsec = (long)(ms % 1000) * 1000000L };
+}

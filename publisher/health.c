@@ -24,6 +24,7 @@
  * Stopping: a byte on a pipe wakes the thread's poll().
  */
 #include "publisher/health.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <arpa/inet.h>
@@ -56,13 +57,6 @@ struct health {
 	void *ctx;
 	pthread_t thread;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int health_parse_request_line(const char *line, char *method, size_t mcap, char *path,
 			      size_t pcap)
@@ -115,7 +109,7 @@ static void send_all(int fd, const char *p, size_t n, uint64_t deadline)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			uint64_t now = now_ms();
+			uint64_t now = (uint64_t)clock_mono_ms();
 			if (now >= deadline)
 				return;
 			struct pollfd pf = { .fd = fd, .events = POLLOUT };
@@ -147,7 +141,7 @@ static int read_head(int fd, char *buf, size_t cap, uint64_t deadline)
 {
 	size_t len = 0;
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = (uint64_t)clock_mono_ms();
 		if (now >= deadline)
 			return -1;
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
@@ -173,7 +167,7 @@ static int read_head(int fd, char *buf, size_t cap, uint64_t deadline)
 static void serve(struct health *h, int fd)
 {
 	char req[HEALTH_REQ_MAX + 1], method[16], path[256];
-	uint64_t deadline = now_ms() + HEALTH_REQ_TIMEOUT_MS;
+	uint64_t deadline = (uint64_t)clock_mono_ms() + HEALTH_REQ_TIMEOUT_MS;
 	const char *text = "text/plain; charset=utf-8";
 	int got = read_head(fd, req, sizeof(req), deadline);
 	if (got < 0)

@@ -6,9 +6,12 @@
  *
  * Threads: one small thread per sensor (64 KiB stack) that sleeps until its
  * next slot, so a slow or retrying sensor never delays another, and hands
- * its reading over without touching the network; one sender thread that
- * publishes (backlog first); Paho's own threads. Sensor i of n first reads
- * at i * interval / n, so reads are spread out.
+ * its reading to the MQTT client itself when nothing waits before it (the
+ * client only queues it: no network wait); one sender thread for what does
+ * wait (the outbox backlog, readings behind it, Home Assistant configs),
+ * asleep while there is none; the MQTT client's reconnect thread and
+ * Paho's send and receive threads; the main thread (signals, timers).
+ * Sensor i of n first reads at i * interval / n, so reads are spread out.
  *
  * Delivery: a reading is published directly while the broker is connected
  * and no backlog exists, and kept in memory until its PUBACK. When the

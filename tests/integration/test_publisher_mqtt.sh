@@ -24,6 +24,18 @@ count() { grep -c "^sensors/node1/$1 " "$T/sub.txt" || true; }
 enough() { [ "$(count a)" -ge 5 ] && [ "$(count b)" -ge 5 ]; }
 wait_for 15 enough
 
+# connected, no backlog: each sensor thread hands its reading to the MQTT
+# client itself, and the sender thread (backlog, discovery) sleeps through
+# them; each thread has a name
+task_of() { grep -lx "$1" /proc/"$PUB"/task/*/comm | head -1 | xargs dirname; }
+sender=$(task_of sw-sender) || fail "no sw-sender thread"
+{ [ -n "$(task_of sw-s:a)" ] && [ -n "$(task_of sw-s:c)" ]; } || fail "sensor threads not named"
+wakes() { awk '/^voluntary_ctxt_switches/ { print $2 }' "$sender/status"; }
+w0=$(wakes) n0=$(count a)
+more() { [ "$(count a)" -ge $((n0 + 4)) ]; }
+wait_for 10 more
+assert_eq "$w0" "$(wakes)" "sender wake-ups while 4 readings of a (and 4 of b) were published"
+
 # the status is retained: a subscriber arriving now gets it at once
 assert_eq "1 online" "$($SUB -F '%r %p' -C 1 -W 3 -t sensors/node1/status)" "retained status"
 
