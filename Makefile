@@ -97,7 +97,12 @@ ALL_LDFLAGS := $(SANFLAGS) $(ARCH_FLAGS) $(LDFLAGS)
 # 64-bit atomics are library calls on ARMv6 (and some other 32-bit targets):
 # libatomic, linked only where something uses it
 ATOMIC := -Wl,--push-state,--as-needed -latomic -Wl,--pop-state
-COMMON_LIBS    := -lpaho-mqtt3as -lpthread -lm $(ATOMIC)
+# Paho: a copy of Debian's archive without its debugging instrumentation
+# (common/paho_notrace.c), linked into every program and test
+PAHO_TCP_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3a.a)
+PAHO_TLS_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3as.a)
+PAHO_LIB   := $(BUILD)/paho/libswnt-paho.a
+COMMON_LIBS     = $(PAHO_LIB) $(call pc_libs,libssl libcrypto) -lpthread -lm $(ATOMIC)
 PUB_LIBS        = $(call pc_libs,$(PUB_PKGS)) $(COMMON_LIBS)
 BRIDGE_LIBS     = $(call pc_libs,$(BRIDGE_PKGS)) -lsnappy $(COMMON_LIBS)
 
@@ -111,7 +116,7 @@ $(file >$(BUILD)/.flags,$(FLAGS_NOW))
 endif
 
 # --- sources: every .c under a component dir belongs to it; main.c is the program
-COMMON_SRC    := $(wildcard common/*.c)
+COMMON_SRC    := $(filter-out common/paho_notrace.c,$(wildcard common/*.c))
 BRIDGE_SRC    := $(filter-out bridge/main.c,$(wildcard bridge/*.c bridge/sinks/*.c))
 PUBLISHER_SRC := $(filter-out publisher/main.c publisher/drivers/gpio_v%.c,\
 	$(wildcard publisher/*.c publisher/drivers/*.c)) publisher/drivers/gpio_v$(GPIOD_API).c
@@ -191,16 +196,17 @@ ifeq ($(BRIDGE_STATIC),1)
 $(DEPS_DIR)/.stamp: scripts/static-deps.sh scripts/lib/apt.sh
 	$(Q)CC='$(CC)' AR='$(AR)' ARCH_FLAGS='$(ARCH_FLAGS)' CFLAGS_DEPS='$(LFS)' \
 		scripts/static-deps.sh $(DEPS_DIR)
-BRIDGE_STATIC_LIBS := -lprotobuf-c -lsnappy -lstdc++ -lpaho-mqtt3as $(call pc_static,libssl zlib) \
+BRIDGE_STATIC_LIBS := -lprotobuf-c -lsnappy -lstdc++ $(PAHO_LIB) $(call pc_static,libssl zlib) \
 	-lm -lpthread
 $(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a \
-		$(DEPS_DIR)/.stamp $(call static_archives,$(BRIDGE_STATIC_LIBS) -lc)
+		$(DEPS_DIR)/.stamp $(PAHO_LIB) $(call static_archives,$(BRIDGE_STATIC_LIBS) -lc)
 	@echo "  LD      $@ (static)"
 	$(Q)$(PKG_CONFIG) --print-errors --exists libssl zlib
 	$(call static_link,-o $@ $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a \
 		-L$(DEPS_DIR)/lib -lcurl -lmicrohttpd -lcjson $(BRIDGE_STATIC_LIBS) $(ATOMIC))
 else
-$(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a
+$(BUILD)/sensor-bridge: $(BUILD)/obj/bridge/main.o $(BUILD)/libbridge.a $(BUILD)/libcommon.a \
+		$(PAHO_LIB)
 	@echo "  LD      $@"
 	$(Q)$(PKG_CONFIG) --print-errors --exists $(BRIDGE_PKGS)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BRIDGE_LIBS)
@@ -218,12 +224,10 @@ ifeq ($(PUBLISHER_STATIC),1)
 # again. libcommon-split.a is libcommon.a with paho.o replaced by paho_split.o
 # (the table of the two renamed variants), so no link depends on which of two
 # archive members defining the same symbols the linker takes.
-PAHO_TCP_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3a.a)
-PAHO_TLS_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3as.a)
 PUB_STATIC_LIBS := $(call pc_static,libgpiod) -lm -lpthread -lc $(call pc_static,libssl zlib)
-$(BUILD)/paho/libswtcp-paho.a: $(PAHO_TCP_A)
-$(BUILD)/paho/libswtls-paho.a: $(PAHO_TLS_A)
-$(BUILD)/paho/libsw%-paho.a:
+$(BUILD)/paho/libswtcp-paho.a: $(BUILD)/paho/nt-tcp.a
+$(BUILD)/paho/libswtls-paho.a: $(PAHO_LIB)
+$(BUILD)/paho/libswtcp-paho.a $(BUILD)/paho/libswtls-paho.a: $(BUILD)/paho/libsw%-paho.a:
 	@mkdir -p $(dir $@)
 	@echo "  OBJCOPY $@"
 	$(Q)$(NM) -g --defined-only $< 2>/dev/null | awk 'NF == 3 { print $$3, "sw$*_" $$3 }' | sort -u >$@.syms
@@ -244,11 +248,30 @@ $(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a
 		$(BUILD)/libcommon-split.a $(BUILD)/paho/libswtcp-paho.a $(call pc_static,libgpiod) \
 		-lm -lpthread -lc $(BUILD)/paho/libswtls-paho.a $(call pc_static,libssl zlib) $(ATOMIC))
 else
-$(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a
+$(BUILD)/sensor-publisher: $(BUILD)/obj/publisher/main.o $(BUILD)/libpublisher.a $(BUILD)/libcommon.a \
+		$(PAHO_LIB)
 	@echo "  LD      $@"
 	$(Q)$(PKG_CONFIG) --print-errors --exists $(PUB_PKGS)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PUB_LIBS)
 endif
+
+# The copies of Paho's archives: the members StackTrace.o and Heap.o (named
+# StackTrace.c.o, Heap.c.o by Paho's CMake) replaced by paho_notrace.o. An
+# archive without them (a Paho built for speed) gets the object all the
+# same; nothing refers to it then.
+$(BUILD)/paho/notrace.o: common/paho_notrace.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(BUILD)/paho/libswnt-paho.a: $(PAHO_TLS_A) $(BUILD)/paho/notrace.o
+$(BUILD)/paho/nt-tcp.a: $(PAHO_TCP_A) $(BUILD)/paho/notrace.o
+$(BUILD)/paho/libswnt-paho.a $(BUILD)/paho/nt-tcp.a:
+	@mkdir -p $(dir $@)
+	@echo "  AR      $@ (Paho without StackTrace.o, Heap.o)"
+	$(Q)[ -f "$<" ] || { echo "$<: no Paho archive (apt-get install libpaho-mqtt-dev)" >&2; exit 1; }
+	$(Q)cp $< $@.tmp && chmod u+w $@.tmp && \
+		m=$$($(AR) t $@.tmp | grep -E '^(StackTrace|Heap)(\.c)?\.o$$' || true) && \
+		{ [ -z "$$m" ] || $(AR) d $@.tmp $$m; } && \
+		$(AR) rs $@.tmp $(word 2,$^) && mv $@.tmp $@
 
 # protoc-c generates the remote-write messages at build time
 $(PROTO_SRC) $(PROTO_HDR) &: proto/remote.proto
@@ -285,6 +308,7 @@ $(BUILD)/tools/%: $(BUILD)/obj/bench/%.o $(BUILD)/libcommon.a
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BRIDGE_LIBS)
 
 tools: $(TOOL_BIN)
+$(UNIT_BIN) $(TOOL_BIN): $(PAHO_LIB)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -393,7 +417,7 @@ fuzz-bins:
 # (these rules serve the make above, where BUILD is $(FUZZ_DIR))
 FUZZ_DRIVER = $(if $(filter replay,$(FUZZ_LINK)),$(BUILD)/obj/tests/fuzz/replay_main.o)
 $(BUILD)/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DRIVER) $(BUILD)/libbridge.a \
-		$(BUILD)/libpublisher.a $(BUILD)/libcommon.a
+		$(BUILD)/libpublisher.a $(BUILD)/libcommon.a $(PAHO_LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(FUZZ_SAN) $(filter-out replay,$(FUZZ_LINK)) $(ARCH_FLAGS) $(LDFLAGS) -o $@ $^ \
 		$(call pc_libs,$(BRIDGE_PKGS) $(PUB_PKGS)) -lsnappy $(COMMON_LIBS)

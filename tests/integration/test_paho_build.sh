@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# test_paho_build.sh - every program links Paho without its debugging
+# instrumentation (common/paho_notrace.c): neither Paho's StackTrace.o (a
+# process-wide mutex and a name copy on every function entry and exit) nor
+# its Heap.o (a second mutex and a tree of every allocation) is in them.
+# Each of the two objects is recognised by messages only it prints; the
+# control is Debian's own archive, which must still hold those messages (if
+# a Paho release rewords them, this test says so instead of passing).
+# Checked: the programs of this build (BUILD), the static ones `make test`
+# builds (STATIC_PUBLISHER, STATIC_BRIDGE) and the load generator.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+
+CC=${CC:-cc}
+STACK_MSG="Start of stack trace for thread"
+HEAP_MSG="eyecatcher"
+has() { # FILE MESSAGE: the file holds the message
+  LC_ALL=C grep -c -a -F -- "$2" "$1" >/dev/null
+}
+
+for a in libpaho-mqtt3as.a libpaho-mqtt3a.a; do
+  f=$("$CC" -print-file-name="$a")
+  [ -f "$f" ] || fail "no $a (libpaho-mqtt-dev)"
+  has "$f" "$STACK_MSG" || fail "control: $f has no '$STACK_MSG': update this test for this Paho"
+  has "$f" "$HEAP_MSG" || fail "control: $f has no '$HEAP_MSG': update this test for this Paho"
+done
+note "control: Debian's Paho archives hold both objects' messages"
+
+progs=("$BRIDGE" "$PUBLISHER" "$TOOLS/loadgen")
+[ -n "${STATIC_PUBLISHER:-}" ] && progs+=("$STATIC_PUBLISHER")
+[ -n "${STATIC_BRIDGE:-}" ] && progs+=("$STATIC_BRIDGE")
+for p in "${progs[@]}"; do
+  [ -x "$p" ] || fail "$p is missing: build it first"
+  ! has "$p" "$STACK_MSG" || fail "$p links Paho's StackTrace.o"
+  ! has "$p" "$HEAP_MSG" || fail "$p links Paho's Heap.o"
+  has "$p" "MQTTAsync" || fail "$p holds no Paho at all: the check proves nothing"
+  note "$p: Paho without StackTrace.o and Heap.o"
+done
