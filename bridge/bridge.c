@@ -51,6 +51,7 @@ struct bridge {
 	struct mqtt *mqtt;
 	char *topics[MAX_TOPICS];
 	const struct format *topic_fmt[MAX_TOPICS]; /* MQTT_TOPICS "format:filter" */
+	char *avail_f[MAX_TOPICS]; /* MQTT_SHARE_GROUP: topics[i]'s availability filter, or NULL */
 	size_t n_topics;
 	int qos;
 	/* the filters the broker's session holds, as STATE_DIR/subscriptions
@@ -245,6 +246,10 @@ static const struct format *route(struct bridge *b, const char *topic)
 {
 	for (size_t i = 0; i < b->n_topics; i++)
 		if (format_filter_match(b->topics[i], topic))
+			return b->topic_fmt[i];
+	/* a share group's availability filters (build_subscriptions) */
+	for (size_t i = 0; i < b->n_topics; i++)
+		if (b->avail_f[i] && format_filter_match(b->avail_f[i], topic))
 			return b->topic_fmt[i];
 	return &format_sensorwire;  /* a filter the session had before MQTT_TOPICS changed */
 }
@@ -700,6 +705,8 @@ static int build_subscriptions(struct bridge *b, const char *group)
 		char buf[1200];
 		if (!fmt->availability || !fmt->availability(b->topics[i], buf, sizeof(buf)))
 			continue;
+		if (!(b->avail_f[i] = strdup(buf)))
+			return -1;
 		if (!in_list(b->subf, b->n_subf, buf) && !(b->subf[b->n_subf++] = strdup(buf)))
 			return -1;
 	}
@@ -1123,8 +1130,10 @@ void bridge_free(struct bridge *b)
 	if (b->lock_fd >= 0)
 		close(b->lock_fd);   /* unlocks, after the log is closed */
 	free(b->client_id);
-	for (size_t i = 0; i < b->n_topics; i++)
+	for (size_t i = 0; i < b->n_topics; i++) {
 		free(b->topics[i]);
+		free(b->avail_f[i]);
+	}
 	for (size_t i = 0; i < b->n_subf; i++)
 		free(b->subf[i]);
 	seqtrack_free(b->acct_seq);

@@ -210,12 +210,14 @@ static size_t rank_up(struct replica *r)
 
 /* --- the other connections (adopted session, accountant) ---------------- */
 
+static void side_resub(void *ctx, bool ok);
+
 static void side_connect(void *ctx, bool present)
 {
 	struct side *s = ctx;
 	/* QoS 0: nothing is ever queued for it; Clean Start: subscribed anew */
 	if (s->acct && mqtt_resubscribe(s->m, s->r->o.seq_filters, s->r->o.n_seq, 0, NULL, 0,
-					NULL, NULL) < 0)
+					side_resub, s) < 0)
 		log_warn("bridge", "the seq accountant cannot subscribe; at the next connect");
 	pthread_mutex_lock(&s->r->lock);
 	s->connected = true;
@@ -660,7 +662,9 @@ size_t replica_metrics(struct replica *r, char *buf, size_t len)
 	else
 		EMIT("sensorwire_bridge_share_adopting{group=\"%s\",client_id=\"\"} 0\n", r->group);
 	EMIT("# TYPE sensorwire_bridge_seq_accountant gauge\n");
-	EMIT("sensorwire_bridge_seq_accountant{group=\"%s\"} %d\n", r->group, r->acct ? 1 : 0);
+	/* 1 once its subscription is granted: from then on it counts */
+	EMIT("sensorwire_bridge_seq_accountant{group=\"%s\"} %d\n", r->group,
+	     r->acct && r->acct->resub_ok ? 1 : 0);
 	pthread_mutex_unlock(&r->lock);
 	EMIT("# TYPE sensorwire_bridge_share_adoptions_total counter\n");
 	EMIT("sensorwire_bridge_share_adoptions_total{result=\"drained\"} %llu\n",
