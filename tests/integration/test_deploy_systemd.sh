@@ -47,6 +47,15 @@ grep -q '^DeviceAllow=char-gpiochip rw$' systemd/sensor-publisher.service ||
   fail "sensor-publisher.service does not allow the GPIO chip"
 grep -q '^DevicePolicy=closed$' systemd/sensor-publisher.service ||
   fail "sensor-publisher.service does not close other devices"
+# reload = a restart without 'offline' (SIGUSR2, then systemd starts it again)
+grep -qxF 'ExecReload=/bin/kill -USR2 $MAINPID' systemd/sensor-publisher.service ||
+  fail "sensor-publisher.service: reload is not SIGUSR2 (the restart stop)"
+grep -qx 'RestartForceExitStatus=0' systemd/sensor-publisher.service ||
+  fail "sensor-publisher.service: the exit after SIGUSR2 would not be restarted"
+grep -q 'SIGUSR2' "$SW_ROOT/publisher/main.c" || fail "the publisher no longer handles SIGUSR2"
+# the bridge's planned stop (SIGTERM) leaves its share group: time for it
+sec=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' systemd/sensor-bridge.service)
+[ "${sec:-0}" -ge 10 ] || fail "sensor-bridge.service: TimeoutStopSec ${sec:-unset} < 10 s"
 
 # --- negative self-checks --------------------------------------------------
 sed -i 's/^ProtectSystem=strict/ProtectSystm=strict/' "$T/units/sensor-bridge.service"
