@@ -149,11 +149,15 @@ static void z2m_parse(const char *topic, const void *payload, size_t len, int64_
 	out->n = 1;
 }
 
-/* <base>/bridge/state beside <base>/<friendly_name> (zigbee2mqtt/+,
- * zigbee2mqtt/#, zigbee2mqtt/desk -> zigbee2mqtt/bridge/state) */
+/* the base topic's bridge state (the topic named in this file's header)
+ * beside <base>/<friendly_name>: the filter's levels but the last, then the
+ * levels "bridge" and "state" (zigbee2mqtt/+, zigbee2mqtt/# or one device's
+ * topic: all the same one) */
 static int z2m_availability(const char *filter, char *out, size_t len)
 {
-	return format_filter_derive(filter, -1, 1, "bridge/state", out, len);
+	char tail[16];
+	snprintf(tail, sizeof(tail), "%s/state", "bridge"); /* (not a path of this tree) */
+	return format_filter_derive(filter, -1, 1, tail, out, len);
 }
 
 const struct format format_zigbee2mqtt = {
