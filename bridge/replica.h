@@ -22,8 +22,9 @@
  *   for 1 s DISCONNECTs with session expiry 0 (3.1.1: a clean-session
  *   connect) and says "left" for the peer. The returning peer finds no
  *   session and subscribes afresh. The broker arbitrates races: a second
- *   connect with the same id takes the session over (0x8E), the first one
- *   gives up for good; the peer coming back takes it back the same way, and
+ *   connect with the same id takes the session over (0x8E, or Mosquitto
+ *   2.0.11 just closes the first connection), the first one gives up for
+ *   good (an adopter never reconnects); the peer coming back takes it back the same way, and
  *   what the adopter had not acknowledged is delivered to it again (the
  *   same sample at the same timestamp: stores keep one). An adopter killed
  *   mid-drain goes "down" itself: a survivor adopts it and the peer it was
