@@ -157,3 +157,31 @@ dups=$(curl -sf "http://127.0.0.1:$INFLUX/query" --data-urlencode db=sw --data-u
   jq --argjson base "$BASE" '[.results[0].series[0].values[] | select(.[0] - $base != .[1])] | length')
 assert_eq 0 "$dups" "readings stored at another timestamp than their own"
 note "4: r2 flapped:$how; 694 of 694 in InfluxDB, once each"
+
+# 5. the adopter killed mid-drain: r1 killed under a burst (its session
+# queues its third), r0 starts adopting it and is killed at once; r2 then
+# adopts both r0's session and r1's (whose state still says "adopted
+# fault-r0"). With r0 and r1 back (what their own logs held), every reading
+# is stored once.
+adopting_lines() { grep -c "adopting the session of replica 'fault-r1'" "$T/bridge-r0.log" || true; }
+a0=$(adopting_lines)
+d2=$(m r2 'sensorwire_bridge_share_adoptions_total\{result="drained"\}')
+kill -9 "${PID[r1]}"
+wait "${PID[r1]}" 2>/dev/null || true
+for i in $(seq 701 3700); do reading "$i"; done | mosquitto_pub -p "$MQ" -q 1 -l -t sensors/f/s
+wait_for 10 sh -c "[ \$(grep -c \"adopting the session of replica 'fault-r1'\" '$T/bridge-r0.log') -gt $a0 ]" ||
+  fail "r0 did not adopt r1"
+kill -9 "${PID[r0]}"
+wait "${PID[r0]}" 2>/dev/null || true
+grep -q "drained and ended the session of 'fault-r1'" <(tail -n 5 "$T/bridge-r0.log") &&
+  note "5: (r0 had ended r1's session before its kill)"
+wait_for 20 sh -c "[ \$(curl -sf http://127.0.0.1:${HP[r2]}/metrics |
+  awk '/^sensorwire_bridge_share_adoptions_total\\{result=\"drained\"\\}/ {print \$NF}') -ge $((d2 + 2)) ]" ||
+  fail "r2 drained $(( $(m r2 'sensorwire_bridge_share_adoptions_total\{result="drained"\}') - d2 )) sessions, not r0's and r1's: $(grep -h 'adopt\|drained' "$T/bridge-r2.log" | tail -n 4)"
+grep -q "drained and ended the session of 'fault-r0'" "$T/bridge-r2.log" || fail "r2 did not drain r0's session"
+replica r0
+replica r1
+wait_for 30 is 3694 influx_n || fail "InfluxDB: $(influx_n) of 3694 distinct readings"
+sleep 1
+assert_eq 3694 "$(influx_n)" "distinct readings in InfluxDB"
+note "5: r1 killed, its adopter r0 killed mid-drain: r2 drained both sessions; 3694 of 3694 once each"

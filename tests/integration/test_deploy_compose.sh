@@ -17,6 +17,7 @@ validate compose "${files[@]}"
 # compose/replicas: bridge replicas in one share group, each with its own
 # client id and STATE_DIR volume (README "Replicas")
 replicas_check() { # FILE: prints what is wrong, exits 1 if anything
+  # shellcheck disable=SC2016 # JavaScript, not shell
   NODE_PATH=$DEPLOY_DIR/node_modules node -e '
     const fs = require("fs"), YAML = require("yaml"), f = process.argv[1];
     const doc = YAML.parse(fs.readFileSync(f, "utf8"));

@@ -48,6 +48,7 @@ grep -q '^DeviceAllow=char-gpiochip rw$' systemd/sensor-publisher.service ||
 grep -q '^DevicePolicy=closed$' systemd/sensor-publisher.service ||
   fail "sensor-publisher.service does not close other devices"
 # reload = a restart without 'offline' (SIGUSR2, then systemd starts it again)
+# shellcheck disable=SC2016 # the literal $MAINPID of the unit
 grep -qxF 'ExecReload=/bin/kill -USR2 $MAINPID' systemd/sensor-publisher.service ||
   fail "sensor-publisher.service: reload is not SIGUSR2 (the restart stop)"
 grep -qx 'RestartForceExitStatus=0' systemd/sensor-publisher.service ||
