@@ -13,8 +13,15 @@
  *
  * Ordering (A9): one out-of-order sample makes Prometheus reject the whole
  * request, so the sink remembers, per series, the timestamp it last
- * delivered. A sample not newer than that (or than an earlier sample of the
- * same series in the same batch) is skipped and counted as out of order.
+ * delivered. A sample at that very timestamp (or at that of an earlier
+ * sample of the same series in the same batch) is the same reading again
+ * and is skipped. An older one, with REMOTE_WRITE_OUT_OF_ORDER=skip, is
+ * skipped too and counted as out of order; with =send it is sent, for a
+ * receiver with an out-of-order window (VictoriaMetrics; Prometheus with
+ * out_of_order_time_window, as config/prometheus.yml sets). The default,
+ * auto, is send in a share group (MQTT_SHARE_GROUP: the replicas, and the
+ * adoption of a dead one's session, hand a series' samples over out of
+ * order, docs/deploy.md) and skip otherwise.
  * The remembered timestamp moves only after a 2xx. The table holds at most
  * REMOTE_WRITE_MAX_SERIES series; the least recently written one is
  * forgotten first (it then accepts any timestamp again).
@@ -80,6 +87,10 @@ static const struct cfg_key rw_keys[] = {
 	{ "REMOTE_WRITE_HEADERS", CFG_STR, NULL, 0, 0,
 	  "extra headers 'Name: value', separated by ';' (e.g. X-Scope-OrgID: team1)" },
 	{ "METRIC_PREFIX", CFG_STR, "sensor_", 0, 0, "prefix of every metric name" },
+	{ "REMOTE_WRITE_OUT_OF_ORDER", CFG_STR, "auto", 0, 0,
+	  "a sample older than the last one sent for its series: skip (counted as dropped), "
+	  "send (the receiver has an out-of-order window), or auto (send with "
+	  "MQTT_SHARE_GROUP, else skip)" },
 	{ .name = NULL },
 };
 
@@ -112,6 +123,7 @@ struct remote_write {
 	size_t n_series;
 	size_t max_series;
 	uint64_t gen;
+	bool send_older;             /* REMOTE_WRITE_OUT_OF_ORDER: send */
 	struct sample *samples;      /* the batch being sent */
 	size_t n_samples, cap_samples;
 };
@@ -357,8 +369,15 @@ static void *rw_create(const struct cfg *c, bool dry_run, char *err, size_t errl
 	const char *pass = sink_cfg_str(c, "REMOTE_WRITE_PASSWORD", NULL);
 	const char *headers = sink_cfg_str(c, "REMOTE_WRITE_HEADERS", NULL);
 
+	const char *ooo = sink_cfg_str(c, "REMOTE_WRITE_OUT_OF_ORDER", "auto");
+	const char *group = sink_cfg_str(c, "MQTT_SHARE_GROUP", "");
+
 	if (sink_check_url("REMOTE_WRITE_URL", url, err, errlen) < 0)
 		return NULL;
+	if (strcmp(ooo, "skip") != 0 && strcmp(ooo, "send") != 0 && strcmp(ooo, "auto") != 0) {
+		snprintf(err, errlen, "REMOTE_WRITE_OUT_OF_ORDER: '%s' is not skip, send or auto", ooo);
+		return NULL;
+	}
 	if (bearer && (user || pass)) {
 		snprintf(err, errlen, "set REMOTE_WRITE_BEARER_TOKEN or REMOTE_WRITE_USERNAME/"
 			 "REMOTE_WRITE_PASSWORD, not both");
@@ -373,6 +392,7 @@ static void *rw_create(const struct cfg *c, bool dry_run, char *err, size_t errl
 	if (!w)
 		goto err_oom;
 	w->dry_run = dry_run;
+	w->send_older = strcmp(ooo, "send") == 0 || (strcmp(ooo, "auto") == 0 && group && *group);
 	w->max_series = REMOTE_WRITE_MAX_SERIES;
 	w->url = strdup(url);
 	w->prefix = strdup(sink_cfg_str(c, "METRIC_PREFIX", "sensor_"));
@@ -469,7 +489,10 @@ static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
 		goto out;
 	}
 	int64_t newest = s->pending_gen == w->gen ? s->pending : s->last_sent;
-	if (r->ts_ms <= newest) {
+	/* the same reading again: at the timestamp last delivered or last in this batch */
+	bool again = r->ts_ms == s->last_sent || (s->pending_gen == w->gen && r->ts_ms == s->pending);
+	/* an older one is sent with send_older: the receiver's out-of-order window takes it */
+	if (again || (r->ts_ms < newest && !w->send_older)) {
 		(*skipped)++;
 		log_debug("remote_write", "out of order: '%s' at %lld, already sent %lld",
 			  r->fields[i].name, (long long)r->ts_ms, (long long)newest);
@@ -490,7 +513,8 @@ static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
 	w->samples[w->n_samples] = (struct sample){ .s = s, .value = r->fields[i].value,
 						    .ts = r->ts_ms, .seq = w->n_samples };
 	w->n_samples++;
-	s->pending = r->ts_ms;
+	if (s->pending_gen != w->gen || r->ts_ms > s->pending)
+		s->pending = r->ts_ms > newest ? r->ts_ms : newest;
 	s->pending_gen = w->gen;
 	if (w->head != s) {
 		lru_unlink(w, s);

@@ -35,6 +35,8 @@ static const struct cfg_key keys[] = {
 	{ "METRIC_PREFIX", CFG_STR, "sensor_", 0, 0, "" },
 	{ "HTTP_TIMEOUT_MS", CFG_INT, "5000", 0, 0, "" },
 	{ "STATE_DIR", CFG_STR, NULL, 0, 0, "" },
+	{ "REMOTE_WRITE_OUT_OF_ORDER", CFG_STR, "auto", 0, 0, "" },
+	{ "MQTT_SHARE_GROUP", CFG_STR, "", 0, 0, "" },
 	{ .name = NULL },
 };
 
@@ -196,6 +198,75 @@ static void test_out_of_order(void **state)
 	send_all(s, zero, 1, &res);
 	assert_int_equal(res.dropped, 2);
 	assert_int_equal(srv.n_reqs, 2);
+	undrive(s);
+}
+
+static void expect_config_error(const char *contains);
+
+/*
+ * REMOTE_WRITE_OUT_OF_ORDER=send, and auto in a share group: an older sample
+ * is sent (the receiver's out-of-order window takes it); one at a timestamp
+ * already sent, or twice in a batch, is still the same reading and skipped.
+ */
+static void check_send_older(void)
+{
+	void *s = create(false);
+	struct sink_result res;
+	struct reading first[] = { reading("rp3", "desk", 2000, 20) };
+	send_all(s, first, 1, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+
+	struct reading b[] = { reading("rp3", "desk", 1000, 10), reading("rp3", "desk", 3000, 30),
+			       reading("rp3", "desk", 3000, 31), reading("rp3", "desk", 2000, 20),
+			       reading("rp3", "desk", 1500, 15) };
+	send_all(s, b, 5, &res);
+	assert_int_equal(res.verdict, SINK_OK);
+	assert_int_equal(res.dropped, 4);   /* 3000 again and 2000 again, two fields each */
+	char *text = decoded(1);
+	assert_string_equal(text,
+		"sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 48 @1000\n"
+		"sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 48 @3000\n"
+		"sensor_humidity_percent{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 48 @1500\n"
+		"sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 10 @1000\n"
+		"sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 30 @3000\n"
+		"sensor_temperature_celsius{location=\"desk\",node=\"rp3\",sensor=\"desk\"} 15 @1500\n");
+	free(text);
+
+	/* the mark is the newest sent (3000), not the last one in the batch */
+	struct reading again[] = { reading("rp3", "desk", 3000, 30) };
+	send_all(s, again, 1, &res);
+	assert_int_equal(res.dropped, 2);
+	assert_int_equal(srv.n_reqs, 2);
+	undrive(s);
+}
+
+static void test_out_of_order_send(void **state)
+{
+	(void)state;
+	set("REMOTE_WRITE_OUT_OF_ORDER", "send");
+	check_send_older();
+}
+
+static void test_out_of_order_share_group(void **state)
+{
+	(void)state;
+	set("MQTT_SHARE_GROUP", "bridges");
+	check_send_older();
+}
+
+static void test_out_of_order_setting(void **state)
+{
+	(void)state;
+	set("REMOTE_WRITE_OUT_OF_ORDER", "sometimes");
+	expect_config_error("REMOTE_WRITE_OUT_OF_ORDER: 'sometimes' is not skip, send or auto");
+	/* skip wins over a share group */
+	set("REMOTE_WRITE_OUT_OF_ORDER", "skip");
+	set("MQTT_SHARE_GROUP", "bridges");
+	void *s = create(false);
+	struct sink_result res;
+	struct reading b[] = { reading("rp3", "desk", 2000, 20), reading("rp3", "desk", 1000, 10) };
+	send_all(s, b, 2, &res);
+	assert_int_equal(res.dropped, 2);
 	undrive(s);
 }
 
@@ -649,6 +720,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_request, before, after),
 		cmocka_unit_test_setup_teardown(test_basic_auth_and_prefix, before, after),
 		cmocka_unit_test_setup_teardown(test_out_of_order, before, after),
+		cmocka_unit_test_setup_teardown(test_out_of_order_send, before, after),
+		cmocka_unit_test_setup_teardown(test_out_of_order_share_group, before, after),
+		cmocka_unit_test_setup_teardown(test_out_of_order_setting, before, after),
 		cmocka_unit_test_setup_teardown(test_many_series, before, after),
 		cmocka_unit_test_setup_teardown(test_series_identity, before, after),
 		cmocka_unit_test_setup_teardown(test_retry_keeps_mark, before, after),
