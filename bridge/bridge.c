@@ -39,7 +39,8 @@
 
 #define MAX_OUTPUTS 4
 #define MAX_TOPICS 32
-#define MAX_SUBS (2 * MAX_TOPICS) /* with MQTT_SHARE_GROUP: each filter shared, and the status filters */
+/* with MQTT_SHARE_GROUP: each filter shared, its availability filter, the presence */
+#define MAX_SUBS (2 * MAX_TOPICS + 1)
 #define STATE_MSG_MAX 8448
 
 struct bridge {
