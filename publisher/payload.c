@@ -13,6 +13,7 @@
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,11 +149,91 @@ int payload_tags_parse(const char *spec, struct payload_tags *out, char *err, si
 	return 0;
 }
 
+/* 10^0 .. 10^17: exact as doubles and as integers */
+static const double pow10_d[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+				  1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17 };
+static const uint64_t pow10_u[] = { 1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
+	1000000ull, 10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+	100000000000ull, 1000000000000ull, 10000000000000ull, 100000000000000ull,
+	1000000000000000ull, 10000000000000000ull, 100000000000000000ull };
+
+/* u in decimal into p (at least 20 bytes); returns the length */
+static size_t put_u64(char *p, uint64_t u)
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	for (size_t i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/*
+ * The common case without printf (its float formatting and the strtod
+ * checks took about a fifth of a sensor thread's CPU): a number that is an
+ * integer below 1e15, or has a short fixed-point form (21.4, -273.15, 0.05).
+ * Writes what the
+ * %.0f / shortest-%g search below would write, or returns 0 to leave the
+ * number to it. Why it is the same string, for |v| >= 1e-4 and
+ * |v| * 10^d < 2^52: a decimal c / 10^d with c < 2^52 reads back as
+ * (double)c / 10^d, both exact, divided with correct rounding, which is what
+ * strtod returns for it; decimals of d places are then further apart than
+ * doubles are near v, so at most one of them reads back as v, and that is
+ * the one %g prints; the first d (fewest digits) that has one is %g's
+ * shortest precision; and %g writes such a number without an exponent
+ * (exponent >= -4 and below the precision) and without trailing zeros.
+ */
+static int format_fast(char *out, double v)
+{
+	char *p = out;
+	double a = fabs(v);
+	if (signbit(v))
+		*p++ = '-';
+	if (v == trunc(v)) {
+		if (a >= 1e15)
+			return 0;
+		return (int)(p - out + (ptrdiff_t)put_u64(p, (uint64_t)a));
+	}
+	if (a < 1e-4)
+		return 0;
+	for (int d = 1; d < (int)(sizeof(pow10_d) / sizeof(pow10_d[0])); d++) {
+		double x = a * pow10_d[d];
+		if (x >= 4503599627370496.0)    /* 2^52 */
+			return 0;
+		uint64_t s = (uint64_t)llround(x);
+		for (int k = 0; k < 3; k++) {
+			uint64_t c = k == 0 ? s : k == 1 ? s + 1 : s - 1;
+			if ((k == 2 && s == 0) || (double)c / pow10_d[d] != a)
+				continue;
+			p += put_u64(p, c / pow10_u[d]);
+			*p++ = '.';
+			uint64_t frac = c % pow10_u[d];
+			for (int i = d - 1; i >= 0; i--) {
+				p[i] = (char)('0' + frac % 10);
+				frac /= 10;
+			}
+			return (int)(p - out + d);
+		}
+	}
+	return 0;
+}
+
 int payload_format_number(char *buf, size_t cap, double v)
 {
 	int n = 0;
+	char fast[48];
 	if (!isfinite(v))
 		return -EDOM;
+	if ((n = format_fast(fast, v)) > 0) {
+		if ((size_t)n >= cap)
+			return -ENOSPC;
+		memcpy(buf, fast, (size_t)n);
+		buf[n] = '\0';
+		return n;
+	}
 	pthread_once(&c_locale_once, c_locale_init);
 	locale_t old = c_locale ? uselocale(c_locale) : (locale_t)0;
 	if (v == trunc(v) && fabs(v) < 1e15) {
@@ -197,9 +278,14 @@ int payload_encode(char *buf, size_t cap, const struct payload_meta *m,
 			return -EDOM;
 	}
 
-	snprintf(num, sizeof(num), "{\"ts\":%" PRId64 ",\"seq\":%" PRIu64 ",\"boot\":\"",
-		 m->ts_ms, m->seq);
-	sbuf_puts(&o, num);
+	/* ts and seq without printf, as the numbers (format_fast) */
+	sbuf_put(&o, "{\"ts\":", 6);
+	if (m->ts_ms < 0)
+		sbuf_put(&o, "-", 1);
+	sbuf_put(&o, num, put_u64(num, m->ts_ms < 0 ? -(uint64_t)m->ts_ms : (uint64_t)m->ts_ms));
+	sbuf_put(&o, ",\"seq\":", 7);
+	sbuf_put(&o, num, put_u64(num, m->seq));
+	sbuf_put(&o, ",\"boot\":\"", 9);
 	sbuf_puts(&o, m->boot);
 	sbuf_put(&o, "\"", 1);
 	for (size_t i = 0; i < r->n; i++) {

@@ -105,6 +105,80 @@ static void test_numbers_shortest_round_trip(void **state)
 	assert_int_equal(payload_format_number(buf, 6, 21.25), 5);
 }
 
+/* The printf search payload_format_number() makes when its fast path does not apply. */
+static void reference_number(char *buf, size_t cap, double v)
+{
+	if (v == trunc(v) && fabs(v) < 1e15) {
+		snprintf(buf, cap, "%.0f", v);
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, cap, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+static uint64_t rng_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * The fast path (no printf for integers and short fixed-point numbers)
+ * writes exactly what the printf search writes: sensor-like decimals of 0 to
+ * 8 places over many magnitudes, their neighbouring doubles, values near
+ * 1e-4, 1e15 and 2^52 / 10^d, and random bit patterns.
+ */
+static void test_numbers_fast_path_is_printf(void **state)
+{
+	(void)state;
+	char got[64], want[64];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	long checked = 0;
+	for (int i = 0; i < 200000; i++) {
+		uint64_t r = rng_next(&x);
+		double v;
+		switch (i % 4) {
+		case 0: {   /* k / 10^d: what sensors give */
+			int d = (int)(r % 9);
+			int64_t k = (int64_t)(rng_next(&x) % 2000000001ull) - 1000000000;
+			if (r & 0x100)
+				k %= 100000;
+			v = (double)k / pow(10, d);
+			break;
+		}
+		case 1: {   /* a neighbour of such a decimal */
+			int d = (int)(r % 7);
+			v = (double)((int64_t)(rng_next(&x) % 200001) - 100000) / pow(10, d);
+			v = nextafter(v, (r & 0x200) ? INFINITY : -INFINITY);
+			break;
+		}
+		case 2: {   /* near the edges of the fast path */
+			static const double edge[] = { 1e-4, 1e15, 4503599627370496.0 / 10,
+						       4503599627370496.0 / 1e6, 0.1, 1 };
+			v = edge[r % 6] * (1 + ((double)(int)(rng_next(&x) % 2001) - 1000) * 1e-12);
+			break;
+		}
+		default: {  /* any finite double */
+			uint64_t bits = rng_next(&x);
+			memcpy(&v, &bits, sizeof(v));
+			if (!isfinite(v))
+				continue;
+		}
+		}
+		reference_number(want, sizeof(want), v);
+		int n = payload_format_number(got, sizeof(got), v);
+		if (n != (int)strlen(want) || strcmp(got, want) != 0)
+			fail_msg("%.17g: got '%s', printf says '%s'", v, got, want);
+		checked++;
+	}
+	assert_true(checked > 195000);
+}
+
 /*
  * Makes de_DE.UTF-8 available when the system has not generated it but has
  * its source (Debian's locales package): compile it into a temporary
@@ -287,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_design_example),
 		cmocka_unit_test(test_no_tags_no_fields),
 		cmocka_unit_test(test_numbers_shortest_round_trip),
+		cmocka_unit_test(test_numbers_fast_path_is_printf),
 		cmocka_unit_test(test_numbers_ignore_process_locale),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_buffer_bounds),
