@@ -101,6 +101,17 @@ for r in r0 r1 r2; do
     "$T/metrics-$r.txt" || fail "$r: not on the shared filter"
   grep -qF 'sensorwire_bridge_mqtt_subscription{filter="sensors/+/status",shared="0"} 1' \
     "$T/metrics-$r.txt" || fail "$r: no unshared status filter"
+  grep -qF 'sensorwire_bridge_share_adopting{group="g",client_id=""} 0' "$T/metrics-$r.txt" ||
+    fail "$r: adopting something already"
+done
+# and the others it sees up (after their retained "up" arrived)
+for r in r0 r1 r2; do
+  for o in r0 r1 r2; do
+    [ $o = $r ] && continue
+    wait_for 5 sh -c "curl -sf http://127.0.0.1:${HP[$r]}/metrics |
+      grep -qF 'sensorwire_bridge_share_peer{group=\"g\",client_id=\"fault-$o\",state=\"up\"} 1'" ||
+      fail "$r does not see fault-$o up"
+  done
 done
 
 # A. three replicas split a steady stream; a --dry-run beside them with the
