@@ -500,8 +500,9 @@ static void *replica_main(void *arg)
 {
 	struct replica *r = arg;
 	pthread_mutex_lock(&r->lock);
+	int64_t wait_ms = 200;
 	while (!r->stopping) {
-		struct timespec until = clock_deadline_ms(200);
+		struct timespec until = clock_deadline_ms((uint32_t)wait_ms);
 		pthread_cond_timedwait(&r->cond, &r->lock, &until);
 		if (r->stopping)
 			break;
@@ -509,14 +510,19 @@ static void *replica_main(void *arg)
 		bool connected = r->mqtt && mqtt_is_connected(r->mqtt);
 		char id[ID_MAX] = "";
 		int64_t now = mono_ms();
+		wait_ms = 200;
 		for (size_t i = 0; connected && i < r->n_peers; i++) {
 			struct peer *q = &r->peers[i];
-			if (q->state == 'd' && q->live_down && !q->tried &&
-			    now >= q->down_ms + ADOPT_DELAY_MS + (int64_t)rank * ADOPT_STAGGER_MS) {
+			if (q->state != 'd' || !q->live_down || q->tried)
+				continue;
+			int64_t due = q->down_ms + ADOPT_DELAY_MS + (int64_t)rank * ADOPT_STAGGER_MS;
+			if (now >= due) {
 				q->tried = true;
 				snprintf(id, sizeof(id), "%s", q->id);
 				break;
 			}
+			if (due - now < wait_ms) /* wake up when it is due, not up to 200 ms late */
+				wait_ms = due - now < 5 ? 5 : due - now;
 		}
 		bool acct = connected && rank == 0;
 		if (acct != r->acct_want) {
