@@ -100,6 +100,8 @@ struct bridge {
 	_Atomic uint64_t bad_timestamp, clamped_timestamps;
 	/* a format's topic that holds no reading (format.h FORMAT_IGNORED) */
 	_Atomic uint64_t ignored;
+	_Atomic uint64_t duplicate;   /* a reading already in the log, again: acknowledged, not stored */
+	_Atomic uint64_t seq_late;    /* readings counted missing that arrived later */
 	/* the message being handled (MQTT thread): its format's result, and a
 	 * message of several readings (a Tasmota SENSOR) encoded back to back
 	 * in multi, appended from multi_next on (again after a failed append) */
@@ -289,22 +291,32 @@ static bool store_multi(struct bridge *b, const char *topic)
 	return true;
 }
 
-/* Gap and duplicate accounting of one reading with seq and boot. */
-static void seq_account(struct bridge *b, struct seqtrack *t, const char *topic,
-			const struct reading *r)
+/* Gap and duplicate accounting of one reading: its boot and seq. */
+static void seq_note(struct bridge *b, struct seqtrack *t, const char *topic, const char *boot,
+		     uint64_t seq)
 {
-	if (!t || !r->has_seq || !r->has_boot)
-		return;
 	uint64_t missing;
-	enum seq_event ev = seqtrack_see(t, topic, r->boot, r->seq, &missing);
+	enum seq_event ev = seqtrack_see(t, topic, boot, seq, &missing);
+	if (ev == SEQ_LATE) {
+		b->seq_late++;
+		log_info("bridge", "'%s': seq %llu, counted as never arrived, arrived late", topic,
+			 (unsigned long long)seq);
+	}
 	if (ev == SEQ_GAP) {
 		b->seq_gaps += missing;
 		log_warn("bridge", "'%s': %llu readings never arrived (seq jumped to %llu)", topic,
-			 (unsigned long long)missing, (unsigned long long)r->seq);
+			 (unsigned long long)missing, (unsigned long long)seq);
 	} else if (ev == SEQ_DUPLICATE) {
 		b->seq_duplicates++;
-		log_debug("bridge", "'%s': duplicate seq %llu", topic, (unsigned long long)r->seq);
+		log_debug("bridge", "'%s': duplicate seq %llu", topic, (unsigned long long)seq);
 	}
+}
+
+static void seq_account(struct bridge *b, struct seqtrack *t, const char *topic,
+			const struct reading *r)
+{
+	if (t && r->has_seq && r->has_boot)
+		seq_note(b, t, topic, r->boot, r->seq);
 }
 
 static bool take_message(struct bridge *b, const char *topic, const void *payload, size_t len,
@@ -468,8 +480,29 @@ static bool take_message(struct bridge *b, const char *topic, const void *payloa
 		/* only formats with seq (sensorwire) feed the gap accounting; in
 		 * a share group the group's accountant counts (replica.h) */
 		struct reading *r0 = &res->r[0];
-		if (f->seq && !b->share_group)
+		/* one reading with seq: noted once it is in the log (a message
+		 * held for a failed append comes again), and a redelivery of one
+		 * already there (QoS 1 after a reconnect: same boot and seq) is
+		 * acknowledged without storing it twice. A copy would reach the
+		 * outputs behind newer samples, e.g. behind a staleness marker
+		 * sent meanwhile, where remote write can only skip it */
+		bool noted = f->seq && !b->share_group && b->seq && res->n == 1 && r0->has_seq &&
+			     r0->has_boot;
+		char boot[sizeof(r0->boot)];
+		uint64_t seq = r0->seq;
+		if (noted) {
+			memcpy(boot, r0->boot, sizeof(boot));
+			if (seqtrack_seen(b->seq, topic, boot, seq)) {
+				b->seq_duplicates++;
+				b->duplicate++;
+				log_debug("bridge", "'%s': seq %llu again: already in the log", topic,
+					  (unsigned long long)seq);
+				format_result_release(res);
+				return true;
+			}
+		} else if (f->seq && !b->share_group) {
 			seq_account(b, b->seq, topic, r0);
+		}
 		if (res->n > 1) {
 			/* several readings (a Tasmota SENSOR): encoded back to back */
 			b->multi = malloc(total);
@@ -511,7 +544,10 @@ static bool take_message(struct bridge *b, const char *topic, const void *payloa
 		}
 		data = b->rec;
 		data_len = (size_t)n;
-		break;
+		bool ok = store(b, kind, arrival, topic, data, data_len, true);
+		if (ok && noted)
+			seq_note(b, b->seq, topic, boot, seq);
+		return ok;
 	}
 	}
 	return store(b, kind, arrival, topic, data, data_len, data == b->rec);
@@ -1211,6 +1247,8 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	     (unsigned long long)b->bad_timestamp);
 	EMIT("sensorwire_bridge_messages_total{result=\"ignored\"} %llu\n",
 	     (unsigned long long)b->ignored);
+	EMIT("sensorwire_bridge_messages_total{result=\"duplicate\"} %llu\n",
+	     (unsigned long long)b->duplicate);
 	EMIT("# TYPE sensorwire_bridge_clamped_timestamps_total counter\n");
 	EMIT("sensorwire_bridge_clamped_timestamps_total %llu\n",
 	     (unsigned long long)b->clamped_timestamps);
@@ -1223,6 +1261,8 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	EMIT("# TYPE sensorwire_bridge_seq_duplicates_total counter\n");
 	EMIT("sensorwire_bridge_seq_duplicates_total %llu\n",
 	     (unsigned long long)b->seq_duplicates);
+	EMIT("# TYPE sensorwire_bridge_seq_late_total counter\n");
+	EMIT("sensorwire_bridge_seq_late_total %llu\n", (unsigned long long)b->seq_late);
 	/* the payload formats of MQTT_TOPICS, and whether their readings feed
 	 * the seq gap/duplicate accounting (only sensorwire's carry seq) */
 	EMIT("# TYPE sensorwire_bridge_format_seq_tracked gauge\n");

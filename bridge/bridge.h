@@ -15,9 +15,11 @@ struct bridge;
 /*
  * Every message taken counts once in received and once in exactly one of
  * accepted, status, lost, malformed, bad_topic, topic_too_long,
- * payload_too_large, bad_timestamp and ignored (a topic of a payload format
- * that holds no reading, format.h FORMAT_IGNORED; the last two are only in
- * /metrics: sensorwire_bridge_messages_total{result=...}). A message of
+ * payload_too_large, bad_timestamp, ignored (a topic of a payload format
+ * that holds no reading, format.h FORMAT_IGNORED) and duplicate (a reading
+ * with the boot and seq of one already in the log: acknowledged, not stored
+ * again; counted in seq_duplicates too); the last three are only in
+ * /metrics: sensorwire_bridge_messages_total{result=...}. A message of
  * several readings (a Tasmota SENSOR, a publisher's $stats: one reading per
  * sensor) counts once in accepted.
  */

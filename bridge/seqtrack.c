@@ -18,6 +18,7 @@ struct entry {
 	char *topic;
 	char boot[17];
 	uint64_t last;
+	uint64_t window;  /* bit k: seq last - k arrived (bit 0: last itself) */
 };
 
 struct seqtrack {
@@ -124,18 +125,36 @@ enum seq_event seqtrack_see(struct seqtrack *t, const char *topic, const char *b
 		e->hash = h;
 		snprintf(e->boot, sizeof(e->boot), "%s", boot);
 		e->last = seq;
+		e->window = 1;
 		return SEQ_FIRST;
 	}
 	if (strcmp(e->boot, boot) != 0) {
 		snprintf(e->boot, sizeof(e->boot), "%s", boot);
 		e->last = seq;
+		e->window = 1;
 		return SEQ_FIRST;
 	}
-	if (seq <= e->last)
-		return SEQ_DUPLICATE;
-	enum seq_event ev = seq == e->last + 1 ? SEQ_NEXT : SEQ_GAP;
+	if (seq <= e->last) {
+		uint64_t k = e->last - seq;
+		if (k >= SEQTRACK_WINDOW || (e->window >> k) & 1)
+			return SEQ_DUPLICATE;
+		e->window |= (uint64_t)1 << k;
+		return SEQ_LATE;
+	}
+	uint64_t step = seq - e->last;
+	enum seq_event ev = step == 1 ? SEQ_NEXT : SEQ_GAP;
 	if (ev == SEQ_GAP)
-		*missing = seq - e->last - 1;
+		*missing = step - 1;
+	e->window = step >= SEQTRACK_WINDOW ? 1 : (e->window << step) | 1;
 	e->last = seq;
 	return ev;
+}
+
+bool seqtrack_seen(struct seqtrack *t, const char *topic, const char *boot, uint64_t seq)
+{
+	struct entry *e = lookup(t, topic, hash_bytes(topic, strlen(topic)));
+	if (!e || !e->topic || strcmp(e->boot, boot) != 0 || seq > e->last)
+		return false;
+	uint64_t k = e->last - seq;
+	return k < SEQTRACK_WINDOW && ((e->window >> k) & 1);
 }

@@ -22,10 +22,41 @@ static void test_sequence(void **state)
 	assert_int_equal(seqtrack_see(t, "s/n/x", A, 5, &miss), SEQ_GAP);
 	assert_int_equal(miss, 2);
 	assert_int_equal(seqtrack_see(t, "s/n/x", A, 5, &miss), SEQ_DUPLICATE);
+	/* 3 was counted missing: it arrives late, once; a second copy is a duplicate */
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 3, &miss), SEQ_LATE);
 	assert_int_equal(seqtrack_see(t, "s/n/x", A, 3, &miss), SEQ_DUPLICATE);
 	assert_int_equal(seqtrack_see(t, "s/n/x", B, 1, &miss), SEQ_FIRST); /* restart */
 	assert_int_equal(seqtrack_see(t, "s/n/x", B, 2, &miss), SEQ_NEXT);
 	assert_int_equal(seqtrack_see(t, "s/n/y", A, 8, &miss), SEQ_NEXT);
+	seqtrack_free(t);
+}
+
+/* seqtrack_seen: exactly the seqs taken, within the window, per boot */
+static void test_seen(void **state)
+{
+	(void)state;
+	struct seqtrack *t = seqtrack_new(16);
+	uint64_t miss;
+	const char *A = "aaaaaaaaaaaaaaaa", *B = "bbbbbbbbbbbbbbbb";
+	assert_false(seqtrack_seen(t, "s/n/x", A, 1));
+	for (uint64_t s = 1; s <= 100; s++)
+		if (s % 10 != 0)
+			seqtrack_see(t, "s/n/x", A, s, &miss);
+	for (uint64_t s = 99 - SEQTRACK_WINDOW + 1; s <= 100; s++) /* 99 is the newest */
+		assert_int_equal(seqtrack_seen(t, "s/n/x", A, s), s % 10 != 0);
+	assert_false(seqtrack_seen(t, "s/n/x", A, 99 - SEQTRACK_WINDOW));  /* too old to tell */
+	assert_false(seqtrack_seen(t, "s/n/x", A, 101));
+	assert_false(seqtrack_seen(t, "s/n/x", B, 99));                    /* another boot */
+	assert_false(seqtrack_seen(t, "s/n/y", A, 99));
+	/* a late arrival is seen from then on; a jump past the window forgets */
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 90, &miss), SEQ_LATE);
+	assert_true(seqtrack_seen(t, "s/n/x", A, 90));
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 300, &miss), SEQ_GAP);
+	assert_int_equal(miss, 200);
+	assert_true(seqtrack_seen(t, "s/n/x", A, 300));
+	assert_false(seqtrack_seen(t, "s/n/x", A, 299));
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 299, &miss), SEQ_LATE);
+	assert_int_equal(seqtrack_see(t, "s/n/x", A, 200, &miss), SEQ_DUPLICATE);
 	seqtrack_free(t);
 }
 
@@ -63,6 +94,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sequence),
+		cmocka_unit_test(test_seen),
 		cmocka_unit_test(test_many_topics_bounded),
 		cmocka_unit_test(test_grows),
 	};
