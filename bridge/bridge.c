@@ -81,7 +81,8 @@ struct bridge {
 	struct format_result *acct_res;
 	struct output out[MAX_OUTPUTS];
 	size_t n_out;
-	struct seqtrack *seq;     /* under rx_lock; unused in a share group (the accountant counts) */
+	struct seqtrack *seq;     /* under rx_lock; in a share group only for redeliveries (the
+				     accountant counts gaps and duplicates) */
 	/* the record being appended: a payload's reading is never larger than
 	 * the payload, its topic and 8 bytes per field (record.h) */
 	unsigned char rec[RECORD_FIXED + READING_MAX_PAYLOAD + 512 + 8 * READING_MAX_FIELDS];
@@ -485,15 +486,17 @@ static bool take_message(struct bridge *b, const char *topic, const void *payloa
 		 * already there (QoS 1 after a reconnect: same boot and seq) is
 		 * acknowledged without storing it twice. A copy would reach the
 		 * outputs behind newer samples, e.g. behind a staleness marker
-		 * sent meanwhile, where remote write can only skip it */
-		bool noted = f->seq && !b->share_group && b->seq && res->n == 1 && r0->has_seq &&
-			     r0->has_boot;
+		 * sent meanwhile, where remote write can only skip it. In a share
+		 * group the tracker only serves that (a replica sees a part of
+		 * each sensor's seqs: the accountant counts, replica.h) */
+		bool noted = f->seq && b->seq && res->n == 1 && r0->has_seq && r0->has_boot;
 		char boot[sizeof(r0->boot)];
 		uint64_t seq = r0->seq;
 		if (noted) {
 			memcpy(boot, r0->boot, sizeof(boot));
 			if (seqtrack_seen(b->seq, topic, boot, seq)) {
-				b->seq_duplicates++;
+				if (!b->share_group)
+					b->seq_duplicates++;
 				b->duplicate++;
 				log_debug("bridge", "'%s': seq %llu again: already in the log", topic,
 					  (unsigned long long)seq);
@@ -545,7 +548,10 @@ static bool take_message(struct bridge *b, const char *topic, const void *payloa
 		data = b->rec;
 		data_len = (size_t)n;
 		bool ok = store(b, kind, arrival, topic, data, data_len, true);
-		if (ok && noted)
+		uint64_t missing;
+		if (ok && noted && b->share_group)
+			seqtrack_see(b->seq, topic, boot, seq, &missing);
+		else if (ok && noted)
 			seq_note(b, b->seq, topic, boot, seq);
 		return ok;
 	}
