@@ -66,11 +66,7 @@ struct influx {
 	char *token_header;               /* v2 "Authorization: Token ..." */
 	bool gzip;
 	bool dry_run;
-	/* the encoded batch: its lines lie back to back in buf */
-	struct lp_buf buf;
-	size_t *off;                      /* off[k] = start of line k, off[m] = end */
-	size_t *samples;                  /* fields in line k */
-	size_t m, cap;
+	struct lp_batch batch;            /* the encoded batch, one line per unit */
 };
 
 static void influx_destroy(void *sink)
@@ -85,9 +81,7 @@ static void influx_destroy(void *sink)
 		explicit_bzero(s->token_header, strlen(s->token_header));
 		free(s->token_header);
 	}
-	lp_buf_release(&s->buf);
-	free(s->off);
-	free(s->samples);
+	lp_batch_release(&s->batch);
 	free(s);
 }
 
@@ -172,7 +166,7 @@ static void *influx_create(const struct cfg *c, bool dry_run, char *err, size_t 
 		goto err_oom;
 	s->dry_run = dry_run;
 	s->gzip = sink_cfg_bool(c, "INFLUX_GZIP", true);
-	lp_buf_init(&s->buf, INFLUX_BODY_MAX);
+	lp_batch_init(&s->batch, INFLUX_BODY_MAX);
 	s->measurement = strdup(sink_cfg_str(c, "INFLUX_MEASUREMENT", "sensor"));
 	if (!s->measurement || build_url(s, base, db, rp, org, bucket) < 0)
 		goto err_destroy;
@@ -204,61 +198,25 @@ err_oom:
 	return NULL;
 }
 
-static int reserve(struct influx *s, size_t n)
-{
-	if (n + 1 <= s->cap)
-		return 0;
-	size_t *off = realloc(s->off, (n + 1) * sizeof(*off));
-	if (!off)
-		return -ENOMEM;
-	s->off = off;
-	size_t *sm = realloc(s->samples, (n + 1) * sizeof(*sm));
-	if (!sm)
-		return -ENOMEM;
-	s->samples = sm;
-	s->cap = n + 1;
-	return 0;
-}
-
-/* Encodes the batch into s->buf; rejected readings are counted in *dropped. */
+/* Encodes the batch; rejected readings are counted in *dropped. */
 static long influx_encode(void *sink, const struct reading *const *r, size_t n,
 			  size_t *dropped)
 {
 	struct influx *s = sink;
-	char why[160];
-
-	s->m = 0;
-	if (reserve(s, n) < 0)
-		return -ENOMEM;
-	lp_buf_clear(&s->buf);
-	s->off[0] = 0;
-	for (size_t i = 0; i < n; i++) {
-		int rc = lp_append_reading(&s->buf, s->measurement, r[i], why, sizeof(why));
-		if (rc == -ENOMEM)
-			return rc;
-		if (rc < 0) {
-			log_warn("influx", "reading of '%s/%s' dropped: %s", r[i]->node,
-				 r[i]->sensor, why);
-			*dropped += r[i]->n_fields;
-			continue;
-		}
-		s->samples[s->m++] = r[i]->n_fields;
-		s->off[s->m] = s->buf.len;
-	}
-	return (long)s->m;
+	return lp_batch_encode(&s->batch, "influx", s->measurement, r, n, dropped);
 }
 
 static size_t influx_samples(void *sink, size_t k)
 {
 	struct influx *s = sink;
-	return s->samples[k];
+	return s->batch.samples[k];
 }
 
 static void influx_send(void *sink, size_t a, size_t b, struct sink_answer *ans)
 {
 	struct influx *s = sink;
-	const char *body = s->buf.data + s->off[a];
-	size_t len = s->off[b] - s->off[a];
+	const char *body = s->batch.buf.data + s->batch.off[a];
+	size_t len = s->batch.off[b] - s->batch.off[a];
 	const char *headers[4];
 	size_t nh = 0;
 	void *gz = NULL;
@@ -294,11 +252,11 @@ static void influx_send(void *sink, size_t a, size_t b, struct sink_answer *ans)
 static char *influx_text(void *sink, size_t a, size_t b)
 {
 	struct influx *s = sink;
-	size_t len = s->off[b] - s->off[a];
+	size_t len = s->batch.off[b] - s->batch.off[a];
 	char *t = malloc(len + 1);
 	if (!t)
 		return NULL;
-	memcpy(t, s->buf.data + s->off[a], len);
+	memcpy(t, s->batch.buf.data + s->batch.off[a], len);
 	t[len] = '\0';
 	return t;
 }

@@ -4,6 +4,7 @@
  * writing rolls the buffer back to where the line began.
  */
 #include "bridge/sinks/lineproto.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -339,4 +340,63 @@ int lp_append_reading(struct lp_buf *b, const char *measurement, const struct re
 					       .v.f = r->fields[i].value };
 	return lp_append(b, measurement, tags, nt, fields, r->n_fields, true, r->ts_ms,
 			 err, errlen);
+}
+
+void lp_batch_init(struct lp_batch *b, size_t max_bytes)
+{
+	memset(b, 0, sizeof(*b));
+	lp_buf_init(&b->buf, max_bytes);
+}
+
+void lp_batch_release(struct lp_batch *b)
+{
+	if (!b)
+		return;
+	lp_buf_release(&b->buf);
+	free(b->off);
+	free(b->samples);
+	b->off = b->samples = NULL;
+	b->m = b->cap = 0;
+}
+
+static int batch_reserve(struct lp_batch *b, size_t n)
+{
+	if (n + 1 <= b->cap)
+		return 0;
+	size_t *off = realloc(b->off, (n + 1) * sizeof(*off));
+	if (!off)
+		return -ENOMEM;
+	b->off = off;
+	size_t *sm = realloc(b->samples, (n + 1) * sizeof(*sm));
+	if (!sm)
+		return -ENOMEM;
+	b->samples = sm;
+	b->cap = n + 1;
+	return 0;
+}
+
+long lp_batch_encode(struct lp_batch *b, const char *comp, const char *measurement,
+		     const struct reading *const *r, size_t n, size_t *dropped)
+{
+	char why[160];
+
+	b->m = 0;
+	if (batch_reserve(b, n) < 0)
+		return -ENOMEM;
+	lp_buf_clear(&b->buf);
+	b->off[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		int rc = lp_append_reading(&b->buf, measurement, r[i], why, sizeof(why));
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc < 0) {
+			log_warn(comp, "reading of '%s/%s' dropped: %s", r[i]->node, r[i]->sensor,
+				 why);
+			*dropped += r[i]->n_fields;
+			continue;
+		}
+		b->samples[b->m++] = r[i]->n_fields;
+		b->off[b->m] = b->buf.len;
+	}
+	return (long)b->m;
 }

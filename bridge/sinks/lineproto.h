@@ -93,6 +93,29 @@ int lp_append_reading(struct lp_buf *b, const char *measurement, const struct re
 		      char *err, size_t errlen);
 
 /*
+ * A batch of readings as lines, for the sinks that speak line protocol
+ * (influx, stdout). Each reading the encoder takes is one unit of the batch
+ * (sink.h): line k is buf.data[off[k]..off[k+1]) and holds samples[k]
+ * fields. buf's maximum bounds the whole batch.
+ */
+struct lp_batch {
+	struct lp_buf buf;
+	size_t *off;         /* m + 1 offsets */
+	size_t *samples;
+	size_t m, cap;
+};
+
+void lp_batch_init(struct lp_batch *b, size_t max_bytes);
+void lp_batch_release(struct lp_batch *b);
+/*
+ * Encodes r[0..n) as the batch (emptied first). A reading the encoder
+ * refuses is logged (under comp, with its reason) and its fields are added
+ * to *dropped. Returns the number of lines, or -ENOMEM.
+ */
+long lp_batch_encode(struct lp_batch *b, const char *comp, const char *measurement,
+		     const struct reading *const *r, size_t n, size_t *dropped);
+
+/*
  * Formats a finite double the way lp_append() does into out (at least
  * LP_FLOAT_LEN bytes). Returns the length, or -EINVAL for NaN/Inf.
  */
