@@ -24,21 +24,14 @@
 #include "fake_server.h"
 #include "sink_driver.h"
 
-static const struct cfg_key keys[] = {
-	{ "INFLUX_URL", CFG_STR, NULL, 0, 0, "" },
-	{ "INFLUX_DB", CFG_STR, NULL, 0, 0, "" },
-	{ "INFLUX_RP", CFG_STR, NULL, 0, 0, "" },
-	{ "INFLUX_USERNAME", CFG_STR, NULL, 0, 0, "" },
-	{ "INFLUX_PASSWORD", CFG_SECRET, NULL, 0, 0, "" },
-	{ "INFLUX_ORG", CFG_STR, NULL, 0, 0, "" },
-	{ "INFLUX_BUCKET", CFG_STR, NULL, 0, 0, "" },
-	{ "INFLUX_TOKEN", CFG_SECRET, NULL, 0, 0, "" },
-	{ "INFLUX_MEASUREMENT", CFG_STR, "sensor", 0, 0, "" },
-	{ "INFLUX_GZIP", CFG_BOOL, "true", 0, 0, "" },
+/* the shared keys the sinks read; each sink's own come from its config_map
+ * (sink_key_table(), as the bridge builds its table) */
+static const struct cfg_key common_keys[] = {
 	{ "HTTP_TIMEOUT_MS", CFG_INT, "5000", 0, 0, "" },
 	{ "STATE_DIR", CFG_STR, NULL, 0, 0, "" },
 	{ .name = NULL },
 };
+static struct cfg_key *keys;
 
 static struct cfg cfg;
 
@@ -531,5 +524,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dry_run, before, after),
 		cmocka_unit_test_setup_teardown(test_config_errors, before, after),
 	};
-	return cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown);
+	keys = sink_key_table(common_keys);
+	if (!keys)
+		return 1;
+	int failed = cmocka_run_group_tests(tests, fake_group_setup, fake_group_teardown);
+	free(keys);
+	return failed;
 }
