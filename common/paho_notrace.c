@@ -16,7 +16,7 @@
  * of the time was pthread_mutex_lock/unlock (docs/protocols.md#paho-build).
  *
  * These are the two objects' functions without the bookkeeping: no stack is
- * kept and memory goes straight to the C library. The Makefile links a copy
+ * kept and memory goes straight to the C library (zeroed: see mymalloc). The Makefile links a copy
  * of Debian's archive with those two members (StackTrace.o, Heap.o) taken
  * out and this object put in, so no Paho function refers to them any more.
  * The signatures are Paho's (1.3.x: StackTrace.h, Heap.h, which Debian does
@@ -64,10 +64,17 @@ char *StackTrace_get(unsigned long thread, char *buf, int len)
 	return buf;
 }
 
+/*
+ * Zeroed: Paho 1.3.12 reads a 3.1.1 CONNACK into a malloc'd struct whose
+ * MQTT 5 properties it never sets, then frees them (MQTTPacket_freeConnack).
+ * Heap.c's myfree ignored a pointer it had not handed out; free() does not
+ * (test_mqtt_version_auto crashed on garbage). With calloc such a field is
+ * NULL, which free() takes.
+ */
 void *mymalloc(char *file, int line, size_t size)
 {
 	(void)file, (void)line;
-	return malloc(size);
+	return calloc(1, size ? size : 1);
 }
 
 void myfree(char *file, int line, void *p)
