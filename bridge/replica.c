@@ -423,9 +423,12 @@ static void adopt(struct replica *r, const char *id)
 	pthread_mutex_unlock(&r->lock);
 	if (lost) {
 		int why = mqtt_disconnect_reason(s->m);
+		char how[48] = "the broker closed the connection";
+		if (why)
+			snprintf(how, sizeof(how), "DISCONNECT reason 0x%02x", (unsigned)why);
 		log_info("bridge", "the session of '%s' was taken over by another connection "
-			 "(%s 0x%02x): '%s' is back or another replica adopted it; this one gives "
-			 "up", id, why ? "reason" : "connection lost, no reason", (unsigned)why, id);
+			 "(%s): '%s' is back or another replica adopted it; this one gives up", id,
+			 how, id);
 		r->adoptions_taken_over++;
 		outcome = "taken over";
 		goto out;
