@@ -103,6 +103,10 @@ struct bridge {
 	_Atomic uint64_t ignored;
 	_Atomic uint64_t duplicate;   /* a reading already in the log, again: acknowledged, not stored */
 	_Atomic uint64_t seq_late;    /* readings counted missing that arrived later */
+	/* the held reading's seq, noted once the log takes it (take_message) */
+	bool held_noted;
+	char held_boot[17];
+	uint64_t held_seq;
 	/* the message being handled (MQTT thread): its format's result, and a
 	 * message of several readings (a Tasmota SENSOR) encoded back to back
 	 * in multi, appended from multi_next on (again after a failed append) */
@@ -381,6 +385,16 @@ static void on_accounting(void *ctx, bool on)
 	pthread_mutex_unlock(&b->acct_lock);
 }
 
+/* A reading with seq is in the log: its seq is seen (see take_message). */
+static void seq_stored(struct bridge *b, const char *topic, const char *boot, uint64_t seq)
+{
+	uint64_t missing;
+	if (b->share_group)
+		seqtrack_see(b->seq, topic, boot, seq, &missing);
+	else
+		seq_note(b, b->seq, topic, boot, seq);
+}
+
 static bool take_message(struct bridge *b, const char *topic, const void *payload, size_t len,
 			 bool retained)
 {
@@ -388,10 +402,17 @@ static bool take_message(struct bridge *b, const char *topic, const void *payloa
 	 * parsed, counted and encoded already; only the append is tried again */
 	if (b->multi)
 		return store_multi(b, topic);
-	if (b->held)
-		return store(b, b->held_kind, b->held_arrival, b->held_alt ? b->alt_topic : topic,
-			     b->held_rec ? b->rec : payload, b->held_rec ? b->held_len : len,
-			     b->held_rec);
+	if (b->held) {
+		bool ok = store(b, b->held_kind, b->held_arrival, b->held_alt ? b->alt_topic : topic,
+				b->held_rec ? b->rec : payload, b->held_rec ? b->held_len : len,
+				b->held_rec);
+		if (ok && b->held_noted)
+			seq_stored(b, topic, b->held_boot, b->held_seq);
+		if (ok)
+			b->held_noted = false;
+		return ok;
+	}
+	b->held_noted = false;
 	int64_t arrival = clock_now_ms();
 	(void)retained; /* a retained reading keeps its ts, so a redelivery lands on the same point */
 	b->received++;
@@ -548,11 +569,14 @@ static bool take_message(struct bridge *b, const char *topic, const void *payloa
 		data = b->rec;
 		data_len = (size_t)n;
 		bool ok = store(b, kind, arrival, topic, data, data_len, true);
-		uint64_t missing;
-		if (ok && noted && b->share_group)
-			seqtrack_see(b->seq, topic, boot, seq, &missing);
-		else if (ok && noted)
-			seq_note(b, b->seq, topic, boot, seq);
+		if (ok && noted) {
+			seq_stored(b, topic, boot, seq);
+		} else if (noted) {
+			/* held: noted when the log takes it */
+			b->held_noted = true;
+			memcpy(b->held_boot, boot, sizeof(b->held_boot));
+			b->held_seq = seq;
+		}
 		return ok;
 	}
 	}
