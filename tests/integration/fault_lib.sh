@@ -60,5 +60,7 @@ wait_vm() { # METRIC N SECONDS
 }
 
 metric() { # PORT NAME-REGEX: a value from the bridge's /metrics
-  curl -sf "http://127.0.0.1:$1/metrics" | awk -v re="$2" '$0 ~ re {print $NF; exit}'
+  # awk reads to the end: one that stopped at the first match would close the
+  # pipe under curl, which then fails (pipefail) once /metrics is long
+  curl -sf "http://127.0.0.1:$1/metrics" | awk -v re="$2" '!found && $0 ~ re { v = $NF; found = 1 } END { if (found) print v }'
 }
