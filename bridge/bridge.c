@@ -395,30 +395,203 @@ static void seq_stored(struct bridge *b, const char *topic, const char *boot, ui
 		seq_note(b, b->seq, topic, boot, seq);
 }
 
+/*
+ * The same message again (common/mqtt.c holds it until it is taken): parsed,
+ * counted and encoded already; only the append is tried again.
+ */
+static bool take_again(struct bridge *b, const char *topic, const void *payload, size_t len)
+{
+	if (b->multi)
+		return store_multi(b, topic);
+	bool ok = store(b, b->held_kind, b->held_arrival, b->held_alt ? b->alt_topic : topic,
+			b->held_rec ? b->rec : payload, b->held_rec ? b->held_len : len,
+			b->held_rec);
+	if (ok && b->held_noted)
+		seq_stored(b, topic, b->held_boot, b->held_seq);
+	if (ok)
+		b->held_noted = false;
+	return ok;
+}
+
+/* A message the format refused: counted under its own name and logged. */
+static void refuse(struct bridge *b, const struct format *f, const struct format_result *res,
+		   const char *topic, const void *payload, size_t len)
+{
+	char ex[72];
+	switch (res->kind) {
+	case FORMAT_BAD_TOPIC:
+		b->bad_topic++;
+		if (f == &format_sensorwire)
+			log_warn("bridge", "refused a message on '%s': the topic is not "
+				 "<prefix>/<node>/<sensor> (levels of 1 to 255 bytes, no control "
+				 "characters, '\\', '+' or '#')", topic);
+		else
+			log_warn("bridge", "refused a message on '%s': not a %s topic (%s; levels "
+				 "of 1 to 255 bytes, no control characters, '\\', '+' or '#')", topic,
+				 f->name, f->topics);
+		break;
+	case FORMAT_TOO_LARGE:
+		b->payload_too_large++;
+		log_warn("bridge", "refused a message on '%s': payload of %zu bytes exceeds %d",
+			 topic, len, READING_MAX_PAYLOAD);
+		break;
+	case FORMAT_IGNORED:
+		b->ignored++;
+		log_debug("bridge", "ignored a message on '%s': a %s topic without a reading", topic,
+			  f->name);
+		break;
+	default: /* FORMAT_MALFORMED */
+		excerpt(payload, len, ex, sizeof(ex));
+		b->malformed++;
+		if (f == &format_sensorwire)
+			log_warn("bridge", "malformed payload on '%s': %s: '%s'", topic, res->err, ex);
+		else
+			log_warn("bridge", "malformed %s payload on '%s': %s: '%s'", f->name, topic,
+				 res->err, ex);
+		break;
+	}
+}
+
+/* An availability message: ours as it came, another format's as ours (take_record()). */
+static bool take_status(struct bridge *b, const struct format *f,
+			const struct format_result *res, int64_t arrival, const char *topic,
+			const void *payload, size_t len)
+{
+	if (!res->online)
+		log_info("bridge", "node '%s' went offline", res->node);
+	if (f == &format_sensorwire)
+		return store(b, TOPIC_STATUS, arrival, topic, payload, len, false);
+	snprintf(b->alt_topic, sizeof(b->alt_topic), "%s/%s/status", f->name, res->node);
+	memcpy(b->rec, res->online ? "online" : "offline", res->online ? 6 : 7);
+	b->held_alt = true;
+	bool ok = store(b, TOPIC_STATUS, arrival, b->alt_topic, b->rec, res->online ? 6 : 7, true);
+	if (ok)
+		b->held_alt = false;
+	return ok;
+}
+
+/*
+ * The readings of one message share its time (one Time, one arrival): the
+ * timestamp policy decides for all of them at once. False: refused by it.
+ * *total gets the bound of their records.
+ */
+static bool prepare_readings(struct bridge *b, struct format_result *res, const char *topic,
+			     int64_t arrival, size_t *total)
+{
+	if (!ts_policy(b, &res->r[0], topic, arrival))
+		return false;
+	*total = 0;
+	for (size_t i = 0; i < res->n; i++) {
+		struct reading *r = &res->r[i];
+		if (i > 0 && res->r[0].ts_ms != r->ts_ms && !res->r[0].ts_from_payload) {
+			r->ts_ms = res->r[0].ts_ms;
+			r->ts_from_payload = false;
+		}
+		b->ignored_keys += r->ignored_keys;
+		b->dropped_tags += r->dropped_tags;
+		*total += record_bound(r);
+	}
+	return true;
+}
+
+/* Several readings of one message (a Tasmota SENSOR): encoded back to back, then stored. */
+static bool take_several(struct bridge *b, struct format_result *res, const char *topic,
+			 int64_t arrival, size_t total)
+{
+	b->multi = malloc(total);
+	if (!b->multi)
+		return false;   /* not acknowledged: tried again */
+	size_t off = 0;
+	for (size_t i = 0; i < res->n; i++) {
+		b->multi_off[i] = off;
+		int n = record_encode(&res->r[i], b->multi + off, total - off);
+		if (n < 0) {
+			/* cannot happen (record_bound()) */
+			b->lost++;
+			log_error("bridge", "cannot store a reading from '%s': %s (lost)", topic,
+				  strerror(-n));
+			free(b->multi);
+			b->multi = NULL;
+			return true;
+		}
+		off += (size_t)n;
+	}
+	b->multi_off[res->n] = off;
+	b->multi_n = res->n;
+	b->multi_next = 0;
+	b->multi_arrival = arrival;
+	return store_multi(b, topic);
+}
+
+/*
+ * One reading with seq is noted once it is in the log (a message held for a
+ * failed append comes again: take_again), and a redelivery of one already
+ * there (QoS 1 after a reconnect: same boot and seq) is acknowledged without
+ * storing it twice. A copy would reach the outputs behind newer samples,
+ * e.g. behind a staleness marker sent meanwhile, where remote write can only
+ * skip it. In a share group the tracker only serves that (a replica sees a
+ * part of each sensor's seqs: the group's accountant counts, replica.h).
+ * Only formats with seq (sensorwire) take part.
+ */
+static bool seq_tracked(const struct bridge *b, const struct format *f,
+			const struct format_result *res)
+{
+	return f->seq && b->seq && res->n == 1 && res->r[0].has_seq && res->r[0].has_boot;
+}
+
+static bool take_readings(struct bridge *b, const struct format *f, struct format_result *res,
+			  int64_t arrival, const char *topic)
+{
+	size_t total;
+	if (!prepare_readings(b, res, topic, arrival, &total))
+		return true;
+	struct reading *r0 = &res->r[0];
+	if (res->n > 1) {
+		if (f->seq && !b->share_group)
+			seq_account(b, b->seq, topic, r0);
+		return take_several(b, res, topic, arrival, total);
+	}
+	bool noted = seq_tracked(b, f, res);
+	if (!noted && f->seq && !b->share_group)
+		seq_account(b, b->seq, topic, r0);
+	if (noted && seqtrack_seen(b->seq, topic, r0->boot, r0->seq)) {
+		if (!b->share_group)
+			b->seq_duplicates++;
+		b->duplicate++;
+		log_debug("bridge", "'%s': seq %llu again: already in the log", topic,
+			  (unsigned long long)r0->seq);
+		return true;
+	}
+	int n = record_encode(r0, b->rec, sizeof(b->rec));
+	if (n < 0) {
+		/* cannot happen (see b->rec); kept as a loud loss, not a silent one */
+		b->lost++;
+		log_error("bridge", "cannot store a reading from '%s': %s (lost)", topic,
+			  strerror(-n));
+		return true;
+	}
+	bool ok = store(b, TOPIC_READING, arrival, topic, b->rec, (size_t)n, true);
+	if (ok && noted)
+		seq_stored(b, topic, r0->boot, r0->seq);
+	if (!ok && noted) {
+		/* held: noted when the log takes it */
+		b->held_noted = true;
+		memcpy(b->held_boot, r0->boot, sizeof(b->held_boot));
+		b->held_seq = r0->seq;
+	}
+	return ok;
+}
+
 static bool take_message(struct bridge *b, const char *topic, const void *payload, size_t len,
 			 bool retained)
 {
-	/* the same message again (common/mqtt.c holds it until it is taken):
-	 * parsed, counted and encoded already; only the append is tried again */
-	if (b->multi)
-		return store_multi(b, topic);
-	if (b->held) {
-		bool ok = store(b, b->held_kind, b->held_arrival, b->held_alt ? b->alt_topic : topic,
-				b->held_rec ? b->rec : payload, b->held_rec ? b->held_len : len,
-				b->held_rec);
-		if (ok && b->held_noted)
-			seq_stored(b, topic, b->held_boot, b->held_seq);
-		if (ok)
-			b->held_noted = false;
-		return ok;
-	}
+	if (b->multi || b->held)
+		return take_again(b, topic, payload, len);
 	b->held_noted = false;
+	b->held_alt = false;
 	int64_t arrival = clock_now_ms();
 	(void)retained; /* a retained reading keeps its ts, so a redelivery lands on the same point */
 	b->received++;
-	b->held_alt = false;
-	const void *data = payload;
-	size_t data_len = len;
 	/* the refusals, cheapest first; each is counted under its own name */
 	size_t topic_len = strlen(topic);
 	if (topic_len > MQTT_TOPIC_MAX) {
@@ -431,156 +604,20 @@ static bool take_message(struct bridge *b, const char *topic, const void *payloa
 	const struct format *f = route(b, topic);
 	struct format_result *res = &b->res;
 	format_message(f, topic, payload, len, arrival, res);
-	enum topic_kind kind = res->kind == FORMAT_STATUS ? TOPIC_STATUS : TOPIC_READING;
+	bool ok = true;
 	switch (res->kind) {
-	case FORMAT_BAD_TOPIC:
-		b->bad_topic++;
-		if (f == &format_sensorwire)
-			log_warn("bridge", "refused a message on '%s': the topic is not "
-				 "<prefix>/<node>/<sensor> (levels of 1 to 255 bytes, no control "
-				 "characters, '\\', '+' or '#')", topic);
-		else
-			log_warn("bridge", "refused a message on '%s': not a %s topic (%s; levels "
-				 "of 1 to 255 bytes, no control characters, '\\', '+' or '#')", topic,
-				 f->name, f->topics);
-		return true;
-	case FORMAT_TOO_LARGE:
-		b->payload_too_large++;
-		log_warn("bridge", "refused a message on '%s': payload of %zu bytes exceeds %d",
-			 topic, len, READING_MAX_PAYLOAD);
-		return true;
-	case FORMAT_IGNORED:
-		b->ignored++;
-		log_debug("bridge", "ignored a message on '%s': a %s topic without a reading", topic,
-			  f->name);
-		return true;
-	case FORMAT_MALFORMED: {
-		char ex[72];
-		excerpt(payload, len, ex, sizeof(ex));
-		b->malformed++;
-		if (f == &format_sensorwire)
-			log_warn("bridge", "malformed payload on '%s': %s: '%s'", topic, res->err, ex);
-		else
-			log_warn("bridge", "malformed %s payload on '%s': %s: '%s'", f->name, topic,
-				 res->err, ex);
-		return true;
-	}
 	case FORMAT_STATUS:
-		if (!res->online)
-			log_info("bridge", "node '%s' went offline", res->node);
-		if (f != &format_sensorwire) {
-			/* the log's form of availability (take_record()) */
-			snprintf(b->alt_topic, sizeof(b->alt_topic), "%s/%s/status", f->name,
-				 res->node);
-			memcpy(b->rec, res->online ? "online" : "offline", res->online ? 6 : 7);
-			b->held_alt = true;
-			bool ok = store(b, TOPIC_STATUS, arrival, b->alt_topic, b->rec,
-					res->online ? 6 : 7, true);
-			if (ok)
-				b->held_alt = false;
-			return ok;
-		}
+		ok = take_status(b, f, res, arrival, topic, payload, len);
 		break;
-	case FORMAT_READINGS: {
-		/* the readings of one message share its time (one Time, one
-		 * arrival): the policy decides for all of them at once */
-		if (!ts_policy(b, &res->r[0], topic, arrival)) {
-			format_result_release(res);
-			return true;
-		}
-		size_t total = 0;
-		for (size_t i = 0; i < res->n; i++) {
-			struct reading *r = &res->r[i];
-			if (i > 0 && res->r[0].ts_ms != r->ts_ms && !res->r[0].ts_from_payload) {
-				r->ts_ms = res->r[0].ts_ms;
-				r->ts_from_payload = false;
-			}
-			b->ignored_keys += r->ignored_keys;
-			b->dropped_tags += r->dropped_tags;
-			total += record_bound(r);
-		}
-		/* only formats with seq (sensorwire) feed the gap accounting; in
-		 * a share group the group's accountant counts (replica.h) */
-		struct reading *r0 = &res->r[0];
-		/* one reading with seq: noted once it is in the log (a message
-		 * held for a failed append comes again), and a redelivery of one
-		 * already there (QoS 1 after a reconnect: same boot and seq) is
-		 * acknowledged without storing it twice. A copy would reach the
-		 * outputs behind newer samples, e.g. behind a staleness marker
-		 * sent meanwhile, where remote write can only skip it. In a share
-		 * group the tracker only serves that (a replica sees a part of
-		 * each sensor's seqs: the accountant counts, replica.h) */
-		bool noted = f->seq && b->seq && res->n == 1 && r0->has_seq && r0->has_boot;
-		char boot[sizeof(r0->boot)];
-		uint64_t seq = r0->seq;
-		if (noted) {
-			memcpy(boot, r0->boot, sizeof(boot));
-			if (seqtrack_seen(b->seq, topic, boot, seq)) {
-				if (!b->share_group)
-					b->seq_duplicates++;
-				b->duplicate++;
-				log_debug("bridge", "'%s': seq %llu again: already in the log", topic,
-					  (unsigned long long)seq);
-				format_result_release(res);
-				return true;
-			}
-		} else if (f->seq && !b->share_group) {
-			seq_account(b, b->seq, topic, r0);
-		}
-		if (res->n > 1) {
-			/* several readings (a Tasmota SENSOR): encoded back to back */
-			b->multi = malloc(total);
-			if (!b->multi) {
-				format_result_release(res);
-				return false;   /* not acknowledged: tried again */
-			}
-			size_t off = 0;
-			for (size_t i = 0; i < res->n; i++) {
-				b->multi_off[i] = off;
-				int n = record_encode(&res->r[i], b->multi + off, total - off);
-				if (n < 0) {
-					/* cannot happen (record_bound()) */
-					b->lost++;
-					log_error("bridge", "cannot store a reading from '%s': %s (lost)",
-						  topic, strerror(-n));
-					format_result_release(res);
-					free(b->multi);
-					b->multi = NULL;
-					return true;
-				}
-				off += (size_t)n;
-			}
-			b->multi_off[res->n] = off;
-			b->multi_n = res->n;
-			b->multi_next = 0;
-			b->multi_arrival = arrival;
-			format_result_release(res);
-			return store_multi(b, topic);
-		}
-		int n = record_encode(r0, b->rec, sizeof(b->rec));
+	case FORMAT_READINGS:
+		ok = take_readings(b, f, res, arrival, topic);
 		format_result_release(res);
-		if (n < 0) {
-			/* cannot happen (see b->rec); kept as a loud loss, not a silent one */
-			b->lost++;
-			log_error("bridge", "cannot store a reading from '%s': %s (lost)", topic,
-				  strerror(-n));
-			return true;
-		}
-		data = b->rec;
-		data_len = (size_t)n;
-		bool ok = store(b, kind, arrival, topic, data, data_len, true);
-		if (ok && noted) {
-			seq_stored(b, topic, boot, seq);
-		} else if (noted) {
-			/* held: noted when the log takes it */
-			b->held_noted = true;
-			memcpy(b->held_boot, boot, sizeof(b->held_boot));
-			b->held_seq = seq;
-		}
-		return ok;
+		break;
+	default:
+		refuse(b, f, res, topic, payload, len);
+		break;
 	}
-	}
-	return store(b, kind, arrival, topic, data, data_len, data == b->rec);
+	return ok;
 }
 
 /* A message common/mqtt.c could not pass on (its topic is too long). */
@@ -937,20 +974,9 @@ static int add_outputs(struct bridge *b, const struct cfg *c, bool dry_run)
 	return 0;
 }
 
-struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
+/* Batching, pacing and the timestamp policy. -1 on a bad setting (logged). */
+static int read_policies(struct bridge *b, const struct cfg *c)
 {
-	char err[512];
-	bool dry_run = mode != BRIDGE_RUN;
-	struct bridge *b = calloc(1, sizeof(*b));
-	if (!b)
-		return NULL;
-	b->cfg = c;
-	b->mode = mode;
-	b->lock_fd = -1;
-	pthread_mutex_init(&b->stop_lock, NULL);
-	pthread_cond_init(&b->stop_cond, NULL);
-	pthread_mutex_init(&b->rx_lock, NULL);
-	pthread_mutex_init(&b->acct_lock, NULL);
 	b->qos = (int)cfg_int(c, "MQTT_QOS");
 	b->out_par.batch_max = (size_t)cfg_int(c, "BATCH_MAX_SAMPLES");
 	b->out_par.batch_delay_ms = (int)cfg_int(c, "BATCH_MAX_DELAY_MS");
@@ -958,13 +984,13 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 	const char *pacing = cfg_str(c, "PACING");
 	if (strcmp(pacing, "adaptive") != 0 && strcmp(pacing, "off") != 0) {
 		log_error("config", "PACING: '%s' is not adaptive or off", pacing);
-		goto err;
+		return -1;
 	}
 	b->out_par.pacing_adaptive = strcmp(pacing, "adaptive") == 0;
 	const char *tsp = cfg_str(c, "TIMESTAMP_POLICY");
 	if (strcmp(tsp, "clamp") != 0 && strcmp(tsp, "refuse") != 0) {
 		log_error("config", "TIMESTAMP_POLICY: '%s' is not clamp or refuse", tsp);
-		goto err;
+		return -1;
 	}
 	b->ts_refuse = strcmp(tsp, "refuse") == 0;
 	b->ts_logged_ms = -60000;
@@ -974,88 +1000,109 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		if (parse_duration_ms(cfg_str(c, ts_keys[i]), out) < 0) {
 			log_error("config", "%s: '%s' is not a duration such as 600, 10m, 72h or 7d",
 				  ts_keys[i], cfg_str(c, ts_keys[i]));
-			goto err;
+			return -1;
 		}
 	}
-	b->seq = seqtrack_new(4096);
+	return 0;
+}
+
+/* MQTT_TOPICS, the subscriptions and MQTT_VERSION; the version, or -1 (logged). */
+static int read_topics(struct bridge *b, const struct cfg *c, enum bridge_mode mode)
+{
 	if (split_topics(b, cfg_str(c, "MQTT_TOPICS")) < 0 ||
 	    /* --dry-run gets its own copy of the stream, not a share of it */
 	    build_subscriptions(b, mode == BRIDGE_DRY_RUN ? NULL
 							: cfg_str(c, "MQTT_SHARE_GROUP")) < 0)
-		goto err;
+		return -1;
 	int mqtt_version = mqtt_parse_version(cfg_str(c, "MQTT_VERSION"));
 	if (mqtt_version < 0) {
 		log_error("config", "MQTT_VERSION '%s': use 5, 3.1.1 or auto",
 			  cfg_str(c, "MQTT_VERSION"));
-		goto err;
+		return -1;
 	}
 	if (b->share_group && mqtt_version == MQTT_V311)
 		log_warn("config", "MQTT_SHARE_GROUP with MQTT 3.1.1: $share/ works only where the "
 			 "broker offers it to 3.1.1 clients too (Mosquitto 2 does)");
+	return mqtt_version;
+}
 
-	struct wal_opts wo = { 0 };
-	const char *state_dir = cfg_is_set(c, "STATE_DIR") ? cfg_str(c, "STATE_DIR") : NULL;
-	if (state_dir && !*state_dir)
-		state_dir = NULL;
+/* The log's settings; *state_dir: STATE_DIR or NULL. -1 on a bad setting (logged). */
+static int read_log_opts(const struct cfg *c, enum bridge_mode mode, struct wal_opts *wo,
+			 const char **state_dir)
+{
+	*state_dir = cfg_is_set(c, "STATE_DIR") ? cfg_str(c, "STATE_DIR") : NULL;
+	if (*state_dir && !**state_dir)
+		*state_dir = NULL;
 	/* only the daemon uses STATE_DIR: a dry run keeps its log in memory */
-	wo.dir = mode == BRIDGE_RUN ? state_dir : NULL;
-	wo.max_bytes = (uint64_t)cfg_int(c, "WAL_MAX_BYTES");
-	wo.max_records = (uint64_t)cfg_int(c, "QUEUE_MAX_SAMPLES");
-	if (parse_sync(cfg_str(c, "WAL_SYNC"), &wo.sync_ms) < 0) {
+	wo->dir = mode == BRIDGE_RUN ? *state_dir : NULL;
+	wo->max_bytes = (uint64_t)cfg_int(c, "WAL_MAX_BYTES");
+	wo->max_records = (uint64_t)cfg_int(c, "QUEUE_MAX_SAMPLES");
+	if (parse_sync(cfg_str(c, "WAL_SYNC"), &wo->sync_ms) < 0) {
 		log_error("config", "WAL_SYNC: '%s' is not always, never or a period in ms",
 			  cfg_str(c, "WAL_SYNC"));
-		goto err;
+		return -1;
 	}
-	if (parse_duration_ms(cfg_str(c, "WAL_MAX_AGE"), &wo.max_age_ms) < 0) {
+	if (parse_duration_ms(cfg_str(c, "WAL_MAX_AGE"), &wo->max_age_ms) < 0) {
 		log_error("config", "WAL_MAX_AGE: '%s' is not a duration such as 3600, 90m, 72h or 7d",
 			  cfg_str(c, "WAL_MAX_AGE"));
-		goto err;
+		return -1;
 	}
+	return 0;
+}
 
-	if (add_outputs(b, c, dry_run) < 0)
-		goto err;
-
+/*
+ * --check-config looks at STATE_DIR without touching it (a bridge may run
+ * on it); otherwise the directory is locked, the log opened (and repaired)
+ * and each output's reader opened. -1 on failure (logged).
+ */
+static int open_log(struct bridge *b, const struct cfg *c, enum bridge_mode mode,
+		    const struct wal_opts *wo, const char *state_dir)
+{
+	char err[512];
 	if (mode == BRIDGE_CHECK) {
-		/* look, do not touch: a bridge may be running on this directory */
-		if (state_dir) {
-			char msg[STATE_MSG_MAX];
-			if (statedir_check(state_dir, msg, sizeof(msg)) < 0) {
-				log_error("config", "%s", msg);
-				goto err;
-			}
-			log_info("config", "%s", msg);
+		if (!state_dir)
+			return 0;
+		char msg[STATE_MSG_MAX];
+		if (statedir_check(state_dir, msg, sizeof(msg)) < 0) {
+			log_error("config", "%s", msg);
+			return -1;
 		}
-	} else {
-		if (wo.dir) {
-			/* before the log is opened: opening it cuts a torn tail */
-			b->lock_fd = statedir_lock(wo.dir, err, sizeof(err));
-			if (b->lock_fd < 0) {
-				log_error("bridge", "%s", err);
-				goto err;
-			}
-		}
-		b->wal = wal_open(&wo, err, sizeof(err));
-		if (!b->wal) {
-			log_error("bridge", "STATE_DIR: %s", err);
-			goto err;
-		}
-		if (mode == BRIDGE_DRY_RUN && state_dir)
-			log_info("bridge", "dry run: STATE_DIR '%s' is left alone (log in memory)",
-				 state_dir);
-		else if (!wal_durable(b->wal))
-			log_warn("bridge", "no STATE_DIR: readings wait in memory (at most %lld) and "
-				 "are lost if the bridge stops before sending them; set STATE_DIR "
-				 "for a durable log", cfg_int(c, "QUEUE_MAX_SAMPLES"));
+		log_info("config", "%s", msg);
+		return 0;
 	}
-	for (size_t i = 0; b->wal && i < b->n_out; i++) {
+	if (wo->dir) {
+		/* before the log is opened: opening it cuts a torn tail */
+		b->lock_fd = statedir_lock(wo->dir, err, sizeof(err));
+		if (b->lock_fd < 0) {
+			log_error("bridge", "%s", err);
+			return -1;
+		}
+	}
+	b->wal = wal_open(wo, err, sizeof(err));
+	if (!b->wal) {
+		log_error("bridge", "STATE_DIR: %s", err);
+		return -1;
+	}
+	if (mode == BRIDGE_DRY_RUN && state_dir)
+		log_info("bridge", "dry run: STATE_DIR '%s' is left alone (log in memory)", state_dir);
+	else if (!wal_durable(b->wal))
+		log_warn("bridge", "no STATE_DIR: readings wait in memory (at most %lld) and are lost "
+			 "if the bridge stops before sending them; set STATE_DIR for a durable log",
+			 cfg_int(c, "QUEUE_MAX_SAMPLES"));
+	for (size_t i = 0; i < b->n_out; i++) {
 		b->out[i].reader = wal_reader_open(b->wal, b->out[i].ops->name, err, sizeof(err));
 		if (!b->out[i].reader) {
 			log_error("bridge", "%s", err);
-			goto err;
+			return -1;
 		}
 	}
+	return 0;
+}
 
-	struct mqtt_opts mo = {
+/* The bridge's MQTT connection settings (the strings stay the cfg's). */
+static void mqtt_settings(const struct cfg *c, int mqtt_version, struct mqtt_opts *mo)
+{
+	*mo = (struct mqtt_opts){
 		.url = cfg_str(c, "MQTT_URL"),
 		.client_id = cfg_str(c, "MQTT_CLIENT_ID"),
 		.username = cfg_str(c, "MQTT_USERNAME"),
@@ -1070,58 +1117,100 @@ struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
 		.session_expiry_s = (unsigned)cfg_int(c, "MQTT_SESSION_EXPIRY_S"),
 		.receive_max = (unsigned)cfg_int(c, "MQTT_RECEIVE_MAX"),
 	};
+}
+
+/*
+ * A share group's replica (replica.h): presence, adoption and the seq
+ * accountant, which reads the plain filters of the formats with seq. Sets
+ * the connection's Will. -1 on failure.
+ */
+static int add_replica(struct bridge *b, struct mqtt_opts *mo)
+{
+	char *seqf[MAX_TOPICS];
+	size_t nseq = 0;
+	for (size_t i = 0; i < b->n_topics; i++)
+		if (b->topic_fmt[i]->seq)
+			seqf[nseq++] = b->topics[i];
+	struct replica_opts ro = { .group = b->share_group, .mqtt = mo, .qos = b->qos,
+				   .subf = b->subf, .n_subf = b->n_subf,
+				   .seq_filters = seqf, .n_seq = nseq };
+	struct replica_host rh = { .ctx = b, .take = on_adopted, .account = on_account,
+				   .accounting = on_accounting };
+	if (!(b->acct_res = calloc(1, sizeof(*b->acct_res))) || !(b->rep = replica_new(&ro, &rh)))
+		return -1;
+	mo->will_topic = replica_will_topic(b->rep);
+	mo->will_payload = "down";
+	mo->will_retained = true;
+	mo->will_qos = 1;
+	return 0;
+}
+
+/* The MQTT client, and the subscriptions the session holds (STATE_DIR). -1 on failure. */
+static int open_mqtt(struct bridge *b, struct mqtt_opts *mo, const char *dir)
+{
+	char err[512], paho_dir[4096];
+	if (dir) {
+		/* Paho keeps messages it queued internally here (docs/protocols.md#mqtt, G8) */
+		snprintf(paho_dir, sizeof(paho_dir), "%s/paho", dir);
+		mo->persist_dir = paho_dir;
+	}
+	struct mqtt_handlers h = { .on_connect = on_connect, .on_message = on_message,
+				   .on_dropped = on_dropped };
+	b->mqtt = mqtt_new(mo, &h, b, err, sizeof(err));
+	mo->persist_dir = NULL;
+	if (!b->mqtt) {
+		log_error("config", "%s", err);
+		return -1;
+	}
+	if (b->rep)
+		replica_attach(b->rep, b->mqtt);
+	if (dir) {
+		size_t n = strlen(dir) + sizeof("/subscriptions");
+		if (!(b->subs_path = malloc(n)))
+			return -1;
+		snprintf(b->subs_path, n, "%s/subscriptions", dir);
+		subs_load(b, mo->url ? mo->url : "", mo->client_id ? mo->client_id : "");
+	}
+	return 0;
+}
+
+struct bridge *bridge_new(const struct cfg *c, enum bridge_mode mode)
+{
+	struct bridge *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->cfg = c;
+	b->mode = mode;
+	b->lock_fd = -1;
+	pthread_mutex_init(&b->stop_lock, NULL);
+	pthread_cond_init(&b->stop_cond, NULL);
+	pthread_mutex_init(&b->rx_lock, NULL);
+	pthread_mutex_init(&b->acct_lock, NULL);
+	b->seq = seqtrack_new(4096);
+
+	struct wal_opts wo = { 0 };
+	const char *state_dir;
+	int mqtt_version;
+	if (read_policies(b, c) < 0 || (mqtt_version = read_topics(b, c, mode)) < 0 ||
+	    read_log_opts(c, mode, &wo, &state_dir) < 0 || add_outputs(b, c, mode != BRIDGE_RUN) < 0 ||
+	    open_log(b, c, mode, &wo, state_dir) < 0)
+		goto err;
+
+	struct mqtt_opts mo;
+	mqtt_settings(c, mqtt_version, &mo);
 	if (mode == BRIDGE_DRY_RUN) {
 		/* a session of its own, gone when it disconnects: the durable
 		 * session's queue stays the daemon's */
-		b->client_id = dry_run_client_id(mo.client_id);
-		if (!b->client_id)
+		if (!(b->client_id = dry_run_client_id(mo.client_id)))
 			goto err;
 		mo.client_id = b->client_id;
 		mo.clean_session = true;
 		mo.session_expiry_s = 0;
-	} else if (b->share_group) {
-		/* presence, adoption and the seq accountant (replica.h): the
-		 * plain filters of the formats with seq feed the accountant */
-		char *seqf[MAX_TOPICS];
-		size_t nseq = 0;
-		for (size_t i = 0; i < b->n_topics; i++)
-			if (b->topic_fmt[i]->seq)
-				seqf[nseq++] = b->topics[i];
-		struct replica_opts ro = { .group = b->share_group, .mqtt = &mo, .qos = b->qos,
-					   .subf = b->subf, .n_subf = b->n_subf,
-					   .seq_filters = seqf, .n_seq = nseq };
-		struct replica_host rh = { .ctx = b, .take = on_adopted, .account = on_account,
-					   .accounting = on_accounting };
-		if (!(b->acct_res = calloc(1, sizeof(*b->acct_res))) ||
-		    !(b->rep = replica_new(&ro, &rh)))
-			goto err;
-		mo.will_topic = replica_will_topic(b->rep);
-		mo.will_payload = "down";
-		mo.will_retained = true;
-		mo.will_qos = 1;
-	}
-	char paho_dir[4096];
-	if (wo.dir) {
-		/* Paho keeps messages it queued internally here (docs/protocols.md#mqtt, G8) */
-		snprintf(paho_dir, sizeof(paho_dir), "%s/paho", wo.dir);
-		mo.persist_dir = paho_dir;
-	}
-	struct mqtt_handlers h = { .on_connect = on_connect, .on_message = on_message,
-				   .on_dropped = on_dropped };
-	b->mqtt = mqtt_new(&mo, &h, b, err, sizeof(err));
-	if (!b->mqtt) {
-		log_error("config", "%s", err);
+	} else if (b->share_group && add_replica(b, &mo) < 0) {
 		goto err;
 	}
-	if (b->rep)
-		replica_attach(b->rep, b->mqtt);
-	if (wo.dir) {
-		size_t n = strlen(wo.dir) + sizeof("/subscriptions");
-		if (!(b->subs_path = malloc(n)))
-			goto err;
-		snprintf(b->subs_path, n, "%s/subscriptions", wo.dir);
-		subs_load(b, mo.url ? mo.url : "", mo.client_id ? mo.client_id : "");
-	}
+	if (open_mqtt(b, &mo, wo.dir) < 0)
+		goto err;
 	return b;
 err:
 	bridge_free(b);
