@@ -11,6 +11,7 @@
  * batch, for as long as it takes.
  */
 #include "bridge/bridge.h"
+#include "bridge/emit.h"
 #include "bridge/format.h"
 #include "bridge/output.h"
 #include "bridge/pacer.h"
@@ -1341,12 +1342,7 @@ void bridge_get_counters(struct bridge *b, struct bridge_counters *c)
 size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 {
 	size_t n = 0;
-#define EMIT(...)                                                              \
-	do {                                                                   \
-		int m_ = snprintf(buf + n, len > n ? len - n : 0, __VA_ARGS__);  \
-		if (m_ > 0)                                                    \
-			n += (size_t)m_;                                       \
-	} while (0)
+#define EMIT(...) (n = emitf(buf, len, n, __VA_ARGS__))
 	EMIT("# TYPE sensorwire_bridge_messages_total counter\n");
 	EMIT("sensorwire_bridge_messages_total{result=\"accepted\"} %llu\n",
 	     (unsigned long long)b->accepted);
@@ -1414,14 +1410,14 @@ size_t bridge_metrics(struct bridge *b, char *buf, size_t len)
 	EMIT("sensorwire_bridge_mqtt_info{version=\"%s\",client_id=\"%s\",share_group=\"%s\"} 1\n",
 	     proto == 5 ? "5" : proto ? "3.1.1" : "", cfg_str(b->cfg, "MQTT_CLIENT_ID"),
 	     b->share_group ? b->share_group : "");
-	if (b->rep && n < len)
-		n += replica_metrics(b->rep, buf + n, len - n);
+	if (b->rep)
+		n = replica_metrics(b->rep, buf, len, n);
 	EMIT("# TYPE sensorwire_bridge_mqtt_subscription gauge\n");
 	for (size_t i = 0; i < b->n_subf; i++)
 		EMIT("sensorwire_bridge_mqtt_subscription{filter=\"%s\",shared=\"%d\"} 1\n",
 		     b->subf[i], strncmp(b->subf[i], "$share/", 7) == 0);
 #undef EMIT
-	return n < len ? n : (len ? len - 1 : 0);
+	return n;
 }
 
 void bridge_log_stats(struct bridge *b)

@@ -70,7 +70,11 @@ bool bridge_connected(struct bridge *b);
  */
 bool bridge_log_healthy(struct bridge *b, char *why, size_t n);
 void bridge_get_counters(struct bridge *b, struct bridge_counters *out);
-/* Writes Prometheus text-format metrics into buf. Returns length. */
+/*
+ * Writes Prometheus text-format metrics into buf. Returns the length of the
+ * whole text, as snprintf does: when it is >= len, buf holds a cut copy and
+ * the caller asks again with a larger buffer (health.c).
+ */
 size_t bridge_metrics(struct bridge *b, char *buf, size_t len);
 /* Logs one summary line of the counters (periodic). */
 void bridge_log_stats(struct bridge *b);

@@ -26,7 +26,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	(void)upload;
 	(void)upload_len;
 	(void)req;
-	char buf[8192];
+	char buf[8192], *big = NULL, *body = buf;
+	size_t big_len = 0;
 	unsigned status = MHD_HTTP_OK;
 	const char *ctype = "text/plain; charset=utf-8";
 	size_t len;
@@ -49,11 +50,29 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	} else if (strcmp(url, "/metrics") == 0) {
 		ctype = "text/plain; version=0.0.4";
 		len = bridge_metrics(h->b, buf, sizeof(buf));
+		/* more than the stack buffer (many filters, a share group's
+		 * peers): the whole text from the heap, never a cut one */
+		for (int tries = 0; len >= sizeof(buf) && len >= big_len && tries < 4; tries++) {
+			free(big);
+			big_len = len + 4096;
+			if (!(big = malloc(big_len))) {
+				big_len = 0;
+				break;
+			}
+			len = bridge_metrics(h->b, big, big_len);
+		}
+		if (big && len < big_len) {
+			body = big;
+		} else if (len >= sizeof(buf)) {
+			status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+			len = (size_t)snprintf(buf, sizeof(buf), "metrics do not fit in memory\n");
+		}
 	} else {
 		status = MHD_HTTP_NOT_FOUND;
 		len = (size_t)snprintf(buf, sizeof(buf), "not found\n");
 	}
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_COPY);
+	free(big);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", ctype);

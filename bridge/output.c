@@ -28,6 +28,7 @@
  * its text, truncated) instead.
  */
 #include "bridge/output.h"
+#include "bridge/emit.h"
 #include "bridge/record.h"
 #include "bridge/sinks/sinks.h"
 #include "common/clock.h"
@@ -700,12 +701,7 @@ static uint64_t backlog(const struct output *o)
 
 size_t output_metrics(const struct output *outs, size_t n_out, char *buf, size_t len, size_t n)
 {
-#define EMIT(...)                                                              \
-	do {                                                                   \
-		int m_ = snprintf(buf + n, len > n ? len - n : 0, __VA_ARGS__);  \
-		if (m_ > 0)                                                    \
-			n += (size_t)m_;                                       \
-	} while (0)
+#define EMIT(...) (n = emitf(buf, len, n, __VA_ARGS__))
 	EMIT("# TYPE sensorwire_bridge_output_samples_total counter\n");
 	for (size_t i = 0; i < n_out; i++) {
 		const struct output *o = &outs[i];

@@ -9,6 +9,7 @@
  * thread from start to end (one at a time).
  */
 #include "bridge/replica.h"
+#include "bridge/emit.h"
 #include "common/clock.h"
 #include "common/log.h"
 
@@ -651,14 +652,9 @@ bool replica_leave(struct replica *r)
 
 /* --- /metrics ----------------------------------------------------------- */
 
-size_t replica_metrics(struct replica *r, char *buf, size_t len)
+size_t replica_metrics(struct replica *r, char *buf, size_t len, size_t n)
 {
-	size_t n = 0;
-#define EMIT(...)                                                              \
-	do {                                                                   \
-		if (n < len)                                                   \
-			n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);  \
-	} while (0)
+#define EMIT(...) (n = emitf(buf, len, n, __VA_ARGS__))
 	pthread_mutex_lock(&r->lock);
 	EMIT("# TYPE sensorwire_bridge_share_peer gauge\n");
 	for (size_t i = 0; i < r->n_peers; i++)
@@ -688,7 +684,7 @@ size_t replica_metrics(struct replica *r, char *buf, size_t len)
 	EMIT("sensorwire_bridge_share_adoption_last_seconds %.3f\n",
 	     (double)r->adoption_last_ms / 1000);
 #undef EMIT
-	return n < len ? n : len;
+	return n;
 }
 
 void replica_free(struct replica *r)

@@ -91,7 +91,9 @@ bool replica_leave(struct replica *r);
 /* Ends adoptions and the accountant (before the bridge disconnects). */
 void replica_stop(struct replica *r);
 /* The group's lines of /metrics. */
-size_t replica_metrics(struct replica *r, char *buf, size_t len);
+/* Appends the metrics at offset n of buf; returns the offset after them as if
+ * buf were large enough (emit.h). */
+size_t replica_metrics(struct replica *r, char *buf, size_t len, size_t n);
 void replica_free(struct replica *r);
 
 #endif

@@ -62,7 +62,7 @@ static void say(struct replica *r, const char *id, const char *payload, bool ret
 static bool has(struct replica *r, const char *id, const char *state)
 {
 	char buf[4096], want[256];
-	replica_metrics(r, buf, sizeof(buf));
+	replica_metrics(r, buf, sizeof(buf), 0);
 	snprintf(want, sizeof(want),
 		 "sensorwire_bridge_share_peer{group=\"g\",client_id=\"%s\",state=\"%s\"} 1\n", id,
 		 state);
@@ -91,7 +91,7 @@ static void test_states(void **state)
 	assert_false(has(r, "b9", "up"));
 	/* nothing adopted, nobody counting seq before the thread runs */
 	char buf[4096];
-	replica_metrics(r, buf, sizeof(buf));
+	replica_metrics(r, buf, sizeof(buf), 0);
 	assert_non_null(strstr(buf, "sensorwire_bridge_share_adopting{group=\"g\",client_id=\"\"} 0\n"));
 	assert_non_null(strstr(buf, "sensorwire_bridge_seq_accountant{group=\"g\"} 0\n"));
 	assert_non_null(strstr(buf, "sensorwire_bridge_share_adoptions_total{result=\"drained\"} 0\n"));
