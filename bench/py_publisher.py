@@ -7,6 +7,11 @@ QoS, retained status with a Last Will, and the same interval, with simulated
 readings (no hardware), paho's network thread (loop_start) and a monotonic
 schedule. Not a product: no outbox, no config file, no drivers.
 
+The schedule is sensor-publisher's (PY_SCHEDULE=spread, the default): sensor
+i is read at i x interval / n within each interval, so both do the same work
+at the same moments. PY_SCHEDULE=burst reads every sensor at the start of
+the interval, one wake-up for all of them, which is what a simple loop does.
+
   MQTT_URL=tcp://127.0.0.1:1883 NODE_NAME=n SENSORS="a=sim b=sim" \
   INTERVAL_MS=100 TAGS=location=desk /usr/bin/python3 bench/py_publisher.py
 """
@@ -77,9 +82,15 @@ def main():
 
     seq = {name: 0 for name in cfg["sensors"]}
     topics = {name: "%s/%s/%s" % (cfg["prefix"], cfg["node"], name) for name in cfg["sensors"]}
+    spread = os.environ.get("PY_SCHEDULE", "spread") != "burst"
+    n = max(1, len(cfg["sensors"]))
     due = time.monotonic()
     while not stop.is_set():
-        for name in cfg["sensors"]:
+        for i, name in enumerate(cfg["sensors"]):
+            if spread and i > 0:
+                stop.wait(max(0.0, due + i * cfg["interval"] / n - time.monotonic()))
+                if stop.is_set():
+                    break
             now_ms = int(time.time() * 1000)
             temp, hum = simulate(name, now_ms)
             seq[name] += 1

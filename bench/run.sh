@@ -646,6 +646,8 @@ bench_publisher() {
   track $!
   mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-tls/+' -F %t >"$T/pub-tls.topics" &
   track $!
+  mosquitto_sub -p "$MQ" -q 1 -t 'sensors/pub-pyb/+' -F %t >"$T/pub-pyb.topics" &
+  track $!
   nap 0.3
   env "${common[@]}" NODE_NAME=pub-c "$PUBLISHER" >>"$T/pub-c.log" 2>&1 &
   local CP=$!
@@ -658,14 +660,20 @@ bench_publisher() {
     >>"$T/pub-py.log" 2>&1 &
   local PP=$!
   track $PP
+  env "${common[@]}" NODE_NAME=pub-pyb PY_SCHEDULE=burst "$PY" "$SW_ROOT/bench/py_publisher.py" \
+    >>"$T/pub-pyb.log" 2>&1 &
+  local BP=$!
+  track $BP
   nap 2
-  local c0 p0 s0 rc0 rp0 rs0 c1 p1 s1 rc1 rp1 rs1 wc0 wp0 ws0 wc1 wp1 ws1
-  c0=$(cpu_ns "$CP") p0=$(cpu_ns "$PP") s0=$(cpu_ns "$SP")
-  wc0=$(ctx_switches "$CP") wp0=$(ctx_switches "$PP") ws0=$(ctx_switches "$SP")
+  local c0 p0 s0 rc0 rp0 rs0 c1 p1 s1 rc1 rp1 rs1 wc0 wp0 ws0 wc1 wp1 ws1 b0 b1 rb0 rb1 wb0 wb1
+  c0=$(cpu_ns "$CP") p0=$(cpu_ns "$PP") s0=$(cpu_ns "$SP") b0=$(cpu_ns "$BP")
+  rb0=$(readings "$T/pub-pyb.topics")
+  wc0=$(ctx_switches "$CP") wp0=$(ctx_switches "$PP") ws0=$(ctx_switches "$SP") wb0=$(ctx_switches "$BP")
   rc0=$(readings "$T/pub-c.topics") rp0=$(readings "$T/pub-py.topics") rs0=$(readings "$T/pub-tls.topics")
   nap $((PUB_S - 2))
-  c1=$(cpu_ns "$CP") p1=$(cpu_ns "$PP") s1=$(cpu_ns "$SP")
-  wc1=$(ctx_switches "$CP") wp1=$(ctx_switches "$PP") ws1=$(ctx_switches "$SP")
+  c1=$(cpu_ns "$CP") p1=$(cpu_ns "$PP") s1=$(cpu_ns "$SP") b1=$(cpu_ns "$BP")
+  rb1=$(readings "$T/pub-pyb.topics")
+  wc1=$(ctx_switches "$CP") wp1=$(ctx_switches "$PP") ws1=$(ctx_switches "$SP") wb1=$(ctx_switches "$BP")
   rc1=$(readings "$T/pub-c.topics") rp1=$(readings "$T/pub-py.topics") rs1=$(readings "$T/pub-tls.topics")
   PUB_C_RSS=$(status_kb "$CP" VmHWM) PUB_PY_RSS=$(status_kb "$PP" VmHWM) PUB_S_RSS=$(status_kb "$SP" VmHWM)
   read -r _ _ PUB_C_ANON PUB_C_FILE <<<"$(mem_split "$CP")"
@@ -676,14 +684,18 @@ bench_publisher() {
   PUB_C_CPU=$(div $(((c1 - c0) / 1000)) $((rc1 - rc0)) %.1f)
   PUB_PY_CPU=$(div $(((p1 - p0) / 1000)) $((rp1 - rp0)) %.1f)
   PUB_S_CPU=$(div $(((s1 - s0) / 1000)) $((rs1 - rs0)) %.1f)
+  PUB_PYB_CPU=$(div $(((b1 - b0) / 1000)) $((rb1 - rb0)) %.1f) PUB_PYB_N=$((rb1 - rb0))
   PUB_C_N=$((rc1 - rc0)) PUB_PY_N=$((rp1 - rp0)) PUB_S_N=$((rs1 - rs0))
   PUB_C_WAKE=$(div $((wc1 - wc0)) "$PUB_C_N" %.2f) PUB_PY_WAKE=$(div $((wp1 - wp0)) "$PUB_PY_N" %.2f)
-  PUB_S_WAKE=$(div $((ws1 - ws0)) "$PUB_S_N" %.2f)
+  PUB_S_WAKE=$(div $((ws1 - ws0)) "$PUB_S_N" %.2f) PUB_PYB_WAKE=$(div $((wb1 - wb0)) "$PUB_PYB_N" %.2f)
+  PUB_PYB_RSS=$(status_kb "$BP" VmHWM) PUB_PYB_THREADS=$(status_kb "$BP" Threads)
+  read -r _ _ PUB_PYB_ANON PUB_PYB_FILE <<<"$(mem_split "$BP")"
   PUB_LINK=static
   readelf -lW "$PUBLISHER" 2>/dev/null | grep -q INTERP && PUB_LINK=dynamic
   stop_pid "$CP" || true
   stop_pid "$SP" || true
   stop_pid "$PP" || true
+  stop_pid "$BP" || true
 }
 readings() { # a mosquitto_sub -F %t file -> lines that are not status
   local n=0 t
@@ -709,7 +721,12 @@ print_publisher() {
   printf '%-30s %9s %14s %8s %6s MiB %12s + %4s MiB  %s threads\n' "py_publisher.py (Python 3)" \
     "$PUB_PY_N" "$PUB_PY_CPU" "$PUB_PY_WAKE" "$(mib "$PUB_PY_RSS")" "$(mib "$PUB_PY_FILE")" \
     "$(mib "$PUB_PY_ANON")" "$PUB_PY_THREADS"
+  printf '%-30s %9s %14s %8s %6s MiB %12s + %4s MiB  %s threads\n' "  same, PY_SCHEDULE=burst" \
+    "$PUB_PYB_N" "$PUB_PYB_CPU" "$PUB_PYB_WAKE" "$(mib "$PUB_PYB_RSS")" "$(mib "$PUB_PYB_FILE")" \
+    "$(mib "$PUB_PYB_ANON")" "$PUB_PYB_THREADS"
   echo "   expected about $expect readings each; wake-ups: context switches of all threads per reading"
+  echo "   schedules: sensor-publisher and py_publisher.py read sensor i at i x interval / n of each"
+  echo "   interval; PY_SCHEDULE=burst reads all of them at its start (one wake-up for $PUB_SENSORS readings)"
   echo "   sensor-publisher is linked $PUB_LINK; the Python one publishes over tcp://"
   local ratio_s cpu_c cpu_s
   ratio=$(div "$PUB_C_RSS" "$PUB_PY_RSS" %.2f)
@@ -720,7 +737,8 @@ print_publisher() {
   [ "$PUB_S_CPU" = - ] && cpu_s=-
   echo
   echo "goal: publisher CPU per reading <= 0.5x Python: tcp:// ${cpu_c}x $(verdict "$cpu_c" '<' 0.5000001)," \
-    "ssl:// ${cpu_s}x $(verdict "$cpu_s" '<' 0.5000001)"
+    "ssl:// ${cpu_s}x $(verdict "$cpu_s" '<' 0.5000001)" \
+    "(the same schedule; against PY_SCHEDULE=burst: tcp:// $(div "$PUB_C_CPU" "$PUB_PYB_CPU" %.2f)x)"
   echo "goal: publisher RSS <= 0.15x Python:   tcp:// ${ratio}x $(verdict "$ratio" '<' 0.1500001)," \
     "ssl:// ${ratio_s}x $(verdict "$ratio_s" '<' 0.1500001)"
   echo "goal: publisher RSS < 2 MiB:           tcp:// $(mib "$PUB_C_RSS") MiB $(verdict "$(mib "$PUB_C_RSS")" '<' 2)," \

@@ -139,7 +139,10 @@ static void test_numbers_fast_path_is_printf(void **state)
 	char got[64], want[64];
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 	long checked = 0;
-	for (int i = 0; i < 200000; i++) {
+	/* PAYLOAD_NUMBERS: fewer under qemu (scripts/matrix.sh) */
+	const char *env = getenv("PAYLOAD_NUMBERS");
+	long count = env && atol(env) >= 1000 ? atol(env) : 200000;
+	for (long i = 0; i < count; i++) {
 		uint64_t r = rng_next(&x);
 		double v;
 		switch (i % 4) {
@@ -176,7 +179,7 @@ static void test_numbers_fast_path_is_printf(void **state)
 			fail_msg("%.17g: got '%s', printf says '%s'", v, got, want);
 		checked++;
 	}
-	assert_true(checked > 195000);
+	assert_true(checked > count * 39 / 40);
 }
 
 /*
