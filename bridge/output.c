@@ -35,6 +35,8 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -712,26 +714,28 @@ size_t output_metrics(const struct output *outs, size_t n_out, char *buf, size_t
 		EMIT("sensorwire_bridge_output_samples_total{output=\"%s\",result=\"lost_to_bounds\"} %llu\n",
 		     o->ops->name, (unsigned long long)o->lost_to_bounds);
 	}
-	EMIT("# TYPE sensorwire_bridge_output_unreadable_records_total counter\n");
-	for (size_t i = 0; i < n_out; i++)
-		EMIT("sensorwire_bridge_output_unreadable_records_total{output=\"%s\"} %llu\n",
-		     outs[i].ops->name, (unsigned long long)outs[i].unreadable);
-	EMIT("# TYPE sensorwire_bridge_output_retries_total counter\n");
-	for (size_t i = 0; i < n_out; i++)
-		EMIT("sensorwire_bridge_output_retries_total{output=\"%s\"} %llu\n",
-		     outs[i].ops->name, (unsigned long long)outs[i].retries);
-	EMIT("# TYPE sensorwire_bridge_output_pace_samples_per_second gauge\n");
-	for (size_t i = 0; i < n_out; i++)
-		EMIT("sensorwire_bridge_output_pace_samples_per_second{output=\"%s\"} %llu\n",
-		     outs[i].ops->name, (unsigned long long)outs[i].pace_rate);
-	EMIT("# TYPE sensorwire_bridge_output_pace_decreases_total counter\n");
-	for (size_t i = 0; i < n_out; i++)
-		EMIT("sensorwire_bridge_output_pace_decreases_total{output=\"%s\"} %llu\n",
-		     outs[i].ops->name, (unsigned long long)outs[i].pace_decreases);
-	EMIT("# TYPE sensorwire_bridge_output_backlog gauge\n");
-	for (size_t i = 0; i < n_out; i++)
-		EMIT("sensorwire_bridge_output_backlog{output=\"%s\"} %llu\n",
-		     outs[i].ops->name, (unsigned long long)backlog(&outs[i]));
+	/* the families with one value per output */
+	static const struct {
+		const char *name, *type;
+		size_t field;            /* offsetof the _Atomic uint64_t; SIZE_MAX: the backlog */
+	} fam[] = {
+		{ "unreadable_records_total", "counter", offsetof(struct output, unreadable) },
+		{ "retries_total", "counter", offsetof(struct output, retries) },
+		{ "pace_samples_per_second", "gauge", offsetof(struct output, pace_rate) },
+		{ "pace_decreases_total", "counter", offsetof(struct output, pace_decreases) },
+		{ "backlog", "gauge", SIZE_MAX },
+	};
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		EMIT("# TYPE sensorwire_bridge_output_%s %s\n", fam[f].name, fam[f].type);
+		for (size_t i = 0; i < n_out; i++) {
+			const struct output *o = &outs[i];
+			uint64_t v = fam[f].field == SIZE_MAX
+					     ? backlog(o)
+					     : *(const _Atomic uint64_t *)((const char *)o + fam[f].field);
+			EMIT("sensorwire_bridge_output_%s{output=\"%s\"} %llu\n", fam[f].name,
+			     o->ops->name, (unsigned long long)v);
+		}
+	}
 #undef EMIT
 	return n;
 }
