@@ -803,25 +803,42 @@ static void resub_unsubscribe(struct resub *r)
 	}
 }
 
-static void on_resub_success(void *ctx, MQTTAsync_successData *resp)
+/*
+ * The SUBACK of a resubscribe: code[i] is what the broker granted filter i
+ * (its QoS, or 0x80 and up: refused, with MQTT 5's reason). All granted:
+ * on to the UNSUBSCRIBE of the filters given up.
+ */
+static void resub_suback(struct resub *r, const int *code, bool v5)
 {
-	struct resub *r = ctx;
 	bool ok = true;
 	for (size_t i = 0; i < r->n_sub; i++) {
-		int q = !resp ? 0x80 : r->n_sub == 1 ? resp->alt.qos :
-			resp->alt.qosList ? resp->alt.qosList[i] : 0x80;
-		if (q >= 0x80) {
-			log_error(r->m->comp, "the broker refused the subscription to '%s'", r->sub[i]);
-			ok = false;
-		} else {
+		int q = code[i];
+		if (q < 0x80) {
 			log_info(r->m->comp, "subscribed to '%s' (qos %d)", r->sub[i], q);
+			continue;
 		}
+		ok = false;
+		if (v5) /* e.g. 0x9e: the broker has no shared subscriptions */
+			log_error(r->m->comp, "the broker refused the subscription to '%s': %s "
+				  "(reason 0x%02x)", r->sub[i], reason(r->m, q), (unsigned)q);
+		else
+			log_error(r->m->comp, "the broker refused the subscription to '%s'", r->sub[i]);
 	}
 	if (!ok) {
 		resub_end(r, false);
 		return;
 	}
 	resub_unsubscribe(r);
+}
+
+static void on_resub_success(void *ctx, MQTTAsync_successData *resp)
+{
+	struct resub *r = ctx;
+	int code[MQTT_SUBS_MAX];
+	for (size_t i = 0; i < r->n_sub; i++)
+		code[i] = !resp ? 0x80 : r->n_sub == 1 ? resp->alt.qos :
+			  resp->alt.qosList ? resp->alt.qosList[i] : 0x80;
+	resub_suback(r, code, false);
 }
 
 static void on_resub_failure(void *ctx, MQTTAsync_failureData *resp)
@@ -835,24 +852,11 @@ static void on_resub_failure(void *ctx, MQTTAsync_failureData *resp)
 static void on_resub_success5(void *ctx, MQTTAsync_successData5 *resp)
 {
 	struct resub *r = ctx;
-	bool ok = true;
-	for (size_t i = 0; i < r->n_sub; i++) {
-		int q = ack_code(resp, resp ? resp->alt.sub.reasonCodeCount : 0,
-				 resp ? resp->alt.sub.reasonCodes : NULL, (int)i);
-		if (q >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
-			/* e.g. 0x9e: the broker has no shared subscriptions */
-			log_error(r->m->comp, "the broker refused the subscription to '%s': %s "
-				  "(reason 0x%02x)", r->sub[i], reason(r->m, q), (unsigned)q);
-			ok = false;
-		} else {
-			log_info(r->m->comp, "subscribed to '%s' (qos %d)", r->sub[i], q);
-		}
-	}
-	if (!ok) {
-		resub_end(r, false);
-		return;
-	}
-	resub_unsubscribe(r);
+	int code[MQTT_SUBS_MAX];
+	for (size_t i = 0; i < r->n_sub; i++)
+		code[i] = ack_code(resp, resp ? resp->alt.sub.reasonCodeCount : 0,
+				   resp ? resp->alt.sub.reasonCodes : NULL, (int)i);
+	resub_suback(r, code, true);
 }
 
 static void on_resub_failure5(void *ctx, MQTTAsync_failureData5 *resp)
@@ -882,8 +886,8 @@ int mqtt_resubscribe(struct mqtt *m, char *const *sub, size_t n_sub, int qos,
 		     char *const *unsub, size_t n_unsub, void (*done)(void *ctx, bool ok),
 		     void *ctx)
 {
-	int qoss[64];
-	if (n_sub > 64 || n_unsub > 64)
+	int qoss[MQTT_SUBS_MAX];
+	if (n_sub > MQTT_SUBS_MAX || n_unsub > MQTT_SUBS_MAX)
 		return -EINVAL;
 	struct resub *r = calloc(1, sizeof(*r));
 	if (!r)

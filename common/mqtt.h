@@ -93,6 +93,9 @@ struct mqtt *mqtt_new(const struct mqtt_opts *o, const struct mqtt_handlers *h, 
 int mqtt_start(struct mqtt *m);
 /* Subscribes to n filters at qos; safe to call from on_connect. */
 int mqtt_subscribe(struct mqtt *m, char *const *filters, size_t n, int qos);
+/* The most filters one mqtt_resubscribe() takes of each kind. */
+#define MQTT_SUBS_MAX 128
+
 /*
  * Asks the broker for both, in order, as one step (either may be empty):
  * SUBSCRIBE to sub[] at qos, then UNSUBSCRIBE from unsub[]. done(ctx, ok)
