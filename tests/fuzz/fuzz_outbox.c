@@ -41,45 +41,24 @@
 #include "common/log.h"
 #include "publisher/outbox.h"
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_dir.h"
 
 #define MAX_BYTES (1u << 20)
 #define MAXL 4096
 
 static char dir[128], scratch[160];
 
-static void rm_tree(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d) {
-		for (struct dirent *e; (e = readdir(d));) {
-			char p[512];
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-			struct stat sb;
-			if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-				rm_tree(p);
-			else
-				unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
-
 static void atexit_clean(void)
 {
-	rm_tree(dir);
-	rm_tree(scratch);
+	fuzz_rm_tree(dir);
+	fuzz_rm_tree(scratch);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	struct stat sb;
-	const char *base = stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) ? "/dev/shm" : "/tmp";
-	snprintf(dir, sizeof(dir), "%s/sw-fuzz-outbox.%d", base, (int)getpid());
+	fuzz_dir_name(dir, sizeof(dir), "outbox");
 	snprintf(scratch, sizeof(scratch), "%s.w", dir);
 	log_threshold = -1;
 	atexit(atexit_clean);
@@ -88,12 +67,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void put(const char *name, const void *data, size_t n, bool append)
 {
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	int fd = open(p, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
-	FUZZ_CHECK(fd >= 0, "open %s", p);
-	FUZZ_CHECK(n == 0 || write(fd, data, n) == (ssize_t)n, "write %s", p);
-	close(fd);
+	fuzz_put(dir, name, data, n, append);
 }
 
 /* --- what the outbox gives back --- */
@@ -396,7 +370,7 @@ static void write_seg(struct fuzz_in *in, int g, uint64_t id, unsigned salt)
 {
 	char err[256], from[512], to[512];
 	struct kseg *k = &segs[g];
-	rm_tree(scratch);
+	fuzz_rm_tree(scratch);
 	struct outbox *ob = outbox_open(scratch, MAX_BYTES, err, sizeof(err));
 	FUZZ_CHECK(ob, "scratch outbox: %s", err);
 	k->n = 1 + fuzz_u8(in) % MAXREC;
@@ -621,7 +595,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_in in = { data, size };
 	if (size < 1)
 		return 0;
-	rm_tree(dir);
+	fuzz_rm_tree(dir);
 	FUZZ_CHECK(mkdir(dir, 0700) == 0, "mkdir %s", dir);
 	if (fuzz_u8(&in) & 1)
 		property(&in);

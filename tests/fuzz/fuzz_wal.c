@@ -40,44 +40,23 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_dir.h"
 
 #define MAXREC 8192
 #define MAXN 16
 
 static char state[128], wdir[160];
 
-static void rm_tree(const char *path)
-{
-	DIR *d = opendir(path);
-	if (d) {
-		for (struct dirent *e; (e = readdir(d));) {
-			char p[512];
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-			struct stat sb;
-			if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-				rm_tree(p);
-			else
-				unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
-
 static void atexit_clean(void)
 {
-	rm_tree(state);
+	fuzz_rm_tree(state);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	struct stat sb;
-	const char *base = stat("/dev/shm", &sb) == 0 && S_ISDIR(sb.st_mode) ? "/dev/shm" : "/tmp";
-	snprintf(state, sizeof(state), "%s/sw-fuzz-wal.%d", base, (int)getpid());
+	fuzz_dir_name(state, sizeof(state), "wal");
 	snprintf(wdir, sizeof(wdir), "%s/wal", state);
 	log_threshold = -1;
 	atexit(atexit_clean);
@@ -86,18 +65,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void fresh_dir(void)
 {
-	rm_tree(state);
+	fuzz_rm_tree(state);
 	FUZZ_CHECK(mkdir(state, 0700) == 0 && mkdir(wdir, 0700) == 0, "mkdir %s", wdir);
 }
 
 static void put(const char *name, const void *data, size_t n, bool append)
 {
-	char p[512];
-	snprintf(p, sizeof(p), "%s/%s", wdir, name);
-	int fd = open(p, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
-	FUZZ_CHECK(fd >= 0, "open %s", p);
-	FUZZ_CHECK(n == 0 || write(fd, data, n) == (ssize_t)n, "write %s", p);
-	close(fd);
+	fuzz_put(wdir, name, data, n, append);
 }
 
 static void seg_name(char *out, size_t n, uint64_t lsn, bool seg)
