@@ -104,14 +104,9 @@ static void shelly_parse(const char *topic, const void *payload, size_t len, int
 	format_level_copy(lv[n - 1], ln[n - 1], sensor, sizeof(sensor));
 	known_type(lv[n - 1], ln[n - 1], type, sizeof(type));
 	out->kind = FORMAT_MALFORMED;
-	cJSON *root = reading_json(payload, len, out->err, sizeof(out->err));
+	cJSON *root = reading_json_object(payload, len, out->err, sizeof(out->err));
 	if (!root)
 		return;
-	if (!cJSON_IsObject(root)) {
-		snprintf(out->err, sizeof(out->err), "payload is not a JSON object");
-		cJSON_Delete(root);
-		return;
-	}
 	struct reading *r = &out->r[0];
 	struct reading_build b;
 	if (reading_build_begin(&b, r, out->node, sensor, 8, 0, 8 * (READING_MAX_NAME + 1),

@@ -101,14 +101,10 @@ static void tas_parse(const char *topic, const void *payload, size_t len, int64_
 		}
 		return;
 	}
-	cJSON *root = reading_json(payload, len, out->err, sizeof(out->err));
+	cJSON *root = reading_json_object(payload, len, out->err, sizeof(out->err));
 	if (!root) {
 		out->kind = FORMAT_MALFORMED;
 		return;
-	}
-	if (!cJSON_IsObject(root)) {
-		snprintf(out->err, sizeof(out->err), "payload is not a JSON object");
-		goto bad;
 	}
 	int64_t ts = 0;
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "Time");

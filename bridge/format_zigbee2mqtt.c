@@ -92,14 +92,9 @@ static void z2m_parse(const char *topic, const void *payload, size_t len, int64_
 	char sensor[READING_MAX_VALUE + 1];
 	format_level_copy(lv[n - 1], ln[n - 1], sensor, sizeof(sensor));
 	out->kind = FORMAT_MALFORMED;
-	cJSON *root = reading_json(payload, len, out->err, sizeof(out->err));
+	cJSON *root = reading_json_object(payload, len, out->err, sizeof(out->err));
 	if (!root)
 		return;
-	if (!cJSON_IsObject(root)) {
-		snprintf(out->err, sizeof(out->err), "payload is not a JSON object");
-		cJSON_Delete(root);
-		return;
-	}
 	struct reading *r = &out->r[0];
 	struct reading_build b;
 	int members = cJSON_GetArraySize(root);

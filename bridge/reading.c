@@ -431,7 +431,7 @@ static int parse_envelope(const char *topic, size_t len, int64_t arrival_ms, cha
 }
 
 /* The payload as a JSON object; NULL + err when it is not one. */
-static cJSON *parse_object(const void *payload, size_t len, char *err, size_t errlen)
+cJSON *reading_json_object(const void *payload, size_t len, char *err, size_t errlen)
 {
 	cJSON *root = reading_json(payload, len, err, errlen);
 	if (root && !cJSON_IsObject(root)) {
@@ -514,7 +514,7 @@ int reading_parse(struct reading *r, const char *topic, const void *payload, siz
 	memset(r, 0, sizeof(*r));
 	if (parse_envelope(topic, len, arrival_ms, node, sensor, err, errlen) < 0)
 		return -1;
-	cJSON *root = parse_object(payload, len, err, errlen);
+	cJSON *root = reading_json_object(payload, len, err, errlen);
 	if (!root)
 		return -1;
 	struct reading_build b;

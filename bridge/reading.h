@@ -161,5 +161,7 @@ void reading_build_abort(struct reading_build *b);
  */
 struct cJSON;
 struct cJSON *reading_json(const void *payload, size_t len, char *err, size_t errlen);
+/* reading_json(), and the payload must be a JSON object ("payload is not a JSON object"). */
+struct cJSON *reading_json_object(const void *payload, size_t len, char *err, size_t errlen);
 
 #endif
