@@ -98,7 +98,8 @@ ALL_LDFLAGS := $(SANFLAGS) $(ARCH_FLAGS) $(LDFLAGS)
 # libatomic, linked only where something uses it
 ATOMIC := -Wl,--push-state,--as-needed -latomic -Wl,--pop-state
 # Paho: a copy of Debian's archive without its debugging instrumentation
-# (common/paho_notrace.c), linked into every program and test
+# (common/paho_notrace.c) and reading its sockets in chunks
+# (common/paho_sockbuf.c), linked into every program and test
 PAHO_TCP_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3a.a)
 PAHO_TLS_A := $(shell $(CC) $(ARCH_FLAGS) -print-file-name=libpaho-mqtt3as.a)
 PAHO_LIB   := $(BUILD)/paho/libswnt-paho.a
@@ -116,7 +117,7 @@ $(file >$(BUILD)/.flags,$(FLAGS_NOW))
 endif
 
 # --- sources: every .c under a component dir belongs to it; main.c is the program
-COMMON_SRC    := $(filter-out common/paho_notrace.c,$(wildcard common/*.c))
+COMMON_SRC    := $(filter-out common/paho_notrace.c common/paho_sockbuf.c,$(wildcard common/*.c))
 BRIDGE_SRC    := $(filter-out bridge/main.c,$(wildcard bridge/*.c bridge/sinks/*.c))
 PUBLISHER_SRC := $(filter-out publisher/main.c publisher/drivers/gpio_v%.c,\
 	$(wildcard publisher/*.c publisher/drivers/*.c)) publisher/drivers/gpio_v$(GPIOD_API).c
@@ -258,20 +259,33 @@ endif
 # The copies of Paho's archives: the members StackTrace.o and Heap.o (named
 # StackTrace.c.o, Heap.c.o by Paho's CMake) replaced by paho_notrace.o. An
 # archive without them (a Paho built for speed) gets the object all the
-# same; nothing refers to it then.
+# same; nothing refers to it then. In the member Socket.o alone, the calls
+# to recv, poll and close are renamed to paho_sockbuf.o's buffered ones
+# (SOCKBUF_SYMS); an archive without that member is one this build does not
+# know, and stops it.
+SOCKBUF_SYMS := --redefine-sym recv=sw_paho_recv --redefine-sym poll=sw_paho_poll \
+	--redefine-sym close=sw_paho_close
 $(BUILD)/paho/notrace.o: common/paho_notrace.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
-$(BUILD)/paho/libswnt-paho.a: $(PAHO_TLS_A) $(BUILD)/paho/notrace.o
-$(BUILD)/paho/nt-tcp.a: $(PAHO_TCP_A) $(BUILD)/paho/notrace.o
+$(BUILD)/paho/sockbuf.o: common/paho_sockbuf.c common/paho_sockbuf.h $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(BUILD)/paho/libswnt-paho.a: $(PAHO_TLS_A) $(BUILD)/paho/notrace.o $(BUILD)/paho/sockbuf.o
+$(BUILD)/paho/nt-tcp.a: $(PAHO_TCP_A) $(BUILD)/paho/notrace.o $(BUILD)/paho/sockbuf.o
 $(BUILD)/paho/libswnt-paho.a $(BUILD)/paho/nt-tcp.a:
 	@mkdir -p $(dir $@)
-	@echo "  AR      $@ (Paho without StackTrace.o, Heap.o)"
+	@echo "  AR      $@ (Paho without StackTrace.o, Heap.o; Socket.o buffered)"
 	$(Q)[ -f "$<" ] || { echo "$<: no Paho archive (apt-get install libpaho-mqtt-dev)" >&2; exit 1; }
 	$(Q)cp $< $@.tmp && chmod u+w $@.tmp && \
 		m=$$($(AR) t $@.tmp | grep -E '^(StackTrace|Heap)(\.c)?\.o$$' || true) && \
 		{ [ -z "$$m" ] || $(AR) d $@.tmp $$m; } && \
-		$(AR) rs $@.tmp $(word 2,$^) && mv $@.tmp $@
+		so=$$($(AR) t $@.tmp | grep -E '^Socket(\.c)?\.o$$') || \
+		{ echo "$<: no member Socket.o: a Paho this build does not know" >&2; exit 1; } && \
+		rm -rf $@.d && mkdir $@.d && (cd $@.d && $(AR) x ../$(notdir $@).tmp $$so) && \
+		$(OBJCOPY) $(SOCKBUF_SYMS) $@.d/$$so && \
+		$(AR) r $@.tmp $@.d/$$so && rm -rf $@.d && \
+		$(AR) rs $@.tmp $(wordlist 2,3,$^) && mv $@.tmp $@
 
 # protoc-c generates the remote-write messages at build time
 $(PROTO_SRC) $(PROTO_HDR) &: proto/remote.proto

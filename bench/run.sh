@@ -547,6 +547,16 @@ print_pacing() {
   echo
   echo "goal: drain into VictoriaMetrics, defaults >= 0.9x PACING=off:  ${ratio}x  $(verdict "$ratio" '>=' 0.9)" \
     "(5-95% rates; end to end ${ratio_e}x)"
+  # the issue's other half of the same goal: that drain, with the defaults,
+  # against mosquitto_sub draining the same backlog from the same broker
+  # (measured in the bridge section; BENCH_ONLY=pacing has no such figure)
+  if [ -n "${R_SUST[sub_drain]:-}" ]; then
+    ratio=$(div "${P_SUST[pv_defaults]}" "${R_SUST[sub_drain]}" %.2f)
+    echo "goal: drain into VictoriaMetrics, defaults >= 0.8x mosquitto_sub: ${ratio}x  $(verdict "$ratio" '>=' 0.8)" \
+      "(5-95% rates: ${P_SUST[pv_defaults]} against ${R_SUST[sub_drain]} msg/s)"
+  else
+    echo "goal: drain into VictoriaMetrics, defaults >= 0.8x mosquitto_sub: n/a (no mosquitto_sub drain in this run)"
+  fi
   for k in 429 429ra slow; do
     local x
     x=$(div "${P_SETTLED[pt_$k]}" "$THROTTLE_RATE" %.2f)

@@ -6,6 +6,11 @@
 # Each of the two objects is recognised by messages only it prints; the
 # control is Debian's own archive, which must still hold those messages (if
 # a Paho release rewords them, this test says so instead of passing).
+# And Paho reads its sockets through the buffers of common/paho_sockbuf.c:
+# in each program, every copy of Paho's Socket_getch and Socket_getdata
+# (the statically linked publisher has two, prefixed swtcp_ and swtls_)
+# calls sw_paho_recv and none calls recv itself (from the disassembly; the
+# programs keep their symbols).
 # Checked: the programs of this build (BUILD), the static ones `make test`
 # builds (STATIC_PUBLISHER, STATIC_BRIDGE) and the load generator.
 # shellcheck source-path=SCRIPTDIR
@@ -35,4 +40,13 @@ for p in "${progs[@]}"; do
   ! has "$p" "$HEAP_MSG" || fail "$p links Paho's Heap.o"
   has "$p" "MQTTAsync" || fail "$p holds no Paho at all: the check proves nothing"
   note "$p: Paho without StackTrace.o and Heap.o"
+  readers=$(nm "$p" | awk '($2 == "T" || $2 == "t") && $3 ~ /^(sw(tcp|tls)_)?Socket_get(ch|data)$/ { print $3 }')
+  [ -n "$readers" ] || fail "$p: no Socket_getch/Socket_getdata symbols: the check proves nothing"
+  for f in $readers; do
+    pre=${f%%Socket_get*}
+    code=$(objdump -d --no-show-raw-insn --disassemble="$f" "$p") || fail "$p: cannot disassemble $f"
+    grep -qE "call.*<${pre}sw_paho_recv>" <<<"$code" || fail "$p: $f does not read through sw_paho_recv"
+    ! grep -qE '(call|jmp).*<recv(@plt)?>' <<<"$code" || fail "$p: $f calls recv() itself"
+  done
+  note "$p: $(wc -w <<<"$readers") Paho socket readers go through the read buffers"
 done
