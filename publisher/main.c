@@ -63,6 +63,8 @@ static const struct cfg_key publisher_keys[] = {
 	  "seconds between two readings of a sensor (a driver refuses less than it allows)" },
 	{ "INTERVAL_MS", CFG_INT, "0", 0, 86400000,
 	  "milliseconds between readings; overrides INTERVAL_S when > 0 (tests, fast demos)" },
+	{ "READ_SCHEDULE", CFG_STR, "spread", 0, 0,
+	  "spread: sensor i reads at i x interval / n of each interval; aligned: all at its start" },
 	{ "TAGS", CFG_STR, NULL, 0, 0,
 	  "extra labels in every payload: k=v,k=v (not node or sensor)" },
 	{ "OUTBOX_DIR", CFG_STR, NULL, 0, 0,
@@ -213,6 +215,12 @@ static int validate(struct cfg *c, struct publisher_opts *o, struct payload_tags
 		return -EINVAL;
 	}
 	o->stop_via_will = so && strcmp(so, "will") == 0;
+	const char *rs = cfg_str(c, "READ_SCHEDULE");
+	if (strcmp(rs, "spread") != 0 && strcmp(rs, "aligned") != 0) {
+		snprintf(err, errlen, "READ_SCHEDULE '%s': use spread or aligned", rs);
+		return -EINVAL;
+	}
+	o->aligned = strcmp(rs, "aligned") == 0;
 	o->interval_ms = cfg_int(c, "INTERVAL_MS") > 0 ? (unsigned)cfg_int(c, "INTERVAL_MS")
 						       : (unsigned)cfg_int(c, "INTERVAL_S") * 1000u;
 	char msg[512];

@@ -154,6 +154,7 @@ struct publisher {
 	char boot[17];
 	unsigned interval_ms;
 	uint64_t start_ms;          /* monotonic; sensor i first reads at + i * interval / n */
+	bool aligned;               /* READ_SCHEDULE=aligned: all at start_ms + k * interval */
 	int qos;
 	struct sensor_task *tasks;
 	size_t n_tasks;
@@ -874,7 +875,7 @@ static void *sensor_main(void *arg)
 	struct sensor_task *t = arg;
 	struct publisher *p = t->p;
 	uint64_t iv = p->interval_ms;
-	uint64_t slot = p->start_ms + iv * t->index / p->n_tasks;
+	uint64_t slot = p->start_ms + (p->aligned ? 0 : iv * t->index / p->n_tasks);
 	uint64_t wake = slot;
 	char payload[PAYLOAD_MAX], err[256];
 	struct sensor_reading r;
@@ -930,6 +931,7 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 	if (o->tags)
 		p->tags = *o->tags;
 	p->interval_ms = o->interval_ms;
+	p->aligned = o->aligned;
 	p->qos = o->qos;
 	p->window = WINDOW;
 	p->ob = o->outbox;
@@ -1308,8 +1310,9 @@ int publisher_run(struct publisher *p, const sigset_t *stop, unsigned stats_ever
 		}
 		p->tasks[i].started = true;
 	}
-	log_info(COMP, "node '%s', boot %s: %zu sensor(s) every %u ms, status on '%s'", p->node,
-		 p->boot, p->n_tasks, p->interval_ms, p->status_topic);
+	log_info(COMP, "node '%s', boot %s: %zu sensor(s) every %u ms (%s), status on '%s'",
+		 p->node, p->boot, p->n_tasks, p->interval_ms, p->aligned ? "aligned" : "spread",
+		 p->status_topic);
 
 	/* two timers: the log line every stats_every_s, $stats every stats_interval_s */
 	bool restarting = false;

@@ -40,6 +40,7 @@ struct publisher_opts {
 	const struct payload_tags *tags;  /* may be NULL */
 	const char *boot;                 /* 16 hex digits of this process */
 	unsigned interval_ms;
+	bool aligned;                     /* READ_SCHEDULE=aligned: every sensor at the interval's start */
 	int qos;                          /* 0 or 1 */
 	struct sensor *sensors;           /* opened; borrowed, caller frees */
 	size_t n_sensors;

@@ -74,6 +74,7 @@ refuse "SENSORS: no sensors" NODE_NAME=n
 refuse "a dht22 needs at least 2000 ms between reads; the interval is 1000 ms" \
   NODE_NAME=n SENSORS=d=dht22,chip=gpiochip0,line=4 INTERVAL_S=1
 refuse "need an ssl:// or mqtts:// MQTT_URL" NODE_NAME=n SENSORS=a=sim MQTT_CA_FILE=/etc/hosts
+refuse "READ_SCHEDULE 'burst': use spread or aligned" NODE_NAME=n SENSORS=a=sim READ_SCHEDULE=burst
 # a secret on the command line is refused (it would show in ps)
 rc=0
 NODE_NAME=n SENSORS=a=sim "$PUBLISHER" --check-config --mqtt-password x >"$T/refuse.txt" 2>&1 || rc=$?

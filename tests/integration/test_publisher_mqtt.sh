@@ -95,3 +95,30 @@ assert_eq 1 "$(grep -c "warn publisher: sensor 'c' (sim): read failed: simulated
 fails_c=$(sed -n "s/.*sensor 'c': 0 reads ok, \([0-9]*\) failed (\1 transient;.* checksum \1,.*/\1/p" "$T/publisher.log")
 { [ -n "$fails_c" ] && [ "$fails_c" -ge 3 ]; } || fail "c's failures not counted: '$fails_c'"
 note "a: $reads_a readings, b: $reads_b, c: $fails_c failed reads, b offset $off ms"
+
+# READ_SCHEDULE=aligned: every sensor reads at the start of each interval, so
+# readings with the same seq carry (nearly) the same ts; spread above, b was
+# interval / 3 = 100 ms after a. The median gap counts (a loaded machine may
+# delay one read).
+: >"$T/sub2.txt"
+$SUB -v -t 'sensors/node2/+' >"$T/sub2.txt" 2>>"$T/sub.log" &
+track $!
+sleep 0.3
+MQTT_URL=tcp://127.0.0.1:$PORT NODE_NAME=node2 SENSORS="a=sim b=sim c=sim" INTERVAL_MS=300 \
+  READ_SCHEDULE=aligned LOG_LEVEL=info "$PUBLISHER" 2>"$T/publisher2.log" &
+PUB2=$!
+track $PUB2
+count2() { grep -c "^sensors/node2/$1 " "$T/sub2.txt" || true; }
+enough2() { [ "$(count2 a)" -ge 6 ] && [ "$(count2 b)" -ge 6 ] && [ "$(count2 c)" -ge 6 ]; }
+wait_for 15 enough2
+stop_pid $PUB2 TERM || fail "aligned publisher exited with status $?"
+grep -q "3 sensor(s) every 300 ms (aligned)" "$T/publisher2.log" || fail "aligned schedule not logged"
+for s in a b c; do
+  grep "^sensors/node2/$s " "$T/sub2.txt" | cut -d' ' -f2- | jq -r '"\(.seq) \(.ts)"' | sort -n >"$T/al-$s"
+done
+for s in b c; do
+  gap=$(join "$T/al-a" "$T/al-$s" | awk '{ d = $3 - $2; print d < 0 ? -d : d }' | sort -n |
+    awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : -1 }')
+  { [ "$gap" -ge 0 ] && [ "$gap" -le 30 ]; } || fail "aligned: $s's median gap to a is $gap ms, expected < 30"
+  note "aligned: $s reads a median $gap ms from a"
+done
