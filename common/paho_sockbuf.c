@@ -9,15 +9,24 @@
  * draining a backlog, that was most of the bridge's receive thread
  * (docs/protocols.md G14).
  *
- * The Makefile renames, in Socket.o alone, Paho's calls to recv, poll
- * and close to the functions below (objcopy --redefine-sym), so
+ * The Makefile renames, in Socket.o alone, Paho's calls to recv, poll,
+ * writev and close to the functions below (objcopy --redefine-sym), so
  * nothing else in a program is touched. They keep a read buffer per socket:
  *  - sw_paho_recv fills it with one recv() of up to SOCKBUF_SIZE bytes and
  *    hands it out in the small pieces Paho asks for; a read at least as big
  *    as the buffer, with nothing buffered, goes straight to the caller;
  *  - sw_paho_poll answers a poll for reading without a system call when a
  *    socket in the set has bytes buffered (the kernel cannot know about
- *    them); any other poll is the kernel's;
+ *    them). Paho polls for writing before each packet too, and reads only
+ *    from a socket it may write to (for the PUBACK); that poll is answered
+ *    "writable" without a system call only while every socket in it has
+ *    bytes buffered and its last write went out whole. Otherwise (a socket
+ *    still connecting has written nothing; a write cut short means a full
+ *    send buffer; a TLS socket writes through OpenSSL, not here, and its
+ *    reads leave nothing buffered) the kernel answers. Should the socket
+ *    have filled since, the next write is cut short, Paho queues the rest
+ *    as it does for any short write, and the kernel answers again;
+ *  - sw_paho_writev notes whether each write went out whole;
  *  - sw_paho_close forgets the socket before closing it, so a new socket
  *    with the same number starts empty.
  * Byte order and end of stream are the kernel's: the buffer only ever holds
@@ -43,7 +52,8 @@
 #include "paho_sockbuf.h"
 
 struct sockbuf {
-	int fd; /* -1: slot free */
+	int fd;          /* -1: slot free */
+	int wrote_whole; /* the last write went out whole */
 	size_t start, end;
 	char *buf;
 };
@@ -74,6 +84,7 @@ static struct sockbuf *take(int fd)
 		return NULL;
 	s->fd = fd;
 	s->start = s->end = 0;
+	s->wrote_whole = 0;
 	return s;
 }
 
@@ -114,23 +125,34 @@ ssize_t sw_paho_recv(int fd, void *dst, size_t len, int flags)
 	return n;
 }
 
-static int buffered(const struct pollfd *p)
+static int buffered(int fd)
 {
-	const struct sockbuf *s;
-	return (p->events & POLLIN) && (s = find(p->fd)) && s->start < s->end;
+	const struct sockbuf *s = find(fd);
+	return s && s->start < s->end;
 }
 
-/* a poll for reading that the buffers answer: the number of sockets with
- * bytes buffered, their revents POLLIN and the others' 0; 0 when none has */
+/* a poll that the buffers answer: the number of sockets ready, their
+ * revents set (POLLIN: bytes buffered; POLLOUT: see the top) and the
+ * others' 0; 0 when the kernel must answer */
 static int answer(struct pollfd *fds, nfds_t n)
 {
 	int ready = 0;
 	for (nfds_t i = 0; i < n; i++)
-		ready += buffered(&fds[i]);
-	if (ready)
+		if (fds[i].events & POLLIN)
+			ready += buffered(fds[i].fd);
+	if (ready) {
 		for (nfds_t i = 0; i < n; i++)
-			fds[i].revents = buffered(&fds[i]) ? POLLIN : 0;
-	return ready;
+			fds[i].revents = (fds[i].events & POLLIN) && buffered(fds[i].fd) ? POLLIN : 0;
+		return ready;
+	}
+	for (nfds_t i = 0; i < n; i++) {
+		const struct sockbuf *s = find(fds[i].fd);
+		if (fds[i].events != POLLOUT || !s || s->start == s->end || !s->wrote_whole)
+			return 0;
+	}
+	for (nfds_t i = 0; i < n; i++)
+		fds[i].revents = POLLOUT;
+	return (int)n;
 }
 
 int sw_paho_poll(struct pollfd *fds, nfds_t n, int timeout)
@@ -143,6 +165,22 @@ int sw_paho_poll(struct pollfd *fds, nfds_t n, int timeout)
 		stats.poll_calls++;
 	pthread_mutex_unlock(&lock);
 	return ready ? ready : poll(fds, n, timeout);
+}
+
+ssize_t sw_paho_writev(int fd, const struct iovec *iov, int count)
+{
+	size_t want = 0;
+	for (int i = 0; i < count; i++)
+		want += iov[i].iov_len;
+	ssize_t n = writev(fd, iov, count);
+	int e = errno;
+	pthread_mutex_lock(&lock);
+	struct sockbuf *s = find(fd);
+	if (s)
+		s->wrote_whole = n >= 0 && (size_t)n == want;
+	pthread_mutex_unlock(&lock);
+	errno = e;
+	return n;
 }
 
 int sw_paho_close(int fd)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define SOCKBUF_SIZE  16384 /* bytes read at once: about 100 readings */
 #define SOCKBUF_SLOTS 16    /* sockets buffered at once; more read unbuffered */
@@ -23,6 +24,7 @@ struct sockbuf_stats {
 
 ssize_t sw_paho_recv(int fd, void *dst, size_t len, int flags);
 int sw_paho_poll(struct pollfd *fds, nfds_t n, int timeout);
+ssize_t sw_paho_writev(int fd, const struct iovec *iov, int count);
 int sw_paho_close(int fd);
 void sw_paho_sockbuf_stats(struct sockbuf_stats *out);
 

@@ -6,11 +6,12 @@
 # Each of the two objects is recognised by messages only it prints; the
 # control is Debian's own archive, which must still hold those messages (if
 # a Paho release rewords them, this test says so instead of passing).
-# And Paho reads its sockets through the buffers of common/paho_sockbuf.c:
-# in each program, every copy of Paho's Socket_getch and Socket_getdata
-# (the statically linked publisher has two, prefixed swtcp_ and swtls_)
-# calls sw_paho_recv and none calls recv itself (from the disassembly; the
-# programs keep their symbols).
+# And Paho's Socket.c goes through common/paho_sockbuf.c: in each program,
+# every copy (the statically linked publisher has two, prefixed swtcp_ and
+# swtls_) of Socket_getch and Socket_getdata calls sw_paho_recv, of
+# Socket_getReadySocket sw_paho_poll, of Socket_writev sw_paho_writev and of
+# Socket_close_only sw_paho_close, and none calls the libc function itself
+# (from the disassembly; the programs keep their symbols).
 # Checked: the programs of this build (BUILD), the static ones `make test`
 # builds (STATIC_PUBLISHER, STATIC_BRIDGE) and the load generator.
 # shellcheck source-path=SCRIPTDIR
@@ -40,13 +41,20 @@ for p in "${progs[@]}"; do
   ! has "$p" "$HEAP_MSG" || fail "$p links Paho's Heap.o"
   has "$p" "MQTTAsync" || fail "$p holds no Paho at all: the check proves nothing"
   note "$p: Paho without StackTrace.o and Heap.o"
-  readers=$(nm "$p" | awk '($2 == "T" || $2 == "t") && $3 ~ /^(sw(tcp|tls)_)?Socket_get(ch|data)$/ { print $3 }')
-  [ -n "$readers" ] || fail "$p: no Socket_getch/Socket_getdata symbols: the check proves nothing"
-  for f in $readers; do
-    pre=${f%%Socket_get*}
-    code=$(objdump -d --no-show-raw-insn --disassemble="$f" "$p") || fail "$p: cannot disassemble $f"
-    grep -qE "call.*<${pre}sw_paho_recv>" <<<"$code" || fail "$p: $f does not read through sw_paho_recv"
-    ! grep -qE '(call|jmp).*<recv(@plt)?>' <<<"$code" || fail "$p: $f calls recv() itself"
+  syms=$(nm "$p")
+  checked=0
+  for pair in Socket_getch:recv Socket_getdata:recv Socket_getReadySocket:poll \
+    Socket_writev:writev Socket_close_only:close; do
+    fn=${pair%%:*} libc=${pair#*:}
+    copies=$(awk -v re="^(sw(tcp|tls)_)?$fn\$" '($2 == "T" || $2 == "t") && $3 ~ re { print $3 }' <<<"$syms")
+    [ -n "$copies" ] || fail "$p: no $fn symbol: the check proves nothing"
+    for f in $copies; do
+      pre=${f%%"$fn"}
+      code=$(objdump -d --no-show-raw-insn --disassemble="$f" "$p") || fail "$p: cannot disassemble $f"
+      grep -qE "call.*<${pre}sw_paho_$libc>" <<<"$code" || fail "$p: $f does not call sw_paho_$libc"
+      ! grep -qE "(call|jmp).*<$libc(@plt)?>" <<<"$code" || fail "$p: $f calls $libc() itself"
+      checked=$((checked + 1))
+    done
   done
-  note "$p: $(wc -w <<<"$readers") Paho socket readers go through the read buffers"
+  note "$p: $checked Paho socket functions go through common/paho_sockbuf.c"
 done

@@ -3,7 +3,9 @@
  * (common/paho_sockbuf.c) over real sockets (socketpairs): bytes come out
  * in order and whole in the pieces Paho asks for, with one recv() for many
  * of them; a poll for reading is answered while bytes are buffered and goes
- * to the kernel otherwise; EAGAIN, end of stream and errors are the
+ * to the kernel otherwise; a poll for writing is answered only while bytes
+ * are buffered and the last write went out whole (never for a socket that
+ * has not written, nor after a short write); EAGAIN, end of stream and errors are the
  * kernel's; a closed socket's bytes never reach a new socket with the same
  * number; and past the last slot, sockets are read unbuffered but right.
  */
@@ -18,6 +20,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/paho_sockbuf.h"
@@ -128,7 +131,8 @@ static void test_poll_answered_while_buffered(void **state)
 	assert_int_equal(b.polls_answered - a.polls_answered, 1);
 	assert_int_equal(b.poll_calls - a.poll_calls, 0);
 
-	/* a poll for writing is always the kernel's */
+	/* a poll for writing of a socket that has written nothing is the
+	 * kernel's (a socket still connecting must not be called writable) */
 	struct pollfd w = { .fd = sv[0], .events = POLLOUT };
 	assert_int_equal(sw_paho_poll(&w, 1, 0), 1);
 	assert_true(w.revents & POLLOUT);
@@ -150,6 +154,63 @@ static void test_poll_answered_while_buffered(void **state)
 	sw_paho_close(other[0]);
 	close(sv[1]);
 	close(other[1]);
+}
+
+static ssize_t wv(int fd, const void *p, size_t n)
+{
+	struct iovec iov = { .iov_base = (void *)p, .iov_len = n };
+	return sw_paho_writev(fd, &iov, 1);
+}
+
+static void test_write_poll_answered_after_whole_writes(void **state)
+{
+	(void)state;
+	int sv[2];
+	pair(sv);
+	int sz = 4096;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+	put(sv[1], "0123", 4);
+	char c;
+	assert_int_equal(sw_paho_recv(sv[0], &c, 1, 0), 1);
+	/* a whole write (a PUBACK) with bytes still buffered: answered */
+	assert_int_equal(wv(sv[0], "ack", 3), 3);
+	struct pollfd w = { .fd = sv[0], .events = POLLOUT };
+	struct sockbuf_stats a = stats();
+	assert_int_equal(sw_paho_poll(&w, 1, 0), 1);
+	assert_int_equal(w.revents, POLLOUT);
+	assert_int_equal(stats().polls_answered - a.polls_answered, 1);
+	assert_int_equal(stats().poll_calls - a.poll_calls, 0);
+
+	/* the peer stops reading: writes fill the socket until one is cut
+	 * short; from then on the kernel answers, and says "not writable" */
+	static char chunk[65536];
+	ssize_t n;
+	while ((n = wv(sv[0], chunk, sizeof chunk)) == (ssize_t)sizeof chunk)
+		;
+	assert_true(n < (ssize_t)sizeof chunk);
+	a = stats();
+	w.revents = 0;
+	assert_int_equal(sw_paho_poll(&w, 1, 0), 0);
+	assert_int_equal(w.revents, 0);
+	assert_int_equal(stats().poll_calls - a.poll_calls, 1);
+
+	/* drained by the peer, the next whole write makes it answerable again */
+	char sink[65536];
+	assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+	while (read(sv[1], sink, sizeof sink) > 0)
+		;
+	assert_int_equal(wv(sv[0], "ack", 3), 3);
+	assert_int_equal(sw_paho_poll(&w, 1, 0), 1);
+	assert_int_equal(w.revents, POLLOUT);
+
+	/* nothing buffered: the kernel answers, even after a whole write */
+	char rest[3];
+	assert_int_equal(sw_paho_recv(sv[0], rest, 3, 0), 3);
+	a = stats();
+	assert_int_equal(sw_paho_poll(&w, 1, 0), 1);
+	assert_int_equal(stats().poll_calls - a.poll_calls, 1);
+	sw_paho_close(sv[0]);
+	close(sv[1]);
 }
 
 static void test_end_of_stream_after_the_bytes(void **state)
@@ -278,6 +339,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_packets_in_order_few_syscalls),
 		cmocka_unit_test(test_poll_answered_while_buffered),
+		cmocka_unit_test(test_write_poll_answered_after_whole_writes),
 		cmocka_unit_test(test_end_of_stream_after_the_bytes),
 		cmocka_unit_test(test_short_and_large_reads),
 		cmocka_unit_test(test_closed_socket_forgotten),
