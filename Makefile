@@ -260,11 +260,12 @@ endif
 # StackTrace.c.o, Heap.c.o by Paho's CMake) replaced by paho_notrace.o. An
 # archive without them (a Paho built for speed) gets the object all the
 # same; nothing refers to it then. In the member Socket.o alone, the calls
-# to recv, poll, writev and close are renamed to paho_sockbuf.o's buffered ones
+# to recv, poll, writev, shutdown and close are renamed to paho_sockbuf.o's buffered ones
 # (SOCKBUF_SYMS); an archive without that member is one this build does not
 # know, and stops it.
 SOCKBUF_SYMS := --redefine-sym recv=sw_paho_recv --redefine-sym poll=sw_paho_poll \
-	--redefine-sym writev=sw_paho_writev --redefine-sym close=sw_paho_close
+	--redefine-sym writev=sw_paho_writev --redefine-sym shutdown=sw_paho_shutdown \
+	--redefine-sym close=sw_paho_close
 $(BUILD)/paho/notrace.o: common/paho_notrace.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<

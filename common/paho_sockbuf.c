@@ -43,7 +43,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -56,6 +58,8 @@ struct sockbuf {
 	int wrote_whole; /* the last write went out whole */
 	size_t start, end;
 	char *buf;
+	size_t out_len;  /* PUBACKs held back, not yet sent */
+	char *out;       /* SOCKBUF_OUT bytes */
 };
 
 static struct sockbuf slots[SOCKBUF_SLOTS] = {
@@ -82,10 +86,51 @@ static struct sockbuf *take(int fd)
 		return NULL;
 	if (!s->buf && !(s->buf = malloc(SOCKBUF_SIZE)))
 		return NULL;
+	if (!s->out && !(s->out = malloc(SOCKBUF_OUT)))
+		return NULL;
 	s->fd = fd;
-	s->start = s->end = 0;
+	s->start = s->end = s->out_len = 0;
 	s->wrote_whole = 0;
 	return s;
+}
+
+/*
+ * Sends what is held back (lock held). 1: all sent; 0: the socket took only
+ * part or none (the rest stays, and the kernel answers polls for writing
+ * until a write goes out whole); -1: the connection failed (what was held
+ * is dropped: Paho sees the failure on its next read or write, and the
+ * broker sends the unacknowledged messages again on the next connection).
+ */
+static int flush(struct sockbuf *s)
+{
+	while (s->out_len) {
+		ssize_t n = send(s->fd, s->out, s->out_len, MSG_NOSIGNAL);
+		stats.flushes++;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			s->wrote_whole = 0;
+			return 0;
+		}
+		if (n <= 0) {
+			s->out_len = 0;
+			s->wrote_whole = 0;
+			return -1;
+		}
+		memmove(s->out, s->out + n, s->out_len - (size_t)n);
+		s->out_len -= (size_t)n;
+	}
+	return 1;
+}
+
+static void flush_fd(int fd)
+{
+	struct sockbuf *s = find(fd);
+	if (s && s->out_len) {
+		int e = errno;
+		flush(s);
+		errno = e;
+	}
 }
 
 ssize_t sw_paho_recv(int fd, void *dst, size_t len, int flags)
@@ -100,6 +145,8 @@ ssize_t sw_paho_recv(int fd, void *dst, size_t len, int flags)
 		return recv(fd, dst, len, flags);
 	}
 	if (s->start == s->end) {
+		/* about to wait for the broker: it gets the held PUBACKs first */
+		flush_fd(fd);
 		if (len >= SOCKBUF_SIZE) {
 			n = recv(fd, dst, len, 0);
 			stats.recv_calls++;
@@ -155,16 +202,89 @@ static int answer(struct pollfd *fds, nfds_t n)
 	return (int)n;
 }
 
+/* sockets of the set with PUBACKs still held after a flush (lock held) */
+static int owing(const struct pollfd *fds, nfds_t n)
+{
+	int k = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		struct sockbuf *s = find(fds[i].fd);
+		if (s && s->out_len && flush(s) == 0)
+			k++;
+	}
+	return k;
+}
+
+/*
+ * The kernel's poll, while held PUBACKs wait for room in a socket: it also
+ * waits for those sockets to be writable, sends what they take, and returns
+ * only for what the caller asked about (or at the caller's timeout), so the
+ * broker is never left waiting for acknowledgements while Paho sleeps.
+ */
+static int poll_owing(struct pollfd *fds, nfds_t n, int timeout)
+{
+	struct pollfd tmp[SOCKBUF_SLOTS * 2];
+	if (n > sizeof tmp / sizeof tmp[0])
+		return poll(fds, n, timeout);
+	uint64_t deadline = 0;
+	struct timespec ts;
+	if (timeout > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		deadline = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + (uint64_t)timeout;
+	}
+	for (;;) {
+		pthread_mutex_lock(&lock);
+		for (nfds_t i = 0; i < n; i++) {
+			const struct sockbuf *s = find(fds[i].fd);
+			tmp[i] = fds[i];
+			if (s && s->out_len)
+				tmp[i].events |= POLLOUT;
+		}
+		pthread_mutex_unlock(&lock);
+		int r = poll(tmp, n, timeout);
+		if (r < 0)
+			return r;
+		int ready = 0;
+		pthread_mutex_lock(&lock);
+		for (nfds_t i = 0; i < n; i++) {
+			struct sockbuf *s = find(fds[i].fd);
+			if (s && s->out_len && (tmp[i].revents & (POLLOUT | POLLERR | POLLHUP)))
+				flush(s);
+			fds[i].revents = tmp[i].revents & (fds[i].events | POLLERR | POLLHUP | POLLNVAL);
+			ready += fds[i].revents != 0;
+		}
+		int left = owing(fds, n);
+		pthread_mutex_unlock(&lock);
+		if (ready || !left || timeout == 0 || r == 0)
+			return ready;
+		if (timeout > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+			if (now >= deadline)
+				return 0;
+			timeout = (int)(deadline - now);
+		}
+	}
+}
+
 int sw_paho_poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	pthread_mutex_lock(&lock);
 	int ready = answer(fds, n);
+	int left = ready ? 0 : owing(fds, n);
 	if (ready)
 		stats.polls_answered++;
 	else
 		stats.poll_calls++;
 	pthread_mutex_unlock(&lock);
-	return ready ? ready : poll(fds, n, timeout);
+	if (ready)
+		return ready;
+	return left ? poll_owing(fds, n, timeout) : poll(fds, n, timeout);
+}
+
+/* a PUBACK: type 4 in the fixed header's first byte (MQTT 3.1.1 and 5) */
+static int is_puback(const struct iovec *iov, int count)
+{
+	return count > 0 && iov[0].iov_len > 0 && ((const unsigned char *)iov[0].iov_base)[0] == 0x40;
 }
 
 ssize_t sw_paho_writev(int fd, const struct iovec *iov, int count)
@@ -172,10 +292,34 @@ ssize_t sw_paho_writev(int fd, const struct iovec *iov, int count)
 	size_t want = 0;
 	for (int i = 0; i < count; i++)
 		want += iov[i].iov_len;
-	ssize_t n = writev(fd, iov, count);
-	int e = errno;
 	pthread_mutex_lock(&lock);
 	struct sockbuf *s = find(fd);
+	/* a PUBACK while more input waits in the buffer: held back, and sent
+	 * with the others when the buffer runs dry (the PUBACK of its last
+	 * message, the next read from the kernel or poll), or before any other
+	 * write; the broker gets them in one segment instead of one each */
+	if (s && s->wrote_whole && s->start < s->end && is_puback(iov, count) &&
+	    s->out_len + want <= SOCKBUF_OUT) {
+		for (int i = 0; i < count; i++) {
+			memcpy(s->out + s->out_len, iov[i].iov_base, iov[i].iov_len);
+			s->out_len += iov[i].iov_len;
+		}
+		stats.writes_held++;
+		pthread_mutex_unlock(&lock);
+		return (ssize_t)want;
+	}
+	if (s && s->out_len) {
+		int r = flush(s);
+		if (r <= 0) {
+			/* what was held goes first: this write waits (Paho keeps it
+			 * and writes it when the socket is writable) or fails */
+			pthread_mutex_unlock(&lock);
+			errno = r == 0 ? EAGAIN : EPIPE;
+			return -1;
+		}
+	}
+	ssize_t n = writev(fd, iov, count);
+	int e = errno;
 	if (s)
 		s->wrote_whole = n >= 0 && (size_t)n == want;
 	pthread_mutex_unlock(&lock);
@@ -183,12 +327,23 @@ ssize_t sw_paho_writev(int fd, const struct iovec *iov, int count)
 	return n;
 }
 
+int sw_paho_shutdown(int fd, int how)
+{
+	pthread_mutex_lock(&lock);
+	flush_fd(fd);
+	pthread_mutex_unlock(&lock);
+	return shutdown(fd, how);
+}
+
 int sw_paho_close(int fd)
 {
 	pthread_mutex_lock(&lock);
 	struct sockbuf *s = find(fd);
-	if (s)
-		s->fd = -1; /* the buffer stays for the next socket */
+	if (s) {
+		flush_fd(fd); /* best effort: the PUBACKs before the FIN */
+		s->fd = -1;   /* the buffers stay for the next socket */
+		s->out_len = 0;
+	}
 	pthread_mutex_unlock(&lock);
 	return close(fd);
 }

@@ -10,7 +10,7 @@
 # every copy (the statically linked publisher has two, prefixed swtcp_ and
 # swtls_) of Socket_getch and Socket_getdata calls sw_paho_recv, of
 # Socket_getReadySocket sw_paho_poll, of Socket_writev sw_paho_writev and of
-# Socket_close_only sw_paho_close, and none calls the libc function itself
+# Socket_close_only sw_paho_shutdown and sw_paho_close, and none calls the libc function itself
 # (from the disassembly; the programs keep their symbols).
 # Checked: the programs of this build (BUILD), the static ones `make test`
 # builds (STATIC_PUBLISHER, STATIC_BRIDGE) and the load generator.
@@ -44,7 +44,7 @@ for p in "${progs[@]}"; do
   syms=$(nm "$p")
   checked=0
   for pair in Socket_getch:recv Socket_getdata:recv Socket_getReadySocket:poll \
-    Socket_writev:writev Socket_close_only:close; do
+    Socket_writev:writev Socket_close_only:shutdown Socket_close_only:close; do
     fn=${pair%%:*} libc=${pair#*:}
     copies=$(awk -v re="^(sw(tcp|tls)_)?$fn\$" '($2 == "T" || $2 == "t") && $3 ~ re { print $3 }' <<<"$syms")
     [ -n "$copies" ] || fail "$p: no $fn symbol: the check proves nothing"

@@ -5,7 +5,10 @@
  * of them; a poll for reading is answered while bytes are buffered and goes
  * to the kernel otherwise; a poll for writing is answered only while bytes
  * are buffered and the last write went out whole (never for a socket that
- * has not written, nor after a short write); EAGAIN, end of stream and errors are the
+ * has not written, nor after a short write); PUBACKs written while more
+ * input is buffered are held back and reach the peer together, in order,
+ * before any other write, before the buffer is refilled, before a poll,
+ * shutdown or close, and once the peer makes room again; EAGAIN, end of stream and errors are the
  * kernel's; a closed socket's bytes never reach a new socket with the same
  * number; and past the last slot, sockets are read unbuffered but right.
  */
@@ -20,7 +23,9 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/paho_sockbuf.h"
@@ -213,6 +218,193 @@ static void test_write_poll_answered_after_whole_writes(void **state)
 	close(sv[1]);
 }
 
+/* a PUBACK of packet id i, as Paho writes it: fixed header, then the id */
+static ssize_t puback(int fd, unsigned i)
+{
+	unsigned char h[2] = { 0x40, 0x02 }, id[2] = { (unsigned char)(i >> 8), (unsigned char)i };
+	struct iovec iov[2] = { { h, 2 }, { id, 2 } };
+	return sw_paho_writev(fd, iov, 2);
+}
+
+/* bytes the peer has now, without waiting */
+static size_t peer_has(int fd, unsigned char *buf, size_t cap)
+{
+	size_t have = 0;
+	for (;;) {
+		ssize_t n = recv(fd, buf + have, cap - have, MSG_DONTWAIT);
+		if (n <= 0)
+			return have;
+		have += (size_t)n;
+	}
+}
+
+static void expect_pubacks(const unsigned char *b, size_t n, unsigned from, unsigned count)
+{
+	assert_int_equal(n, count * 4);
+	for (unsigned k = 0; k < count; k++) {
+		assert_int_equal(b[4 * k], 0x40);
+		assert_int_equal(b[4 * k + 1], 0x02);
+		assert_int_equal((unsigned)(b[4 * k + 2] << 8 | b[4 * k + 3]), from + k);
+	}
+}
+
+/* sv[0] has read a byte of "more input" and written once, whole */
+static void primed(int sv[2])
+{
+	pair(sv);
+	put(sv[1], "0123456789", 10);
+	char c;
+	assert_int_equal(sw_paho_recv(sv[0], &c, 1, 0), 1);
+	assert_int_equal(wv(sv[0], "\x30", 1), 1); /* the CONNECT, say */
+	unsigned char b[4];
+	assert_int_equal(peer_has(sv[1], b, sizeof b), 1);
+}
+
+static void test_pubacks_held_while_input_is_buffered(void **state)
+{
+	(void)state;
+	int sv[2];
+	primed(sv);
+	unsigned char b[8192];
+	struct sockbuf_stats a = stats();
+	for (unsigned i = 1; i <= 5; i++)
+		assert_int_equal(puback(sv[0], i), 4); /* Paho is told: written */
+	assert_int_equal(peer_has(sv[1], b, sizeof b), 0);
+	assert_int_equal(stats().writes_held - a.writes_held, 5);
+	/* the input runs dry: the next PUBACK (its last message's) takes the
+	 * held ones with it, in order, in one send and its own write */
+	char rest[9];
+	assert_int_equal(sw_paho_recv(sv[0], rest, 9, 0), 9);
+	assert_int_equal(puback(sv[0], 6), 4);
+	expect_pubacks(b, peer_has(sv[1], b, sizeof b), 1, 6);
+	assert_int_equal(stats().flushes - a.flushes, 1);
+
+	/* held, then another packet (a PUBLISH): the PUBACKs go first */
+	put(sv[1], "ab", 2);
+	char c;
+	assert_int_equal(sw_paho_recv(sv[0], &c, 1, 0), 1);
+	assert_int_equal(puback(sv[0], 7), 4);
+	assert_int_equal(wv(sv[0], "\x32pub", 4), 4);
+	size_t n = peer_has(sv[1], b, sizeof b);
+	assert_int_equal(n, 8);
+	expect_pubacks(b, 4, 7, 1);
+	assert_memory_equal(b + 4, "\x32pub", 4);
+
+	/* held, then a read that finds the buffer empty: sent before the
+	 * kernel is asked for more (the broker may wait for them) */
+	assert_int_equal(puback(sv[0], 8), 4);
+	assert_int_equal(sw_paho_recv(sv[0], &c, 1, 0), 1);
+	assert_int_equal(peer_has(sv[1], b, sizeof b), 0); /* "b" was buffered */
+	put(sv[1], "cd", 2);
+	assert_int_equal(puback(sv[0], 9), 4); /* nothing buffered: 8 and 9 go at once */
+	expect_pubacks(b, peer_has(sv[1], b, sizeof b), 8, 2);
+	assert_int_equal(sw_paho_recv(sv[0], &c, 1, 0), 1); /* refills: "cd" */
+	assert_int_equal(puback(sv[0], 10), 4);             /* "d" buffered: held */
+	assert_int_equal(peer_has(sv[1], b, sizeof b), 0);
+	assert_int_equal(sw_paho_recv(sv[0], &c, 1, 0), 1);
+	assert_int_equal(sw_paho_recv(sv[0], &c, 1, 0), -1); /* empty: sent, then EAGAIN */
+	expect_pubacks(b, peer_has(sv[1], b, sizeof b), 10, 1);
+	sw_paho_close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_held_pubacks_sent_before_poll_shutdown_close(void **state)
+{
+	(void)state;
+	unsigned char b[64];
+	int sv[2];
+	/* a poll the kernel answers sends them first */
+	primed(sv);
+	assert_int_equal(puback(sv[0], 1), 4);
+	char rest[9];
+	assert_int_equal(sw_paho_recv(sv[0], rest, 9, 0), 9); /* now empty, PUBACK held */
+	struct pollfd p = { .fd = sv[0], .events = POLLIN };
+	assert_int_equal(sw_paho_poll(&p, 1, 0), 0);
+	expect_pubacks(b, peer_has(sv[1], b, sizeof b), 1, 1);
+	sw_paho_close(sv[0]);
+	close(sv[1]);
+
+	/* shutdown (Paho's Socket_close_only) and close: before the FIN */
+	primed(sv);
+	assert_int_equal(puback(sv[0], 2), 4);
+	assert_int_equal(sw_paho_shutdown(sv[0], SHUT_WR), 0);
+	expect_pubacks(b, peer_has(sv[1], b, sizeof b), 2, 1);
+	sw_paho_close(sv[0]);
+	close(sv[1]);
+	primed(sv);
+	assert_int_equal(puback(sv[0], 3), 4);
+	assert_int_equal(sw_paho_close(sv[0]), 0);
+	expect_pubacks(b, peer_has(sv[1], b, sizeof b), 3, 1);
+	assert_int_equal(recv(sv[1], b, 1, MSG_DONTWAIT), 0); /* then the end */
+	close(sv[1]);
+}
+
+struct drainer {
+	int fd;
+	size_t got;
+	unsigned char *buf;
+	size_t cap;
+};
+
+static void *drain_later(void *arg)
+{
+	struct drainer *d = arg;
+	struct timespec t = { 0, 200 * 1000000L };
+	nanosleep(&t, NULL);
+	ssize_t n;
+	while ((n = recv(d->fd, d->buf + d->got, d->cap - d->got, 0)) > 0) {
+		d->got += (size_t)n;
+		if (d->got >= d->cap)
+			break;
+	}
+	return NULL;
+}
+
+static void test_held_pubacks_wait_for_room(void **state)
+{
+	(void)state;
+	int sv[2];
+	primed(sv);
+	int sz = 4096;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+	for (unsigned i = 1; i <= 20; i++)
+		assert_int_equal(puback(sv[0], i), 4); /* held: input is buffered */
+	/* the peer stops reading and the socket fills (here by a raw write)
+	 * while they are held */
+	static unsigned char chunk[65536];
+	memset(chunk, 0x31, sizeof chunk);
+	while (send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT) > 0)
+		;
+	/* the input runs dry: the flush finds no room, the PUBACKs stay */
+	char rest[9], c;
+	assert_int_equal(sw_paho_recv(sv[0], rest, 9, 0), 9);
+	struct sockbuf_stats a = stats();
+	assert_int_equal(sw_paho_recv(sv[0], &c, 1, 0), -1);
+	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+	assert_true(stats().flushes > a.flushes);
+	/* Paho sleeps in a poll for reading; the peer drains after 200 ms: the
+	 * poll also waits for room, sends the PUBACKs, and returns (with
+	 * nothing to read) well before its 5 s timeout */
+	static unsigned char got[1 << 22];
+	struct drainer d = { .fd = sv[1], .buf = got, .cap = sizeof got };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, drain_later, &d), 0);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct pollfd r = { .fd = sv[0], .events = POLLIN };
+	assert_int_equal(sw_paho_poll(&r, 1, 5000), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 150 && ms < 4000);
+	shutdown(sv[0], SHUT_WR);
+	pthread_join(th, NULL);
+	/* all 20, in order, after the raw bytes */
+	assert_true(d.got >= 80);
+	expect_pubacks(got + d.got - 80, 80, 1, 20);
+	sw_paho_close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_end_of_stream_after_the_bytes(void **state)
 {
 	(void)state;
@@ -340,6 +532,9 @@ int main(void)
 		cmocka_unit_test(test_packets_in_order_few_syscalls),
 		cmocka_unit_test(test_poll_answered_while_buffered),
 		cmocka_unit_test(test_write_poll_answered_after_whole_writes),
+		cmocka_unit_test(test_pubacks_held_while_input_is_buffered),
+		cmocka_unit_test(test_held_pubacks_sent_before_poll_shutdown_close),
+		cmocka_unit_test(test_held_pubacks_wait_for_room),
 		cmocka_unit_test(test_end_of_stream_after_the_bytes),
 		cmocka_unit_test(test_short_and_large_reads),
 		cmocka_unit_test(test_closed_socket_forgotten),
