@@ -24,7 +24,6 @@ void pacer_defaults(struct pacer_params *p)
 		.min_rate = 100,
 		.beta_error = 0.5,
 		.beta_latency = 0.7,
-		.beta_retry_after = 0.8,
 		.recover_ms = 3000,
 		.latency_factor = 3,
 		.latency_slack_ms = 50,
@@ -150,8 +149,7 @@ void pacer_done(struct pacer *pc, int64_t start_ms, int64_t now_ms, size_t sampl
 		if (!pc->failing) {
 			pc->failing = true;
 			pc->failing_since_ms = now_ms;
-			decrease(pc, start_ms, now_ms, backlogged,
-				 retry_after_ms >= 0 ? pc->p.beta_retry_after : pc->p.beta_error);
+			decrease(pc, start_ms, now_ms, backlogged, pc->p.beta_error);
 		}
 		return;
 	}

@@ -19,10 +19,7 @@
  *     reached recover_ms after the decrease, flat near it, then convex
  *     beyond; grown 16-fold past it with no new signal, the limit lifts.
  *   - Retry-After sets the earliest time of the next try, exactly (up to
- *     retry_after_max_ms). A failed try that names its wait so is cut by
- *     beta_retry_after (0.8), not beta_error: the store's pause already
- *     takes the excess off, and halving on top of it cost a Retry-After
- *     store a fifth of its rate (simulated: 0.83-0.88 x R, now 0.88-0.93).
+ *     retry_after_max_ms).
  *   - The hard cap (REPLAY_MAX_SAMPLES_PER_S) bounds everything.
  *   - Waits apply only while backlogged (more than the batch in hand waits
  *     to be sent): a sender that keeps up with arrivals is never delayed,
@@ -41,7 +38,6 @@ struct pacer_params {
 	double min_rate;             /* floor of the adaptive rate, samples/s */
 	double beta_error;           /* factor on a failed try */
 	double beta_latency;         /* factor on rising latency */
-	double beta_retry_after;     /* factor on a failed try that names its wait */
 	int64_t recover_ms;          /* back at the last decrease's starting rate after this */
 	double latency_factor;       /* slow: latency > factor x recent minimum... */
 	int64_t latency_slack_ms;    /* ...and > minimum + slack */

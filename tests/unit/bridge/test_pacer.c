@@ -1,8 +1,7 @@
 /*
  * test_pacer.c - the adaptive pacer against simulated stores, on a
  * simulated clock: a fast store is never held back; 429/503 cut the rate by
- * beta_error, or by beta_retry_after when they name their wait, and
- * Retry-After is kept to the millisecond; rising latency
+ * beta_error and Retry-After is kept to the millisecond; rising latency
  * cuts it by beta_latency; the hard cap always holds; the rate comes back
  * after the store does; and a store that throttles with a token bucket is
  * followed closely with few decreases (no oscillation storm), at any speed.
@@ -139,9 +138,7 @@ static void test_fast_store_unlimited(void **state)
 }
 
 /* 429 and 503 halve what was being delivered, once per batch and per round
- * trip; with Retry-After the wait is the store's, exactly (cut at its
- * maximum), and the cut is beta_retry_after (0.8): the wait already takes
- * the excess off. */
+ * trip; Retry-After is the wait, exactly, and is cut at its maximum. */
 static void test_halves_and_retry_after(void **state)
 {
 	(void)state;
@@ -162,15 +159,14 @@ static void test_halves_and_retry_after(void **state)
 	/* the next batch waits its share at 5000/s: 1000 samples = 200 ms from its start */
 	int64_t w = pacer_wait_ms(&m.pc, m.now, true);
 	assert_true(w >= 0 && w <= 1);
-	/* a 503 with Retry-After: 2 s on a later batch: cut to 0.8 of the
-	 * 5000/s, and the next try waits exactly 2000 ms, live or backlogged */
+	/* a 503 with Retry-After: 2 s on a later batch: halved again, and the
+	 * next try waits exactly 2000 ms, live or backlogged */
 	int64_t start = m.now;
 	m.now += 3;
 	pacer_done(&m.pc, start, m.now, BATCH, true, PACER_FAILED, 2000);
 	assert_int_equal(m.pc.decreases, 2);
 	double r = pacer_rate(&m.pc, m.now);
-	assert_true(r > p.beta_retry_after * 5000 * 0.98 && r < p.beta_retry_after * 5000 * 1.02);
-	assert_true(p.beta_retry_after > p.beta_error);
+	assert_true(r > 0.5 * 5000 * 0.98 && r < 0.5 * 5000 * 1.02);
 	assert_int_equal(pacer_wait_ms(&m.pc, m.now, false), 2000);
 	assert_int_equal(pacer_wait_ms(&m.pc, m.now + 1999, false), 1);
 	assert_int_equal(pacer_wait_ms(&m.pc, m.now + 2000, false), 0);
@@ -327,8 +323,8 @@ static void test_recovers(void **state)
 /*
  * A store throttling at R with a token bucket (half a second of burst, at
  * least two batches), for two minutes: from 20 s on, the delivered rate is
- * within min_ratio-1.05 x R (0.85 with 429s, with or without Retry-After: 1
- * on each, and for a store that answers 200 ms late instead), with
+ * within min_ratio-1.05 x R (0.85 with 429s, 0.75 when each 429 also says
+ * Retry-After: 1, 0.85 for a store that answers 200 ms late instead), with
  * at most one decrease per 3 s (no oscillation storm), under 1 retry per
  * 1000 samples and under 3 late answers per 10 batches, at 2000, 20 000
  * and 200 000 samples/s alike.
@@ -365,7 +361,7 @@ static void test_steady_throttled(void **state)
 	const double rates[] = { 2000, 20000, 200000 };
 	for (size_t i = 0; i < 3; i++) {
 		steady(rates[i], THROTTLE_429, -1, 0.85);
-		steady(rates[i], THROTTLE_429, 1000, 0.85);
+		steady(rates[i], THROTTLE_429, 1000, 0.75);
 		steady(rates[i], THROTTLE_SLOW, -1, 0.85);
 	}
 }
