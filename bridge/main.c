@@ -7,6 +7,7 @@
 #include "bridge/bridge.h"
 #include "bridge/format.h"
 #include "bridge/health.h"
+#include "bridge/json_arena.h"
 #include "bridge/sink.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -211,6 +212,7 @@ static int run(int argc, char **argv, const struct cfg_key *keys)
 
 int main(int argc, char **argv)
 {
+	json_arena_install(); /* before any cJSON call (bridge/json_arena.h) */
 	snprintf(outputs_help, sizeof(outputs_help), "comma list of %s", sink_names());
 	struct cfg_key *keys = sink_key_table(bridge_keys);
 	if (!keys) {

@@ -11,9 +11,11 @@
  * are dropped.
  */
 #include "bridge/reading.h"
+#include "bridge/json_arena.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +27,22 @@
 /* a topic level and its NUL */
 #define LEVEL_BUF (READING_MAX_VALUE + 1)
 
-static bool utf8_valid(const unsigned char *s, size_t n)
+/* eight bytes at a time while they are ASCII (nearly always, in a payload) */
+static size_t ascii_run(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if (w & 0x8080808080808080ull)
+			break;
+	}
+	return i;
+}
+
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = ascii_run(s, n);
 	while (i < n) {
 		unsigned char c = s[i];
 		size_t len;
@@ -149,6 +164,8 @@ enum topic_kind reading_topic_split(const char *topic, char *node, size_t node_l
  */
 static bool has_nul_escape(const char *s, size_t n)
 {
+	if (!memchr(s, '\\', n))
+		return false; /* no escape at all: the usual payload */
 	bool in_string = false;
 	for (size_t i = 0; i < n; i++) {
 		if (!in_string) {
@@ -371,7 +388,9 @@ struct cJSON *reading_json(const void *payload, size_t len, char *err, size_t er
 		return NULL;
 	}
 	const char *end = NULL;
+	json_arena_begin();
 	cJSON *root = cJSON_ParseWithLengthOpts(payload, len, &end, 0);
+	json_arena_end();
 	if (!root) {
 		snprintf(err, errlen, "payload is not valid JSON");
 		return NULL;
