@@ -15,7 +15,9 @@ struct region {
 	alignas(16) unsigned char buf[JSON_ARENA_SIZE];
 	struct region *next;   /* all regions, so they stay reachable */
 	size_t used;
-	_Atomic size_t live;   /* blocks out; given back from any thread */
+	size_t out;            /* blocks handed out since the last reset (owner only) */
+	size_t back;           /* of those, given back on the owner's thread */
+	_Atomic size_t back_elsewhere; /* ... and on other threads */
 	bool active;
 	uint64_t from_region, from_heap;
 };
@@ -41,7 +43,7 @@ static void *ja_malloc(size_t n)
 			h = (struct hdr *)(void *)(r->buf + r->used);
 			r->used += need;
 			h->region = r;
-			atomic_fetch_add_explicit(&r->live, 1, memory_order_relaxed);
+			r->out++;
 			r->from_region++;
 			return h + 1;
 		}
@@ -59,10 +61,12 @@ static void ja_free(void *p)
 	if (!p)
 		return;
 	struct hdr *h = (struct hdr *)p - 1;
-	if (h->region)
-		atomic_fetch_sub_explicit(&h->region->live, 1, memory_order_release);
-	else
+	if (!h->region)
 		free(h);
+	else if (h->region == mine)
+		h->region->back++; /* the usual case: no locked instruction */
+	else
+		atomic_fetch_add_explicit(&h->region->back_elsewhere, 1, memory_order_release);
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -94,8 +98,10 @@ void json_arena_begin(void)
 		pthread_mutex_unlock(&all_lock);
 		mine = r;
 	}
-	if (atomic_load_explicit(&r->live, memory_order_acquire) == 0)
-		r->used = 0;
+	if (r->back + atomic_load_explicit(&r->back_elsewhere, memory_order_acquire) == r->out) {
+		r->used = r->out = r->back = 0;
+		atomic_store_explicit(&r->back_elsewhere, 0, memory_order_relaxed);
+	}
 	r->active = true;
 }
 
@@ -112,6 +118,6 @@ void json_arena_stats(struct json_arena_stats *out)
 	if (r) {
 		out->from_region = r->from_region;
 		out->from_heap = r->from_heap;
-		out->live = atomic_load(&r->live);
+		out->live = r->out - r->back - atomic_load(&r->back_elsewhere);
 	}
 }
