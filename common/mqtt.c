@@ -197,6 +197,9 @@ static void on_connection_lost(void *ctx, char *cause)
 static void hold_message(struct mqtt *m, const char *t, MQTTAsync_message *msg)
 {
 	struct backoff *bo = &m->hold_backoff;
+	/* the PUBACKs of what was stored before it may be held back with the
+	 * read buffer (common/paho_sockbuf.c): the broker gets them now */
+	m->p->flushHeld();
 	pthread_mutex_lock(&m->lock);
 	m->holding = true;
 	m->held_tries = 1;

@@ -31,6 +31,7 @@
 		.propsHas = p##MQTTProperties_hasProperty,                   \
 		.propsNumber = p##MQTTProperties_getNumericValue,            \
 		.reasonString = p##MQTTReasonCode_toString,                  \
+		.flushHeld = p##sw_paho_flush,                               \
 	}
 
 #ifdef SW_PAHO_SPLIT
@@ -59,6 +60,7 @@ SWPAHO(MQTTProperties_free);
 SWPAHO(MQTTProperties_hasProperty);
 SWPAHO(MQTTProperties_getNumericValue);
 SWPAHO(MQTTReasonCode_toString);
+SWPAHO(sw_paho_flush);
 
 static const struct paho_api plain = PAHO_TABLE("tcp", swtcp_);
 static const struct paho_api tls = PAHO_TABLE("tls", swtls_);

@@ -19,6 +19,8 @@
 #include <MQTTReasonCodes.h>
 #include <stdbool.h>
 
+#include "common/paho_sockbuf.h"
+
 struct paho_api {
 	const char *variant; /* "tcp+tls" (one library), "tcp", "tls" */
 	__typeof__(MQTTAsync_global_init) *global_init;
@@ -44,6 +46,8 @@ struct paho_api {
 	__typeof__(MQTTProperties_hasProperty) *propsHas;
 	__typeof__(MQTTProperties_getNumericValue) *propsNumber;
 	__typeof__(MQTTReasonCode_toString) *reasonString;
+	/* common/paho_sockbuf.c, in the same archive copy */
+	__typeof__(sw_paho_flush) *flushHeld;
 };
 
 /* The Paho to use for a TLS (ssl://) or a plain (tcp://) connection. */

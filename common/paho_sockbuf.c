@@ -27,6 +27,11 @@
  *    have filled since, the next write is cut short, Paho queues the rest
  *    as it does for any short write, and the kernel answers again;
  *  - sw_paho_writev notes whether each write went out whole;
+ *  - sw_paho_flush sends what is held on every socket: common/mqtt.c calls
+ *    it before a callback holds Paho's receive thread for long (a message
+ *    the log cannot take yet), so the broker has the PUBACKs of what was
+ *    stored before it (Paho believes them sent, and sends no PINGREQ
+ *    while they wait);
  *  - sw_paho_close forgets the socket before closing it, so a new socket
  *    with the same number starts empty.
  * Byte order and end of stream are the kernel's: the buffer only ever holds
@@ -346,6 +351,15 @@ int sw_paho_close(int fd)
 	}
 	pthread_mutex_unlock(&lock);
 	return close(fd);
+}
+
+void sw_paho_flush(void)
+{
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < SOCKBUF_SLOTS; i++)
+		if (slots[i].fd >= 0 && slots[i].out_len)
+			flush_fd(slots[i].fd);
+	pthread_mutex_unlock(&lock);
 }
 
 void sw_paho_sockbuf_stats(struct sockbuf_stats *out)

@@ -29,6 +29,7 @@ ssize_t sw_paho_recv(int fd, void *dst, size_t len, int flags);
 int sw_paho_poll(struct pollfd *fds, nfds_t n, int timeout);
 ssize_t sw_paho_writev(int fd, const struct iovec *iov, int count);
 int sw_paho_shutdown(int fd, int how);
+void sw_paho_flush(void); /* what is held, on every socket, now */
 int sw_paho_close(int fd);
 void sw_paho_sockbuf_stats(struct sockbuf_stats *out);
 
