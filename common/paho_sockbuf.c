@@ -128,9 +128,9 @@ static int flush(struct sockbuf *s)
 	return 1;
 }
 
-static void flush_fd(int fd)
+/* flush(), best effort, errno kept (s may be NULL) */
+static void flush_quiet(struct sockbuf *s)
 {
-	struct sockbuf *s = find(fd);
 	if (s && s->out_len) {
 		int e = errno;
 		flush(s);
@@ -151,7 +151,7 @@ ssize_t sw_paho_recv(int fd, void *dst, size_t len, int flags)
 	}
 	if (s->start == s->end) {
 		/* about to wait for the broker: it gets the held PUBACKs first */
-		flush_fd(fd);
+		flush_quiet(s);
 		if (len >= SOCKBUF_SIZE) {
 			n = recv(fd, dst, len, 0);
 			stats.recv_calls++;
@@ -335,7 +335,7 @@ ssize_t sw_paho_writev(int fd, const struct iovec *iov, int count)
 int sw_paho_shutdown(int fd, int how)
 {
 	pthread_mutex_lock(&lock);
-	flush_fd(fd);
+	flush_quiet(find(fd));
 	pthread_mutex_unlock(&lock);
 	return shutdown(fd, how);
 }
@@ -345,7 +345,7 @@ int sw_paho_close(int fd)
 	pthread_mutex_lock(&lock);
 	struct sockbuf *s = find(fd);
 	if (s) {
-		flush_fd(fd); /* best effort: the PUBACKs before the FIN */
+		flush_quiet(s); /* the PUBACKs before the FIN */
 		s->fd = -1;   /* the buffers stay for the next socket */
 		s->out_len = 0;
 	}
@@ -357,8 +357,8 @@ void sw_paho_flush(void)
 {
 	pthread_mutex_lock(&lock);
 	for (int i = 0; i < SOCKBUF_SLOTS; i++)
-		if (slots[i].fd >= 0 && slots[i].out_len)
-			flush_fd(slots[i].fd);
+		if (slots[i].fd >= 0)
+			flush_quiet(&slots[i]);
 	pthread_mutex_unlock(&lock);
 }
 
