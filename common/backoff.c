@@ -41,6 +41,19 @@ uint32_t backoff_next(struct backoff *b)
 	return d;
 }
 
+uint32_t backoff_next_doubling(struct backoff *b)
+{
+	uint64_t step = b->prev_ms ? (uint64_t)b->prev_ms * 2 : b->base_ms;
+	if (step > b->cap_ms)
+		step = b->cap_ms;
+	/* prev_ms keeps the undithered step, so the jitter never compounds */
+	b->prev_ms = (uint32_t)step;
+	b->attempts++;
+	uint64_t lo = step - step / 5;
+	uint32_t d = (uint32_t)(lo + splitmix(&b->rng) % (step - lo + 1));
+	return d < b->base_ms ? b->base_ms : d;
+}
+
 uint32_t backoff_override(struct backoff *b, uint32_t delay_ms)
 {
 	if (delay_ms > b->cap_ms)

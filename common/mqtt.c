@@ -210,7 +210,7 @@ static void hold_message(struct mqtt *m, const char *t, MQTTAsync_message *msg)
 			for (;;)
 				pthread_cond_wait(&m->cond, &m->lock);
 		}
-		struct timespec until = clock_deadline_ms(backoff_next(bo));
+		struct timespec until = clock_deadline_ms(backoff_next_doubling(bo));
 		while (m->state != ST_STOPPING && m->state != ST_STOPPED &&
 		       pthread_cond_timedwait(&m->cond, &m->lock, &until) != ETIMEDOUT)
 			;
