@@ -128,23 +128,35 @@ enum topic_kind reading_topic_split(const char *topic, char *node, size_t node_l
 				    char *sensor, size_t sensor_len)
 {
 	/* every level, the prefix's too, is 1 to 255 bytes of valid UTF-8 with
-	 * no control byte, '\\', '+' or '#'; at least three levels */
+	 * no control byte, '\\', '+' or '#'; at least three levels. One pass
+	 * over the bytes (it runs three times per message: the format's topic
+	 * check, the parse, and the output reading the log back); the UTF-8
+	 * check only for a level with a byte over 0x7f */
 	size_t levels = 0;
-	const char *node_start = NULL, *sensor_start = NULL;
+	const char *node_start = NULL, *sensor_start = NULL, *start = topic;
 	size_t nl = 0, sl = 0;
-	for (const char *p = topic;;) {
-		size_t n = strcspn(p, "/");
-		if (n > READING_MAX_VALUE || !is_topic_level(p, n) ||
-		    !utf8_valid((const unsigned char *)p, n))
+	bool high = false;
+	for (const char *p = topic;; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c != '/' && c != '\0') {
+			if (c < 0x20 || c == 0x7f || c == '\\' || c == '+' || c == '#')
+				return TOPIC_INVALID;
+			high |= c >= 0x80;
+			continue;
+		}
+		size_t n = (size_t)(p - start);
+		if (n == 0 || n > READING_MAX_VALUE ||
+		    (high && !utf8_valid((const unsigned char *)start, n)))
 			return TOPIC_INVALID;
 		levels++;
 		node_start = sensor_start;
 		nl = sl;
-		sensor_start = p;
+		sensor_start = start;
 		sl = n;
-		if (p[n] == '\0')
+		if (c == '\0')
 			break;
-		p += n + 1;
+		start = p + 1;
+		high = false;
 	}
 	if (levels < 3)
 		return TOPIC_INVALID;

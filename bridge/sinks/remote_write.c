@@ -103,6 +103,8 @@ struct series {
 	int64_t pending;                  /* newest sample in the request being sent */
 	uint64_t pending_gen;             /* pending is valid when == rw->gen */
 	size_t order;                     /* first sample of it in this batch (with pending_gen) */
+	size_t batch_n;                   /* its samples in this batch (with pending_gen) */
+	size_t slot;                      /* where its next sample goes (group_samples) */
 	bool stale;                       /* a staleness marker was delivered last */
 	const char *node;                 /* in raw */
 	size_t labels_len, raw_len;
@@ -125,6 +127,7 @@ struct remote_write {
 	uint64_t gen;
 	bool send_older;             /* REMOTE_WRITE_OUT_OF_ORDER: send */
 	struct sample *samples;      /* the batch being sent */
+	struct sample *spare;        /* as many again: group_samples() sorts into it */
 	size_t n_samples, cap_samples;
 };
 
@@ -133,7 +136,6 @@ struct sample {
 	struct series *s;
 	double value;
 	int64_t ts;
-	size_t seq;                  /* position in the batch as read */
 	bool ok;                     /* its range got a 2xx */
 };
 
@@ -326,6 +328,7 @@ static void rw_destroy(void *sink)
 	free(w->url);
 	free(w->prefix);
 	free(w->samples);
+	free(w->spare);
 	free(w);
 }
 
@@ -501,17 +504,23 @@ static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
 	if (w->n_samples == w->cap_samples) {
 		size_t cap = w->cap_samples ? w->cap_samples * 2 : 256;
 		struct sample *ns = realloc(w->samples, cap * sizeof(*ns));
-		if (!ns) {
+		if (ns)
+			w->samples = ns;
+		struct sample *sp = ns ? realloc(w->spare, cap * sizeof(*sp)) : NULL;
+		if (!sp) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		w->samples = ns;
+		w->spare = sp;
 		w->cap_samples = cap;
 	}
-	if (s->pending_gen != w->gen)
+	if (s->pending_gen != w->gen) {
 		s->order = w->n_samples;
+		s->batch_n = 0;
+	}
+	s->batch_n++;
 	w->samples[w->n_samples] = (struct sample){ .s = s, .value = r->fields[i].value,
-						    .ts = r->ts_ms, .seq = w->n_samples };
+						    .ts = r->ts_ms };
 	w->n_samples++;
 	if (s->pending_gen != w->gen || r->ts_ms > s->pending)
 		s->pending = r->ts_ms > newest ? r->ts_ms : newest;
@@ -527,13 +536,27 @@ out:
 	return rc;
 }
 
-/* Series by their first sample in the batch, then as read: a series is contiguous. */
-static int cmp_sample(const void *pa, const void *pb)
+/*
+ * Series by their first sample in the batch, then as read: a series is
+ * contiguous. A counting sort, one pass: at a series' first sample its run
+ * starts where the runs before it end (add_sample counted its samples).
+ * qsort did the same in O(n log n) with a call per comparison, 2.3k
+ * instructions per message of a drain in callgrind.
+ */
+static void group_samples(struct remote_write *w)
 {
-	const struct sample *a = pa, *b = pb;
-	if (a->s->order != b->s->order)
-		return a->s->order < b->s->order ? -1 : 1;
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
+	size_t at = 0;
+	for (size_t k = 0; k < w->n_samples; k++) {
+		struct series *s = w->samples[k].s;
+		if (k == s->order) {
+			s->slot = at;
+			at += s->batch_n;
+		}
+		w->spare[s->slot++] = w->samples[k];
+	}
+	struct sample *t = w->samples;
+	w->samples = w->spare;
+	w->spare = t;
 }
 
 /* w->req := samples [a, b) of the batch. */
@@ -627,7 +650,7 @@ static long rw_encode(void *sink, const struct reading *const *r, size_t n, size
 		}
 	}
 	*dropped += skipped;
-	qsort(w->samples, w->n_samples, sizeof(*w->samples), cmp_sample);
+	group_samples(w);
 	return (long)w->n_samples;
 }
 
