@@ -3,7 +3,8 @@
  *
  * The growth between signals is CUBIC's window curve (RFC 9438 §4.2) used
  * as a rate: rate(t) = W_max * (1 + c * (t - K)^3), t the time since the
- * decrease, K = recover_ms and c = (1 - beta) / K^3, so that rate(0) is
+ * decrease, K = recover_ms (or retry_after_recover x the Retry-After that
+ * came with it, if longer) and c = (1 - beta) / K^3, so that rate(0) is
  * beta * W_max and rate(K) is W_max again. Fixing K instead of c makes the
  * cycle in a steady throttled regime last about the same few seconds at any
  * rate, so the number of decreases (and of retries they cost) per minute
@@ -25,6 +26,7 @@ void pacer_defaults(struct pacer_params *p)
 		.beta_error = 0.5,
 		.beta_latency = 0.7,
 		.recover_ms = 3000,
+		.retry_after_recover = 4,
 		.latency_factor = 3,
 		.latency_slack_ms = 50,
 		.latency_slow_batches = 2,
@@ -43,6 +45,7 @@ void pacer_init(struct pacer *pc, const struct pacer_params *p, int64_t now_ms)
 		pc->p.min_rate = 1;
 	if (pc->p.latency_slow_batches < 1)
 		pc->p.latency_slow_batches = 1;
+	pc->k_ms = pc->p.recover_ms;
 	pc->last_done_ms = -1;
 	pc->lat_min = pc->lat_min_prev = INT64_MAX;
 	pc->lat_window_ms = now_ms;
@@ -52,7 +55,7 @@ void pacer_init(struct pacer *pc, const struct pacer_params *p, int64_t now_ms)
 /* The adaptive rate at now (limited only). */
 static double curve(const struct pacer *pc, int64_t now_ms)
 {
-	double k = (double)pc->p.recover_ms / 1000.0;
+	double k = (double)pc->k_ms / 1000.0;
 	double t = (double)(now_ms - pc->epoch_ms) / 1000.0 - k;
 	double c = (1.0 - pc->beta) / (k * k * k);  /* rate(0) = beta * w_max */
 	double r = pc->w_max * (1.0 + c * t * t * t);
@@ -87,7 +90,7 @@ int64_t pacer_wait_ms(const struct pacer *pc, int64_t now_ms, bool backlogged)
  * capacity: no limit is set then (the retry backoff spaces the tries).
  */
 static bool decrease(struct pacer *pc, int64_t start_ms, int64_t now_ms, bool backlogged,
-		     double beta)
+		     double beta, int64_t retry_after_ms)
 {
 	if (!pc->p.adaptive || start_ms < pc->decreased_ms)
 		return false;  /* sent before the last decrease: its answer is old news */
@@ -107,6 +110,12 @@ static bool decrease(struct pacer *pc, int64_t start_ms, int64_t now_ms, bool ba
 		w = base * (1.0 + beta) / 2.0;
 	pc->w_max = w;
 	pc->beta = beta * base / w;  /* rate(0) = beta * base */
+	/* a probe past the store's rate costs what its Retry-After says: the
+	 * dearer the probe, the longer the climb back, so it comes that much
+	 * less often */
+	pc->k_ms = pc->p.recover_ms;
+	if (retry_after_ms > 0 && pc->p.retry_after_recover * (double)retry_after_ms > (double)pc->k_ms)
+		pc->k_ms = (int64_t)(pc->p.retry_after_recover * (double)retry_after_ms);
 	pc->epoch_ms = pc->decreased_ms = now_ms;
 	pc->limited = true;
 	pc->slow = 0;
@@ -140,16 +149,15 @@ void pacer_done(struct pacer *pc, int64_t start_ms, int64_t now_ms, size_t sampl
 		bool backlogged, enum pacer_outcome outcome, int retry_after_ms)
 {
 	if (outcome == PACER_FAILED) {
-		if (retry_after_ms >= 0) {
-			int64_t ra = retry_after_ms;
-			if (ra > pc->p.retry_after_max_ms)
-				ra = pc->p.retry_after_max_ms;
+		int64_t ra = retry_after_ms;
+		if (ra > pc->p.retry_after_max_ms)
+			ra = pc->p.retry_after_max_ms;
+		if (ra >= 0)
 			pc->not_before_ms = now_ms + ra;
-		}
 		if (!pc->failing) {
 			pc->failing = true;
 			pc->failing_since_ms = now_ms;
-			decrease(pc, start_ms, now_ms, backlogged, pc->p.beta_error);
+			decrease(pc, start_ms, now_ms, backlogged, pc->p.beta_error, ra);
 		}
 		return;
 	}
@@ -170,7 +178,7 @@ void pacer_done(struct pacer *pc, int64_t start_ms, int64_t now_ms, size_t sampl
 
 	if (pc->p.adaptive && samples >= pc->p.full_samples &&
 	    latency_signal(pc, now_ms, start_ms, now_ms - start_ms) &&
-	    decrease(pc, start_ms, now_ms, backlogged, pc->p.beta_latency))
+	    decrease(pc, start_ms, now_ms, backlogged, pc->p.beta_latency, -1))
 		pc->latency_decreases++;
 	if (pc->limited && curve(pc, now_ms) > PACER_LIFT * pc->w_max)
 		pc->limited = false;

@@ -19,7 +19,9 @@
  *     reached recover_ms after the decrease, flat near it, then convex
  *     beyond; grown 16-fold past it with no new signal, the limit lifts.
  *   - Retry-After sets the earliest time of the next try, exactly (up to
- *     retry_after_max_ms).
+ *     retry_after_max_ms), and the climb back after a decrease that came
+ *     with one takes retry_after_recover x that wait if longer than
+ *     recover_ms: a probe past the store's rate costs the whole wait.
  *   - The hard cap (REPLAY_MAX_SAMPLES_PER_S) bounds everything.
  *   - Waits apply only while backlogged (more than the batch in hand waits
  *     to be sent): a sender that keeps up with arrivals is never delayed,
@@ -39,6 +41,7 @@ struct pacer_params {
 	double beta_error;           /* factor on a failed try */
 	double beta_latency;         /* factor on rising latency */
 	int64_t recover_ms;          /* back at the last decrease's starting rate after this */
+	double retry_after_recover;  /* ...or after this many times a Retry-After that came with it */
 	double latency_factor;       /* slow: latency > factor x recent minimum... */
 	int64_t latency_slack_ms;    /* ...and > minimum + slack */
 	unsigned latency_slow_batches;  /* this many slow batches of the last 8 are a signal */
@@ -57,6 +60,7 @@ struct pacer {
 	bool limited;                /* an adaptive limit is in force */
 	double w_max;                /* rate before the last decrease (CUBIC's W_max) */
 	double beta;                 /* the factor of the last decrease */
+	int64_t k_ms;                /* its recovery time: recover_ms, or longer after a Retry-After */
 	int64_t epoch_ms;            /* when the curve started (the last decrease, shifted
 					past failed stretches) */
 	int64_t decreased_ms;        /* time of the last decrease */
