@@ -66,7 +66,13 @@ free_port() {
     # tests run side by side (tests/run.sh TEST_JOBS) each take ports from
     # their own slot's share of that range
     p=$((10000 + (${TEST_SLOT:-1} - 1) * (22000 / ${TEST_JOBS:-1}) + RANDOM % (22000 / ${TEST_JOBS:-1})))
+    # and never one this test was given already: the two calls of
+    # `mq=$(free_port) hp=$(free_port)` come before either port is bound,
+    # and a run of make test once drew the same port for both (the callers
+    # are subshells, so the list is a file)
+    grep -qx "$p" "$T/.ports" 2>/dev/null && continue
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+      echo "$p" >>"$T/.ports"
       echo "$p"; return 0
     fi
   done
