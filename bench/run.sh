@@ -646,12 +646,20 @@ verdict() { # value op limit -> PASS/FAIL
     ok = op == ">=" ? v >= l : v < l; print ok ? "PASS" : "FAIL" }'
 }
 
+cpu_model() {
+  local m
+  m=$(awk -F'\t*: *' '$1 == "model name" || $1 == "Model" { print $2; exit }' /proc/cpuinfo 2>/dev/null)
+  echo "${m:-unknown}"
+}
+
 print_bridge() {
   local k
   echo
   echo "== sensor-bridge: QoS 1, MQTT in -> acknowledged HTTP out ($N messages, $SENSORS topics)"
   echo "   bridge config: defaults + STATE_DIR (durable log, WAL_SYNC=1000), adaptive pacing, $(nproc) cores,"
   echo "   everything on this machine (load generator, broker, receiver included)"
+  # the ratios against mosquitto_sub move with the processor (README Performance)
+  echo "   processor: $(cpu_model)"
   printf '%-48s %9s %9s %8s %10s %9s\n' "" "msg/s" "5-95%" "x sub" "CPU us/msg" "peak RSS"
   for k in "${ROWS[@]}"; do
     local ref=""
