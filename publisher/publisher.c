@@ -25,7 +25,12 @@
  *    msg at the tail of `inflight` with its token, so `inflight` is in
  *    Paho's send order. A reading that finds the slot taken, the window full
  *    or a backlog goes to the FIFO (the outbox once the FIFO is full, or
- *    while not connected) and wakes the sender.
+ *    while not connected) and wakes the sender, but not while the slot is
+ *    taken: its holder looks at the FIFO when done (the sender's loop; a
+ *    sensor thread publishes what other sensor threads queued meanwhile,
+ *    while the window has room and no outbox record waits). With
+ *    READ_SCHEDULE=aligned every sensor thread submits at once, and each
+ *    reading but the first used to wake the sender.
  *  - `sending_requeued`: requeue_all() ran while the slot was held (on_lost,
  *    a refused publish, a full FIFO). It has already put the msg back in
  *    the outbox (a reading: appended; an outbox record: made unread by
@@ -434,6 +439,7 @@ static void on_delivered(void *ctx, int token)
 	struct publisher *p = ctx;
 	pthread_mutex_lock(&p->lock);
 	struct msg *m = p->inflight.head;
+	bool was_full = p->inflight.n >= p->window;
 	while (m && (m->token != token || m->acked))
 		m = m->next;
 	if (m) {
@@ -442,8 +448,11 @@ static void on_delivered(void *ctx, int token)
 	} else if (p->sending) {
 		p->early[p->n_early++ % EARLY_ACKS] = token;
 	}
-	/* room in the window: only someone waiting for it needs to know */
-	if (p->draining || readings_wait(p))
+	/* room in the window: only someone waiting for it needs to know. The
+	 * sender waits for room only when the window was full; a reading that
+	 * waits for the slot's holder is its business (submit, the sender's
+	 * loop) */
+	if (p->draining || (readings_wait(p) && was_full))
 		pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
@@ -694,8 +703,15 @@ static void submit(struct publisher *p, const char *topic, const char *payload, 
 	if (p->online && !p->sending && p->inflight.n < p->window && !readings_wait(p)) {
 		struct msg *m = msg_new(topic, payload, len);
 		if (m) {
-			publish(p, m, m->data, m->payload, m->len);
-			/* what others queued meanwhile, or a refused publish's outbox */
+			int rc = publish(p, m, m->data, m->payload, m->len);
+			/* what other sensor threads queued while this one held the
+			 * slot, in order, while the window has room */
+			while (rc == 0 && p->online && !p->sending && p->inflight.n < p->window &&
+			       p->fifo.head && !outbox_has_unread(p->ob)) {
+				m = list_pop(&p->fifo);
+				rc = publish(p, m, m->data, m->payload, m->len);
+			}
+			/* the rest, or a refused publish's outbox */
 			if (readings_wait(p))
 				pthread_cond_broadcast(&p->cond);
 			pthread_mutex_unlock(&p->lock);
@@ -706,7 +722,9 @@ static void submit(struct publisher *p, const char *topic, const char *payload, 
 		struct msg *m = msg_new(topic, payload, len);
 		if (m) {
 			list_push(&p->fifo, m);
-			pthread_cond_broadcast(&p->cond);
+			/* the slot's holder looks at the FIFO when done */
+			if (!p->sending)
+				pthread_cond_broadcast(&p->cond);
 			pthread_mutex_unlock(&p->lock);
 			return;
 		}
@@ -918,6 +936,22 @@ static int build_topic(char *buf, size_t len, const char *prefix, const char *no
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * The three locks are held for a few hundred instructions at a time, by
+ * threads that often come together (READ_SCHEDULE=aligned wakes every
+ * sensor thread at once, and each takes all three): a waiter spins a
+ * little (glibc's adaptive mutex, bounded) before it sleeps in the kernel,
+ * where each futex wait was a context switch.
+ */
+static void mutex_init_adaptive(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 struct publisher *publisher_new(const struct publisher_opts *o, const struct mqtt_opts *mo,
 				char *err, size_t errlen)
 {
@@ -1018,9 +1052,9 @@ struct publisher *publisher_new(const struct publisher_opts *o, const struct mqt
 	p->mqtt = mqtt_new(&m, &h, p, err, errlen);
 	if (!p->mqtt)
 		goto err_tasks;
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_mutex_init(&p->stop_lock, NULL);
-	pthread_mutex_init(&p->stats_lock, NULL);
+	mutex_init_adaptive(&p->lock);
+	mutex_init_adaptive(&p->stop_lock);
+	mutex_init_adaptive(&p->stats_lock);
 	if (cond_init_monotonic(&p->cond) < 0 || cond_init_monotonic(&p->stop_cond) < 0) {
 		snprintf(err, errlen, "cannot create condition variables");
 		mqtt_free(p->mqtt);
