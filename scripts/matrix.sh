@@ -103,6 +103,12 @@ PKGS="build-essential make pkg-config protobuf-c-compiler crossbuild-essential-a
 for a in amd64 arm64 armhf; do
   for p in $LIB_PKGS; do PKGS+=" $p:$a"; done
 done
+# the ARMv6 programs call libatomic for 64-bit atomics (README "Supported
+# systems"); running them under qemu needs the armhf runtime library, which
+# Raspberry Pi OS installs and a fresh chroot does not (the cross toolchain's
+# copy is not on the loader's path): without it, a chroot made anew failed
+# armv6 unit and smoke with "libatomic.so.1: cannot open shared object file"
+PKGS+=" libatomic1:armhf"
 # BRIDGE_STATIC=1: scripts/static-deps.sh runs autoreconf for curl
 if [ -n "$static_target" ]; then PKGS+=" autoconf automake libtool"; fi
 
