@@ -115,7 +115,7 @@ wait_for 15 enough2
 # what the others queued meanwhile, so the sender thread (for backlogs) is
 # not woken: it waits once at start and wakes for the connect (it used to
 # wake for about 6 readings in 10)
-sender_wakes=$(for t in /proc/$PUB2/task/*; do
+sender_wakes=$(for t in /proc/"$PUB2"/task/*; do
   if [ "$(cat "$t/comm")" = sw-sender ]; then awk '/^voluntary_ctxt_switches/ { print $2 }' "$t/status"; fi
 done)
 n2=$(($(count2 a) + $(count2 b) + $(count2 c)))
