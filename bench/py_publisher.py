@@ -12,6 +12,9 @@ i is read at i x interval / n within each interval, so both do the same work
 at the same moments. PY_SCHEDULE=burst reads every sensor at the start of
 the interval, one wake-up for all of them, which is what a simple loop does.
 
+An ssl:// (or mqtts://) MQTT_URL connects over TLS, trusting MQTT_CA_FILE,
+as sensor-publisher does: the bench compares each transport with its own.
+
   MQTT_URL=tcp://127.0.0.1:1883 NODE_NAME=n SENSORS="a=sim b=sim" \
   INTERVAL_MS=100 TAGS=location=desk /usr/bin/python3 bench/py_publisher.py
 """
@@ -28,6 +31,8 @@ import paho.mqtt.client as mqtt
 
 def settings():
     url = os.environ.get("MQTT_URL", "tcp://localhost:1883")
+    scheme = url.split("://", 1)[0] if "://" in url else "tcp"
+    tls = scheme in ("ssl", "mqtts")
     host_port = url.split("://", 1)[-1]
     host, _, port = host_port.partition(":")
     interval_ms = int(os.environ.get("INTERVAL_MS", "0") or 0)
@@ -41,7 +46,9 @@ def settings():
             tags[k.strip()] = v.strip()
     return {
         "host": host or "localhost",
-        "port": int(port or 1883),
+        "port": int(port or (8883 if tls else 1883)),
+        "tls": tls,
+        "ca_file": os.environ.get("MQTT_CA_FILE") or None,
         "node": os.environ.get("NODE_NAME") or os.uname().nodename,
         "prefix": os.environ.get("TOPIC_PREFIX", "sensors"),
         "qos": int(os.environ.get("MQTT_QOS", "1")),
@@ -67,6 +74,8 @@ def main():
     status = "%s/%s/status" % (cfg["prefix"], cfg["node"])
     client = mqtt.Client(client_id="py-publisher-" + cfg["node"], clean_session=True)
     client.will_set(status, "offline", qos=1, retain=True)
+    if cfg["tls"]:
+        client.tls_set(ca_certs=cfg["ca_file"])
 
     def on_connect(c, userdata, flags, rc):
         if rc == 0:

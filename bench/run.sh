@@ -704,11 +704,11 @@ print_bridge() {
 # each run by both: spread (sensor i at i x interval / n, sensor-publisher's
 # default) and all sensors at the interval's start (READ_SCHEDULE=aligned,
 # PY_SCHEDULE=burst); each C row is judged against the Python row of its
-# schedule.
-PUB_RUNS=(c tls py ca pyb)
+# schedule and its transport (tcp://, or ssl:// to the TLS listener).
+PUB_RUNS=(c tls py pyt ca pyb)
 declare -A PUB_LABEL=(
   [c]="sensor-publisher (C, tcp://)" [tls]="sensor-publisher (C, ssl://)"
-  [py]="py_publisher.py (Python 3)"
+  [py]="py_publisher.py (Python 3)" [pyt]="py_publisher.py (ssl://)"
   [ca]="sensor-publisher, aligned" [pyb]="py_publisher.py, burst"
 )
 declare -A PUB_PID PUB_CPU PUB_N PUB_WAKE PUB_RSS PUB_ANON PUB_FILE PUB_THREADS
@@ -723,6 +723,8 @@ pub_start() {
   tls) env+=(MQTT_URL="ssl://localhost:$MQS" MQTT_CA_FILE="$T/certs/ca.crt") ;;
   ca) env+=(READ_SCHEDULE=aligned) ;;
   py) cmd=("$PY" "$SW_ROOT/bench/py_publisher.py") ;;
+  pyt) cmd=("$PY" "$SW_ROOT/bench/py_publisher.py")
+    env+=(MQTT_URL="ssl://localhost:$MQS" MQTT_CA_FILE="$T/certs/ca.crt") ;;
   pyb) cmd=("$PY" "$SW_ROOT/bench/py_publisher.py"); env+=(PY_SCHEDULE=burst) ;;
   esac
   env "${env[@]}" "${cmd[@]}" >>"$T/pub-$run.log" 2>&1 &
@@ -795,19 +797,20 @@ print_publisher() {
       "$(mib "${PUB_FILE[$run]}")" "$(mib "${PUB_ANON[$run]}")" "${PUB_THREADS[$run]}"
   done
   echo "   expected about $expect readings each; wake-ups: context switches of all threads per reading"
-  echo "   schedules: the first three read sensor i at i x interval / n of each interval (the"
+  echo "   schedules: the first four read sensor i at i x interval / n of each interval (the"
   echo "   publisher's default); the last two read all of them at its start (READ_SCHEDULE=aligned,"
   echo "   PY_SCHEDULE=burst: one wake-up of Python's one thread for $PUB_SENSORS readings)"
-  echo "   sensor-publisher is linked $PUB_LINK; the Python one publishes over tcp://"
+  echo "   sensor-publisher is linked $PUB_LINK; ssl:// rows publish to the broker's TLS listener"
   local cpu_c cpu_s cpu_a rss_c rss_s
-  cpu_c=$(pub_ratio PUB_CPU c py) cpu_s=$(pub_ratio PUB_CPU tls py) cpu_a=$(pub_ratio PUB_CPU ca pyb)
-  rss_c=$(pub_ratio PUB_RSS c py) rss_s=$(pub_ratio PUB_RSS tls py)
+  cpu_c=$(pub_ratio PUB_CPU c py) cpu_s=$(pub_ratio PUB_CPU tls pyt) cpu_a=$(pub_ratio PUB_CPU ca pyb)
+  rss_c=$(pub_ratio PUB_RSS c py) rss_s=$(pub_ratio PUB_RSS tls pyt)
   echo
   echo "goal: publisher CPU per reading <= 0.5x Python: tcp:// ${cpu_c}x $(verdict "$cpu_c" '<' 0.5000001)," \
     "ssl:// ${cpu_s}x $(verdict "$cpu_s" '<' 0.5000001), aligned/burst ${cpu_a}x $(verdict "$cpu_a" '<' 0.5000001)" \
-    "(each against Python on the same schedule; spread C against burst Python: $(pub_ratio PUB_CPU c pyb)x)"
+    "(each against Python on the same schedule and transport; spread C against burst Python: $(pub_ratio PUB_CPU c pyb)x," \
+    "ssl:// C against tcp:// Python: $(pub_ratio PUB_CPU tls py)x)"
   echo "goal: publisher RSS <= 0.15x Python:   tcp:// ${rss_c}x $(verdict "$rss_c" '<' 0.1500001)," \
-    "ssl:// ${rss_s}x $(verdict "$rss_s" '<' 0.1500001)"
+    "ssl:// ${rss_s}x $(verdict "$rss_s" '<' 0.1500001) (ssl:// C against tcp:// Python: $(pub_ratio PUB_RSS tls py)x)"
   echo "goal: publisher RSS < 2 MiB:           tcp:// $(mib "${PUB_RSS[c]}") MiB $(verdict "$(mib "${PUB_RSS[c]}")" '<' 2)," \
     "ssl:// $(mib "${PUB_RSS[tls]}") MiB $(verdict "$(mib "${PUB_RSS[tls]}")" '<' 2)"
 }
