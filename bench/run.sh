@@ -14,6 +14,7 @@
 #   BENCH_SENSORS=1000    distinct topics the load is spread over
 #   BENCH_STEADY_RATE=10000 BENCH_STEADY_S=10   the footprint run
 #   BENCH_PUB_S=20 BENCH_PUB_INTERVAL_MS=100 BENCH_PUB_SENSORS=4   publishers
+#   BENCH_PUB_ROUNDS=3    side-by-side publisher rounds (the median counts)
 #   BENCH_ONLY=bridge|publisher|pacing   run one section (pacing: only the
 #     bridge's pacing phases, which bridge runs too)
 #   BENCH_THROTTLE_RATE=20000   the throttling receiver's rate, samples/s
@@ -32,6 +33,7 @@ STEADY_S=${BENCH_STEADY_S:-10}
 PUB_S=${BENCH_PUB_S:-20}
 PUB_INTERVAL_MS=${BENCH_PUB_INTERVAL_MS:-100}
 PUB_SENSORS=${BENCH_PUB_SENSORS:-4}
+PUB_ROUNDS=${BENCH_PUB_ROUNDS:-3}
 ONLY=${BENCH_ONLY:-all}
 THROTTLE_RATE=${BENCH_THROTTLE_RATE:-20000}
 FIELDS=2                       # loadgen payloads: temperature + humidity
@@ -591,11 +593,17 @@ print_pacing() {
   done
   echo "   settled: samples/s the receiver took from 20 % to 95 % of the backlog (after the first"
   echo "   cuts); throttled: answers over the rate (429s, or late answers), per 1000 samples taken"
-  ratio=$(div "${P_SUST[pv_defaults]}" "${P_SUST[pv_off]}" %.2f)
-  ratio_e=$(div "${P_RATE[pv_defaults]}" "${P_RATE[pv_off]}" %.2f)
+  # the two modes against each other by their median runs: where the pacer
+  # never cuts they do the same thing, and the best of three picks whichever
+  # run the VM's noise favoured (0.75x once, with no cut in any run)
+  local med_d med_o
+  # shellcheck disable=SC2086 # the runs are a list of numbers
+  med_d=$(median ${P_RUNS[pv_defaults]}) med_o=$(median ${P_RUNS[pv_off]})
+  ratio=$(div "$med_d" "$med_o" %.2f)
+  ratio_e=$(div "${P_SUST[pv_defaults]}" "${P_SUST[pv_off]}" %.2f)
   echo
   echo "goal: drain into VictoriaMetrics, defaults >= 0.9x PACING=off:  ${ratio}x  $(verdict "$ratio" '>=' 0.9)" \
-    "(5-95% rates; end to end ${ratio_e}x)"
+    "(median 5-95% rates, $med_d against $med_o msg/s; best runs ${ratio_e}x)"
   # the issue's other half of the same goal: that drain, with the defaults,
   # against mosquitto_sub draining the same backlog from the same broker
   # (measured in the bridge section; BENCH_ONLY=pacing has no such figure)
@@ -640,6 +648,9 @@ check_bridge() { # health-port name
   fi
 }
 
+median() { # numbers... -> their median (the lower middle one of an even count)
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'
+}
 verdict() { # value op limit -> PASS/FAIL
   awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
     if (v == "" || v == "-") { print "n/a"; exit }
@@ -731,8 +742,31 @@ pub_start() {
   PUB_PID[$run]=$!
   track $!
 }
+# bench_publisher: PUB_ROUNDS rounds of the side-by-side run, each with all
+# publishers started afresh; per row the median round's CPU and wake-ups
+# count and the highest peak RSS. One round's figures moved by up to 50 %
+# between runs on the 2-core VM (the C publisher over tcp:// cost more than
+# over TLS in one), with every publisher of the round moved alike or not.
 bench_publisher() {
-  local i run
+  local r run
+  declare -gA PUB_CPU_R PUB_WAKE_R PUB_RSS_MAX
+  for ((r = 1; r <= PUB_ROUNDS; r++)); do
+    pub_round
+    for run in "${PUB_RUNS[@]}"; do
+      PUB_CPU_R[$run]="${PUB_CPU_R[$run]:-}${PUB_CPU_R[$run]:+ }${PUB_CPU[$run]}"
+      PUB_WAKE_R[$run]="${PUB_WAKE_R[$run]:-}${PUB_WAKE_R[$run]:+ }${PUB_WAKE[$run]}"
+      [ "${PUB_RSS[$run]}" -gt "${PUB_RSS_MAX[$run]:-0}" ] && PUB_RSS_MAX[$run]=${PUB_RSS[$run]}
+    done
+  done
+  for run in "${PUB_RUNS[@]}"; do
+    # shellcheck disable=SC2086 # lists of numbers
+    PUB_CPU[$run]=$(median ${PUB_CPU_R[$run]}) PUB_WAKE[$run]=$(median ${PUB_WAKE_R[$run]})
+    PUB_RSS[$run]=${PUB_RSS_MAX[$run]}
+  done
+}
+
+pub_round() {
+  local i run sub_pids=()
   PUB_SENSOR_LIST=""
   for ((i = 1; i <= PUB_SENSORS; i++)); do PUB_SENSOR_LIST+="s$i=sim "; done
   # Peak RSS counts the program's file pages it maps. Straight after the link
@@ -744,6 +778,7 @@ bench_publisher() {
   for run in "${PUB_RUNS[@]}"; do
     mosquitto_sub -p "$MQ" -q 1 -t "sensors/pub-$run/+" -F %t >"$T/pub-$run.topics" &
     track $!
+    sub_pids+=($!)
   done
   nap 0.3
   for run in "${PUB_RUNS[@]}"; do pub_start "$run"; done
@@ -767,6 +802,7 @@ bench_publisher() {
   PUB_LINK=static
   readelf -lW "$PUBLISHER" 2>/dev/null | grep -q INTERP && PUB_LINK=dynamic
   for run in "${PUB_RUNS[@]}"; do stop_pid "${PUB_PID[$run]}" || true; done
+  for i in "${sub_pids[@]}"; do stop_pid "$i" || true; done
 }
 readings() { # a mosquitto_sub -F %t file -> lines that are not status
   local n=0 t
@@ -796,6 +832,11 @@ print_publisher() {
       "${PUB_N[$run]}" "${PUB_CPU[$run]}" "${PUB_WAKE[$run]}" "$(mib "${PUB_RSS[$run]}")" \
       "$(mib "${PUB_FILE[$run]}")" "$(mib "${PUB_ANON[$run]}")" "${PUB_THREADS[$run]}"
   done
+  for run in "${PUB_RUNS[@]}"; do
+    printf '      %-24s CPU of each round: %s\n' "$run" "${PUB_CPU_R[$run]}"
+  done
+  echo "   $PUB_ROUNDS rounds, all publishers started afresh in each: the median round's CPU and"
+  echo "   wake-ups, the highest peak RSS; readings and memory now: the last round"
   echo "   expected about $expect readings each; wake-ups: context switches of all threads per reading"
   echo "   schedules: the first four read sensor i at i x interval / n of each interval (the"
   echo "   publisher's default); the last two read all of them at its start (READ_SCHEDULE=aligned,"
