@@ -286,6 +286,12 @@ static bool readings_wait(const struct publisher *p)
 	return p->fifo.n || outbox_has_unread(p->ob);
 }
 
+/* Connected, the slot free and room in the window: a publish may start. */
+static bool can_publish(const struct publisher *p)
+{
+	return p->online && !p->sending && p->inflight.n < p->window;
+}
+
 static void queue_note(struct publisher *p, const char *why)
 {
 	p->queued++;
@@ -700,14 +706,13 @@ static int publish(struct publisher *p, struct msg *m, const char *topic, const 
 static void submit(struct publisher *p, const char *topic, const char *payload, size_t len)
 {
 	pthread_mutex_lock(&p->lock);
-	if (p->online && !p->sending && p->inflight.n < p->window && !readings_wait(p)) {
+	if (can_publish(p) && !readings_wait(p)) {
 		struct msg *m = msg_new(topic, payload, len);
 		if (m) {
 			int rc = publish(p, m, m->data, m->payload, m->len);
 			/* what other sensor threads queued while this one held the
 			 * slot, in order, while the window has room */
-			while (rc == 0 && p->online && !p->sending && p->inflight.n < p->window &&
-			       p->fifo.head && !outbox_has_unread(p->ob)) {
+			while (rc == 0 && can_publish(p) && p->fifo.head && !outbox_has_unread(p->ob)) {
 				m = list_pop(&p->fifo);
 				rc = publish(p, m, m->data, m->payload, m->len);
 			}
@@ -790,7 +795,7 @@ static void *sender_main(void *arg)
 			ha_work(p);
 			continue;
 		}
-		if (!p->online || p->sending || p->inflight.n >= p->window || !send_one(p))
+		if (!can_publish(p) || !send_one(p))
 			pthread_cond_wait(&p->cond, &p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -469,6 +469,22 @@ static void post_request(struct remote_write *w, struct sink_answer *ans)
 		ans->error = SINK_ERR_SPLIT;
 }
 
+/* Doubles the batch's room, and its spare array's (group_samples). */
+static int grow_samples(struct remote_write *w)
+{
+	size_t cap = w->cap_samples ? w->cap_samples * 2 : 256;
+	struct sample *ns = realloc(w->samples, cap * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	w->samples = ns;
+	struct sample *sp = realloc(w->spare, cap * sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	w->spare = sp;
+	w->cap_samples = cap;
+	return 0;
+}
+
 /* Adds field i of r to the batch unless it is out of order. Returns 1 added, 0 skipped, <0. */
 static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
 		      size_t *skipped)
@@ -501,19 +517,8 @@ static int add_sample(struct remote_write *w, const struct reading *r, size_t i,
 			  r->fields[i].name, (long long)r->ts_ms, (long long)newest);
 		goto out;
 	}
-	if (w->n_samples == w->cap_samples) {
-		size_t cap = w->cap_samples ? w->cap_samples * 2 : 256;
-		struct sample *ns = realloc(w->samples, cap * sizeof(*ns));
-		if (ns)
-			w->samples = ns;
-		struct sample *sp = ns ? realloc(w->spare, cap * sizeof(*sp)) : NULL;
-		if (!sp) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		w->spare = sp;
-		w->cap_samples = cap;
-	}
+	if (w->n_samples == w->cap_samples && (rc = grow_samples(w)) < 0)
+		goto out;
 	if (s->pending_gen != w->gen) {
 		s->order = w->n_samples;
 		s->batch_n = 0;
