@@ -18,6 +18,8 @@
 #   BENCH_ONLY=bridge|publisher|pacing   run one section (pacing: only the
 #     bridge's pacing phases, which bridge runs too)
 #   BENCH_THROTTLE_RATE=20000   the throttling receiver's rate, samples/s
+#   BENCH_THROTTLE_S=30         each throttled backlog holds this many seconds
+#                               of samples at that rate
 #
 # The bridge runs with its default configuration plus a durable log
 # (STATE_DIR set, WAL_SYNC=1000, the default), as deployed.
@@ -36,6 +38,7 @@ PUB_SENSORS=${BENCH_PUB_SENSORS:-4}
 PUB_ROUNDS=${BENCH_PUB_ROUNDS:-3}
 ONLY=${BENCH_ONLY:-all}
 THROTTLE_RATE=${BENCH_THROTTLE_RATE:-20000}
+THROTTLE_S=${BENCH_THROTTLE_S:-30}
 FIELDS=2                       # loadgen payloads: temperature + humidity
 TCK=$(getconf CLK_TCK)
 LOADGEN=$TOOLS/loadgen
@@ -89,7 +92,7 @@ mem_split() {
   echo "$rss $pss $anon $file"
 }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-div() { awk -v a="$1" -v b="$2" -v f="${3:-%.0f}" 'BEGIN { if (b > 0) printf f, a / b; else printf "-" }'; }
+div() { awk -v a="$1" -v b="$2" -v f="${3:-%.0f}" 'BEGIN { if (b > 0 && a != "-") printf f, a / b; else printf "-" }'; }
 us_per() { # ticks count -> µs per item
   awk -v t="$1" -v n="$2" -v hz="$TCK" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else printf "-" }'
 }
@@ -477,7 +480,7 @@ backlog() {
   stop_pid "$BR_PID" || true
   # so that start_bridge waits for the new bridge's "session resumed"
   mv "$T/bridge-$PB_NAME.log" "$T/bridge-$PB_NAME-session.log"
-  loadgen "lg-$PB_NAME" -n "$N"
+  loadgen "lg-$PB_NAME" -n "${PB_N:-$N}"
   PB_T0=$EPOCHREALTIME
   start_bridge "$PB_NAME" "$@"
 }
@@ -508,11 +511,18 @@ bench_pacing_vm() {
   end_bridge "$PB_NAME"
 }
 
-# bench_throttle KIND: the backlog into a receiver throttling at
-# THROTTLE_RATE (429, 429ra = 429 with Retry-After: 1, slow = 200 ms late)
+# bench_throttle KIND: a backlog of THROTTLE_S seconds at THROTTLE_RATE into
+# a receiver throttling at that rate (429, 429ra = 429 with Retry-After: 1,
+# slow = 200 ms late). From an unpaced drain (hundreds of thousands of
+# samples/s here) the descent to the store's rate takes a halving per cut,
+# five or six of them; with Retry-After: 1 each costs a second, so the
+# descent alone takes about 5 s. The backlog is long enough for the window
+# that measures the settled rate (20 % to 95 %) to start after it; the
+# whole drain's rate, descent included, is printed beside it.
 bench_throttle() {
-  local kind=$1 key=pt_$1 port args=() t20='' c20 t95='' c95 c now deadline
-  local target=$((N * FIELDS))
+  local kind=$1 key=pt_$1 port args=() t20='' c20 t95='' c95 tend='' c now deadline
+  local PB_N=$((THROTTLE_RATE * THROTTLE_S / FIELDS))
+  local target=$((PB_N * FIELDS))
   port=$(free_port)
   case $kind in
   429) args=(--throttle 429) ;;
@@ -524,14 +534,14 @@ bench_throttle() {
   track $dpid
   wait_port "$port"
   backlog "pace-$kind" OUTPUTS=remote_write "REMOTE_WRITE_URL=http://127.0.0.1:$port/api/v1/write"
-  # the settled rate: from 20 % of the samples (the first cuts done) to 95 %
+  # the settled rate: from 20 % of the samples (the descent done) to 95 %
   deadline=$((${EPOCHREALTIME%.*} + 20 + 3 * target / THROTTLE_RATE))
   while :; do
     c=$(discard_stat "$port" samples)
     now=$EPOCHREALTIME
     if [ -z "$t20" ] && [ "$c" -ge $((target / 5)) ]; then t20=$now c20=$c; fi
     if [ -z "$t95" ] && [ "$c" -ge $((target * 19 / 20)) ]; then t95=$now c95=$c; fi
-    [ "$c" -ge "$target" ] && break
+    [ "$c" -ge "$target" ] && { tend=$now; break; }
     [ "${now%.*}" -ge "$deadline" ] && { R_NOTE[$key]="INCOMPLETE: $c of $target samples"; break; }
     nap 0.05
   done
@@ -541,6 +551,9 @@ bench_throttle() {
   else
     P_SETTLED[$key]=-
   fi
+  P_WHOLE[$key]=-
+  [ -n "$tend" ] && P_WHOLE[$key]=$(awk -v a="$PB_T0" -v b="$tend" -v n="$target" \
+    'BEGIN { if (b > a) printf "%.0f", n / (b - a); else printf "-" }')
   P_DEC[$key]=$(pace_metric "$BR_HP" sensorwire_bridge_output_pace_decreases_total)
   P_RETRY[$key]=$(pace_metric "$BR_HP" sensorwire_bridge_output_retries_total)
   P_THR[$key]=$(discard_stat "$port" throttled)
@@ -549,7 +562,7 @@ bench_throttle() {
   stop_pid "$dpid" || true
 }
 
-declare -A P_RATE P_SUST P_DEC P_RETRY P_SETTLED P_THR P_SAMPLES P_RUNS P_CPU
+declare -A P_RATE P_SUST P_DEC P_RETRY P_SETTLED P_WHOLE P_THR P_SAMPLES P_RUNS P_CPU
 bench_pacing() {
   note "pacing: $N-message backlogs; VictoriaMetrics with the defaults and PACING=off," \
     "then a receiver throttling at $THROTTLE_RATE samples/s"
@@ -577,8 +590,9 @@ print_pacing() {
     printf '%-6s%s\n' "" "CPU us/msg in it: ${P_CPU[pv_$k]:-}"
     [ -n "${R_NOTE[pv_$k]:-}" ] && printf '%-6s%s\n' "" "${R_NOTE[pv_$k]}"
   done
-  echo "   throttling receiver: discard_http --rate $THROTTLE_RATE (token bucket, burst half a second)"
-  printf '%-52s %9s %8s %10s %10s %10s\n' "" "settled" "x set" "decreases" "retries/1k" "throttled/1k"
+  echo "   throttling receiver: discard_http --rate $THROTTLE_RATE (token bucket, burst half a second);" \
+    "backlogs of $THROTTLE_S s at that rate ($((THROTTLE_RATE * THROTTLE_S)) samples)"
+  printf '%-52s %9s %8s %8s %10s %10s %10s\n' "" "settled" "x set" "whole x" "decreases" "retries/1k" "throttled/1k"
   for k in 429 429ra slow; do
     case $k in
     429) label="  429 over the rate" ;;
@@ -587,12 +601,14 @@ print_pacing() {
     esac
     r_ret=$(div "$((${P_RETRY[pt_$k]:-0} * 1000))" "${P_SAMPLES[pt_$k]:-0}" %.2f)
     r_thr=$(div "$((${P_THR[pt_$k]:-0} * 1000))" "${P_SAMPLES[pt_$k]:-0}" %.2f)
-    printf '%-52s %9s %8s %10s %10s %10s\n' "$label" "${P_SETTLED[pt_$k]}" \
-      "$(div "${P_SETTLED[pt_$k]}" "$THROTTLE_RATE" %.2f)" "${P_DEC[pt_$k]}" "$r_ret" "$r_thr"
+    printf '%-52s %9s %8s %8s %10s %10s %10s\n' "$label" "${P_SETTLED[pt_$k]}" \
+      "$(div "${P_SETTLED[pt_$k]}" "$THROTTLE_RATE" %.2f)" \
+      "$(div "${P_WHOLE[pt_$k]:--}" "$THROTTLE_RATE" %.2f)" "${P_DEC[pt_$k]}" "$r_ret" "$r_thr"
     [ -n "${R_NOTE[pt_$k]:-}" ] && printf '%-6s%s\n' "" "${R_NOTE[pt_$k]}"
   done
-  echo "   settled: samples/s the receiver took from 20 % to 95 % of the backlog (after the first"
-  echo "   cuts); throttled: answers over the rate (429s, or late answers), per 1000 samples taken"
+  echo "   settled: samples/s the receiver took from 20 % to 95 % of the backlog (after the descent"
+  echo "   from the unpaced rate); whole: the whole drain, descent included, from the bridge's start;"
+  echo "   throttled: answers over the rate (429s, or late answers), per 1000 samples taken"
   # the two modes against each other by their median runs: where the pacer
   # never cuts they do the same thing, and the best of three picks whichever
   # run the VM's noise favoured (0.75x once, with no cut in any run)
