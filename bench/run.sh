@@ -14,7 +14,8 @@
 #   BENCH_SENSORS=1000    distinct topics the load is spread over
 #   BENCH_STEADY_RATE=10000 BENCH_STEADY_S=10   the footprint run
 #   BENCH_PUB_S=20 BENCH_PUB_INTERVAL_MS=100 BENCH_PUB_SENSORS=4   publishers
-#   BENCH_PUB_ROUNDS=3    side-by-side publisher rounds (the median counts)
+#   BENCH_PUB_ROUNDS=5    side-by-side publisher rounds (the median counts)
+#   BENCH_PACE_RUNS=5     drains into VictoriaMetrics per pacing mode (the median counts)
 #   BENCH_ONLY=bridge|publisher|pacing   run one section (pacing: only the
 #     bridge's pacing phases, which bridge runs too)
 #   BENCH_THROTTLE_RATE=20000   the throttling receiver's rate, samples/s
@@ -35,7 +36,8 @@ STEADY_S=${BENCH_STEADY_S:-10}
 PUB_S=${BENCH_PUB_S:-20}
 PUB_INTERVAL_MS=${BENCH_PUB_INTERVAL_MS:-100}
 PUB_SENSORS=${BENCH_PUB_SENSORS:-4}
-PUB_ROUNDS=${BENCH_PUB_ROUNDS:-3}
+PUB_ROUNDS=${BENCH_PUB_ROUNDS:-5}
+PACE_RUNS=${BENCH_PACE_RUNS:-5}
 ONLY=${BENCH_ONLY:-all}
 THROTTLE_RATE=${BENCH_THROTTLE_RATE:-20000}
 THROTTLE_S=${BENCH_THROTTLE_S:-30}
@@ -566,8 +568,8 @@ declare -A P_RATE P_SUST P_DEC P_RETRY P_SETTLED P_WHOLE P_THR P_SAMPLES P_RUNS 
 bench_pacing() {
   note "pacing: $N-message backlogs; VictoriaMetrics with the defaults and PACING=off," \
     "then a receiver throttling at $THROTTLE_RATE samples/s"
-  local _
-  for _ in 1 2 3; do
+  local r
+  for ((r = 1; r <= PACE_RUNS; r++)); do
     bench_pacing_vm off
     bench_pacing_vm defaults
   done
@@ -610,7 +612,7 @@ print_pacing() {
   echo "   from the unpaced rate); whole: the whole drain, descent included, from the bridge's start;"
   echo "   throttled: answers over the rate (429s, or late answers), per 1000 samples taken"
   # the two modes against each other by their median runs: where the pacer
-  # never cuts they do the same thing, and the best of three picks whichever
+  # never cuts they do the same thing, and the best run picks whichever
   # run the VM's noise favoured (0.75x once, with no cut in any run)
   local med_d med_o
   # shellcheck disable=SC2086 # the runs are a list of numbers
