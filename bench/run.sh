@@ -42,6 +42,7 @@ ONLY=${BENCH_ONLY:-all}
 THROTTLE_RATE=${BENCH_THROTTLE_RATE:-20000}
 THROTTLE_S=${BENCH_THROTTLE_S:-30}
 FIELDS=2                       # loadgen payloads: temperature + humidity
+THROTTLE_SAMPLES=$((THROTTLE_RATE * THROTTLE_S))
 TCK=$(getconf CLK_TCK)
 LOADGEN=$TOOLS/loadgen
 DISCARD=$TOOLS/discard_http
@@ -145,10 +146,13 @@ follow() {
   done
 }
 # rate over the 5..95 % stretch of the last follow (per `per` counted units)
-sustained() { # units-per-message
-  awk -v a="$P_T5" -v b="$P_T95" -v ca="$P_C5" -v cb="$P_C95" -v u="$1" \
+# rate_between T0 T1 C0 C1 [UNITS]: (C1 - C0) / UNITS per second between two
+# EPOCHREALTIME stamps, "-" if T1 is not after T0
+rate_between() {
+  awk -v a="$1" -v b="$2" -v ca="$3" -v cb="$4" -v u="${5:-1}" \
     'BEGIN { if (b > a) printf "%.0f", (cb - ca) / u / (b - a); else printf "-" }'
 }
+sustained() { rate_between "$P_T5" "$P_T95" "$P_C5" "$P_C95" "$1"; } # units-per-message
 
 # --- the services ------------------------------------------------------------
 MQ=$(free_port)
@@ -470,9 +474,9 @@ discard_stat() { # port field
   [[ $b =~ $2=([0-9]+) ]] && echo "${BASH_REMATCH[1]}" || echo 0
 }
 
-# backlog NAME ENV...: N messages wait in the broker for the session of a
-# bridge named PB_NAME (NAME-<run>: every run its own session and logs);
-# then that bridge starts (t0 = PB_T0)
+# backlog NAME ENV...: N messages (PB_N, if the caller sets it) wait in the
+# broker for the session of a bridge named PB_NAME (NAME-<run>: every run its
+# own session and logs); then that bridge starts (t0 = PB_T0)
 PB_RUN=0
 backlog() {
   PB_RUN=$((PB_RUN + 1))
@@ -523,7 +527,7 @@ bench_pacing_vm() {
 # whole drain's rate, descent included, is printed beside it.
 bench_throttle() {
   local kind=$1 key=pt_$1 port args=() t20='' c20 t95='' c95 tend='' c now deadline
-  local PB_N=$((THROTTLE_RATE * THROTTLE_S / FIELDS))
+  local PB_N=$((THROTTLE_SAMPLES / FIELDS))  # backlog's message count (see backlog)
   local target=$((PB_N * FIELDS))
   port=$(free_port)
   case $kind in
@@ -547,15 +551,9 @@ bench_throttle() {
     [ "${now%.*}" -ge "$deadline" ] && { R_NOTE[$key]="INCOMPLETE: $c of $target samples"; break; }
     nap 0.05
   done
-  if [ -n "$t95" ]; then
-    P_SETTLED[$key]=$(awk -v a="$t20" -v b="$t95" -v ca="$c20" -v cb="$c95" \
-      'BEGIN { if (b > a) printf "%.0f", (cb - ca) / (b - a); else printf "-" }')
-  else
-    P_SETTLED[$key]=-
-  fi
-  P_WHOLE[$key]=-
-  [ -n "$tend" ] && P_WHOLE[$key]=$(awk -v a="$PB_T0" -v b="$tend" -v n="$target" \
-    'BEGIN { if (b > a) printf "%.0f", n / (b - a); else printf "-" }')
+  P_SETTLED[$key]=- P_WHOLE[$key]=-
+  [ -n "$t95" ] && P_SETTLED[$key]=$(rate_between "$t20" "$t95" "$c20" "$c95")
+  [ -n "$tend" ] && P_WHOLE[$key]=$(rate_between "$PB_T0" "$tend" 0 "$target")
   P_DEC[$key]=$(pace_metric "$BR_HP" sensorwire_bridge_output_pace_decreases_total)
   P_RETRY[$key]=$(pace_metric "$BR_HP" sensorwire_bridge_output_retries_total)
   P_THR[$key]=$(discard_stat "$port" throttled)
@@ -593,7 +591,7 @@ print_pacing() {
     [ -n "${R_NOTE[pv_$k]:-}" ] && printf '%-6s%s\n' "" "${R_NOTE[pv_$k]}"
   done
   echo "   throttling receiver: discard_http --rate $THROTTLE_RATE (token bucket, burst half a second);" \
-    "backlogs of $THROTTLE_S s at that rate ($((THROTTLE_RATE * THROTTLE_S)) samples)"
+    "backlogs of $THROTTLE_S s at that rate ($THROTTLE_SAMPLES samples)"
   printf '%-52s %9s %8s %8s %10s %10s %10s\n' "" "settled" "x set" "whole x" "decreases" "retries/1k" "throttled/1k"
   for k in 429 429ra slow; do
     case $k in
